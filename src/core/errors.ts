@@ -1,0 +1,115 @@
+/**
+ * Errors. One base class, {@link McuMgrError}, with a stable string `code` that callers match on
+ * (messages may change, codes do not). Three families are kept apart:
+ *
+ * - {@link TransportError}: the link failed (timeout, closed, packet too large, I/O).
+ * - {@link ProtocolError}: bytes arrived but make no sense (bad header, bad CBOR, bad CRC, a
+ *   response of the wrong shape).
+ * - {@link DeviceError}: the device answered with an SMP error, v1 `rc` or v2 `err{group, rc}`,
+ *   always shown by name (`image: hash not found (err 1/8)`).
+ *
+ * Plus {@link UsageError} for bad arguments handed to the library or the CLI.
+ */
+import { describeDeviceError, type DeviceErrorInfo } from './error-codes.ts';
+
+export type TransportErrorCode =
+  | 'TRANSPORT_TIMEOUT'
+  | 'TRANSPORT_CLOSED'
+  | 'TRANSPORT_TOO_LARGE'
+  | 'TRANSPORT_IO'
+  | 'TRANSPORT_ABORTED';
+
+export type ProtocolErrorCode =
+  | 'PROTOCOL_BAD_HEADER'
+  | 'PROTOCOL_BAD_LENGTH'
+  | 'PROTOCOL_BAD_CBOR'
+  | 'PROTOCOL_CBOR_LIMIT'
+  | 'PROTOCOL_BAD_CRC'
+  | 'PROTOCOL_BAD_FRAME'
+  | 'PROTOCOL_BAD_RESPONSE'
+  | 'PROTOCOL_BAD_IMAGE';
+
+export type ErrorCode =
+  | TransportErrorCode
+  | ProtocolErrorCode
+  | 'DEVICE_ERROR'
+  | 'USAGE'
+  | 'NOT_FOUND'
+  | 'BUSY'
+  | 'UNSUPPORTED';
+
+export interface McuMgrErrorOptions {
+  cause?: unknown;
+}
+
+export class McuMgrError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: McuMgrErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export class TransportError extends McuMgrError {
+  declare readonly code: TransportErrorCode;
+  constructor(code: TransportErrorCode, message: string, options?: McuMgrErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+export class ProtocolError extends McuMgrError {
+  declare readonly code: ProtocolErrorCode;
+  constructor(code: ProtocolErrorCode, message: string, options?: McuMgrErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * An error the device reported. `group` is undefined for an SMP-level error (`{rc, rsn}`, v1 and
+ * v2) and set for a v2 group error (`{err: {group, rc}}`).
+ */
+export class DeviceError extends McuMgrError {
+  declare readonly code: 'DEVICE_ERROR';
+  /** The SMP-level `rc` (MGMT_ERR_*) or, with `group` set, the group's own error number. */
+  readonly rc: number;
+  /** The group that raised a v2 group error; undefined for SMP-level `rc` errors. */
+  readonly group: number | undefined;
+  /** Reason text (`rsn`) when the device was built with verbose error responses. */
+  readonly rsn: string | undefined;
+  /** Stable symbolic name, e.g. `MGMT_ERR_ENOTSUP` or `IMG_MGMT_ERR_HASH_NOT_FOUND`. */
+  readonly errorName: string;
+  /** The other fields of the response that carried the error (fs upload adds `len`). */
+  readonly body: Readonly<Record<string, unknown>>;
+
+  constructor(rc: number, group?: number, rsn?: string, body: Readonly<Record<string, unknown>> = {}) {
+    const info: DeviceErrorInfo = describeDeviceError(rc, group);
+    const where = group === undefined ? `(rc ${rc})` : `(err ${group}/${rc})`;
+    const reason = rsn ? `: ${rsn}` : '';
+    super('DEVICE_ERROR', `${info.groupName ? info.groupName + ': ' : ''}${info.message}${reason} ${where}`);
+    this.rc = rc;
+    this.group = group;
+    this.rsn = rsn;
+    this.errorName = info.name;
+    this.body = body;
+  }
+}
+
+export class UsageError extends McuMgrError {
+  constructor(message: string, options?: McuMgrErrorOptions) {
+    super('USAGE', message, options);
+  }
+}
+
+export function isMcuMgrError(e: unknown): e is McuMgrError {
+  return e instanceof McuMgrError;
+}
+export function isTransportError(e: unknown): e is TransportError {
+  return e instanceof TransportError;
+}
+export function isProtocolError(e: unknown): e is ProtocolError {
+  return e instanceof ProtocolError;
+}
+export function isDeviceError(e: unknown): e is DeviceError {
+  return e instanceof DeviceError;
+}
