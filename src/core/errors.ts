@@ -27,11 +27,16 @@ export type ProtocolErrorCode =
   | 'PROTOCOL_BAD_CRC'
   | 'PROTOCOL_BAD_FRAME'
   | 'PROTOCOL_BAD_RESPONSE'
+  | 'PROTOCOL_BAD_FIELD'
   | 'PROTOCOL_BAD_IMAGE';
+
+/** net_mgmt (src/netmgmt): a wait that timed out or was aborted, a request with no handler. */
+export type NetMgmtErrorCode = 'NETMGMT_TIMEOUT' | 'NETMGMT_ABORTED' | 'NETMGMT_NO_HANDLER';
 
 export type ErrorCode =
   | TransportErrorCode
   | ProtocolErrorCode
+  | NetMgmtErrorCode
   | 'DEVICE_ERROR'
   | 'USAGE'
   | 'NOT_FOUND'

@@ -1,0 +1,51 @@
+/**
+ * The `mcumgr` command line. Accepts the Go mcumgr CLI's syntax (global `--conntype`,
+ * `--connstring`, `-t`, `-r` anywhere on the line) and adds `--udp HOST:PORT`, `--json` and
+ * `serve`. Each command family lives in its own file under commands/.
+ */
+import { Command, CommanderError } from 'commander';
+import { createContext, extractGlobals } from './context.ts';
+import { registerOsCommands } from './commands/os.ts';
+import { registerServeCommand } from './commands/serve.ts';
+import { ExitCode } from './output.ts';
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const { globals, rest } = extractGlobals(argv);
+  const ctx = createContext(globals);
+  const program = new Command('mcumgr')
+    .description('Manage Zephyr devices over SMP (MCUmgr), or emulate one')
+    .usage('[--conntype udp --connstring HOST:PORT | --udp HOST:PORT] [-t SECONDS] [-r TRIES] [--json] <command> [args]')
+    .addHelpText(
+      'after',
+      `
+Global options (anywhere on the line):
+  --conntype <type>        connection type: udp (more with other transports)
+  --connstring <string>    connection string, e.g. 127.0.0.1:1337 or [::1]:1337
+  --udp <host:port>        short for --conntype udp --connstring <host:port>
+  -t, --timeout <seconds>  time to wait for each try (default 3)
+  -r, --tries <n>          tries per request on timeout (default 3)
+  --json                   print one JSON document instead of text
+  -v, --verbose            dump packets to stderr (also -l debug)
+  --smp-v1                 speak SMP v1 instead of v2
+
+Examples:
+  mcumgr serve                                   # emulator on 127.0.0.1:1337
+  mcumgr --conntype udp --connstring 127.0.0.1:1337 echo hello
+  mcumgr --udp 127.0.0.1:1337 --json info a`,
+    )
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerServeCommand(program, ctx);
+  registerOsCommands(program, ctx);
+  try {
+    await program.parseAsync([...rest], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode === 0 ? 0 : ExitCode.USAGE;
+      return;
+    }
+    throw e;
+  }
+}
+
+await main(process.argv.slice(2));

@@ -1,0 +1,30 @@
+/**
+ * The emulated device: an SmpServer with every implemented group registered, booted, and
+ * listening on the given transports. `mcumgr serve` is a thin wrapper around this.
+ */
+import { mkdir } from 'node:fs/promises';
+import { createOsGroup } from './groups/os.ts';
+import type { MgmtGroup } from './registry.ts';
+import { SmpServer, type SmpServerOptions } from './server.ts';
+import type { ServerTransport } from '../transport/types.ts';
+
+/** Builds one group for a server; may register boot and close tasks on it. */
+export type GroupFactory = (server: SmpServer) => MgmtGroup | Promise<MgmtGroup>;
+
+/** The groups an emulator registers, in registration (= enumeration) order. */
+export const EMULATOR_GROUPS: GroupFactory[] = [createOsGroup];
+
+export interface EmulatorOptions extends SmpServerOptions {
+  /** Groups to register instead of {@link EMULATOR_GROUPS}. */
+  groups?: GroupFactory[];
+  transports?: ServerTransport[];
+}
+
+export async function createEmulator(options: EmulatorOptions): Promise<SmpServer> {
+  await mkdir(options.dataDir, { recursive: true });
+  const server = new SmpServer(options);
+  for (const factory of options.groups ?? EMULATOR_GROUPS) server.registerGroup(await factory(server));
+  await server.boot();
+  for (const t of options.transports ?? []) await server.listen(t);
+  return server;
+}

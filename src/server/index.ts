@@ -1,0 +1,8 @@
+/** The device side: server, registry, hooks, errors for handlers, the emulator. */
+export * from './server.ts';
+export * from './registry.ts';
+export * from './hooks.ts';
+export * from './errors.ts';
+export * from './emulator.ts';
+export { writeFileAtomic } from './storage.ts';
+export { createOsGroup, osInfoOutput } from './groups/os.ts';

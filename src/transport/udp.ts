@@ -1,0 +1,200 @@
+/**
+ * UDP for both sides (smp-spec.md §4.3): one SMP packet per datagram, IPv4 and IPv6.
+ * Node-only (node:dgram).
+ */
+import dgram from 'node:dgram';
+import { isIP } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { TransportError, UsageError } from '../core/errors.ts';
+import type { ServerTransport, SmpPeer, SmpTransport } from './types.ts';
+
+export const DEFAULT_UDP_PORT = 1337;
+/** Zephyr's CONFIG_MCUMGR_TRANSPORT_UDP_MTU: the largest datagram a device reads. */
+export const DEFAULT_UDP_MTU = 1500;
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/**
+ * Parses `HOST:PORT`, `[IPv6]:PORT`, `:PORT` (localhost), `HOST` (port 1337) and a bare IPv6
+ * address, as the Go mcumgr `--connstring` for UDP accepts.
+ */
+export function parseHostPort(text: string, defaultHost = '127.0.0.1', defaultPort = DEFAULT_UDP_PORT): HostPort {
+  const s = text.trim();
+  let host: string;
+  let portText: string | undefined;
+  const bracket = /^\[([^\]]*)\](?::(\d*))?$/.exec(s);
+  if (bracket) {
+    host = bracket[1]!;
+    portText = bracket[2];
+  } else if (isIP(s) === 6) {
+    host = s;
+  } else {
+    const i = s.lastIndexOf(':');
+    if (i >= 0) {
+      host = s.slice(0, i);
+      portText = s.slice(i + 1);
+    } else host = s;
+  }
+  if (host === '') host = defaultHost;
+  let port = defaultPort;
+  if (portText !== undefined && portText !== '') {
+    port = Number(portText);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid UDP port in ${JSON.stringify(text)}`);
+  }
+  return { host, port };
+}
+
+async function resolve(host: string): Promise<{ address: string; family: 4 | 6 }> {
+  const fam = isIP(host);
+  if (fam === 4 || fam === 6) return { address: host, family: fam };
+  try {
+    const r = await lookup(host);
+    return { address: r.address, family: r.family === 6 ? 6 : 4 };
+  } catch (e) {
+    throw new TransportError('TRANSPORT_IO', `cannot resolve host ${host}`, { cause: e });
+  }
+}
+
+export interface UdpClientOptions extends HostPort {
+  /** Largest datagram sent (default 1500, Zephyr's UDP MTU). */
+  mtu?: number;
+}
+
+/** A client transport to one device over UDP. */
+export async function openUdpClient(options: UdpClientOptions): Promise<SmpTransport> {
+  const { address, family } = await resolve(options.host);
+  const mtu = options.mtu ?? DEFAULT_UDP_MTU;
+  const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
+  let receiver: ((packet: Uint8Array) => void) | undefined;
+  let closed = false;
+  const closeListeners = new Set<(error?: Error) => void>();
+  const finish = (error?: Error): void => {
+    if (closed) return;
+    closed = true;
+    for (const l of closeListeners) l(error);
+  };
+  await new Promise<void>((res, rej) => {
+    socket.once('error', rej);
+    socket.connect(options.port, address, () => {
+      socket.off('error', rej);
+      res();
+    });
+  }).catch((e: unknown) => {
+    socket.close();
+    throw new TransportError('TRANSPORT_IO', `cannot open UDP socket to ${address}:${options.port}`, { cause: e });
+  });
+  socket.on('message', (msg) => {
+    if (!closed) receiver?.(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength));
+  });
+  // A connected UDP socket reports ICMP port-unreachable as ECONNREFUSED on the next operation:
+  // the device is simply not there yet. Requests time out and retry; the link stays usable.
+  socket.on('error', () => {});
+  socket.on('close', () => finish());
+  return {
+    mtu,
+    kind: 'udp',
+    get closed() {
+      return closed;
+    },
+    send(packet: Uint8Array): Promise<void> {
+      if (closed) return Promise.reject(new TransportError('TRANSPORT_CLOSED', 'UDP socket closed'));
+      if (packet.length > mtu) return Promise.reject(new TransportError('TRANSPORT_TOO_LARGE', `packet of ${packet.length} bytes exceeds the UDP MTU ${mtu}`));
+      return new Promise((res) => {
+        socket.send(packet, (err) => {
+          // Send errors (ECONNREFUSED from an earlier ICMP) are not fatal on UDP: the request
+          // will time out and be retried like a lost datagram.
+          void err;
+          res();
+        });
+      });
+    },
+    setReceiver(r) {
+      receiver = r;
+    },
+    onClose(listener) {
+      closeListeners.add(listener);
+      return () => closeListeners.delete(listener);
+    },
+    close(): Promise<void> {
+      if (closed) return Promise.resolve();
+      return new Promise((res) => {
+        socket.close(() => res());
+        finish();
+      });
+    },
+  };
+}
+
+export interface UdpServerOptions extends HostPort {
+  /** Largest datagram accepted; longer ones are dropped (default 1500, Zephyr's UDP MTU). */
+  mtu?: number;
+  /** Called for each dropped datagram (oversize), for counters. */
+  onDrop?: (reason: string, bytes: number) => void;
+}
+
+/** The device side over UDP: answers each datagram's sender. */
+export function createUdpServer(options: UdpServerOptions): ServerTransport & { readonly port: number; readonly address: string } {
+  const mtu = options.mtu ?? DEFAULT_UDP_MTU;
+  let socket: dgram.Socket | undefined;
+  let boundPort = options.port;
+  let boundAddress = options.host;
+  return {
+    kind: 'udp',
+    get port() {
+      return boundPort;
+    },
+    get address() {
+      return boundAddress;
+    },
+    async start(onPacket) {
+      const family = isIP(options.host) === 6 ? 'udp6' : 'udp4';
+      const s = dgram.createSocket({ type: family, ipv6Only: family === 'udp6' ? false : undefined } as dgram.SocketOptions);
+      socket = s;
+      await new Promise<void>((res, rej) => {
+        s.once('error', rej);
+        s.bind(options.port, options.host, () => {
+          s.off('error', rej);
+          res();
+        });
+      }).catch((e: unknown) => {
+        s.close();
+        throw new TransportError('TRANSPORT_IO', `cannot listen on UDP ${options.host}:${options.port}: ${(e as Error).message}`, { cause: e });
+      });
+      const a = s.address();
+      boundPort = a.port;
+      boundAddress = a.address;
+      s.on('error', () => {});
+      s.on('message', (msg, rinfo) => {
+        if (msg.length > mtu) {
+          options.onDrop?.('oversize', msg.length);
+          return;
+        }
+        const host = rinfo.family === 'IPv6' ? `[${rinfo.address}]` : rinfo.address;
+        const peer: SmpPeer = {
+          address: `udp:${host}:${rinfo.port}`,
+          transport: 'udp',
+          mtu,
+          reply(packet: Uint8Array): Promise<void> {
+            return new Promise((res) => {
+              s.send(packet, rinfo.port, rinfo.address, () => res());
+            });
+          },
+        };
+        onPacket(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), peer);
+      });
+    },
+    describe() {
+      const host = boundAddress.includes(':') ? `[${boundAddress}]` : boundAddress;
+      return `udp ${host}:${boundPort}`;
+    },
+    close(): Promise<void> {
+      const s = socket;
+      socket = undefined;
+      if (!s) return Promise.resolve();
+      return new Promise((res) => s.close(() => res()));
+    },
+  };
+}
