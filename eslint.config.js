@@ -24,5 +24,12 @@ export default tseslint.config(
       'no-restricted-globals': ['error', { name: 'Buffer', message: 'Use Uint8Array in portable layers.' }, { name: 'process', message: 'No process in portable layers.' }],
     },
   },
+  {
+    // node:test's describe/it return promises the runner itself awaits.
+    files: ['test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] }],
+    },
+  },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
 );
