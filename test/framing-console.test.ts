@@ -317,6 +317,9 @@ describe('console framing: decoder over a mixed stream', () => {
         assert.deepEqual(text, expectedText);
         assert.equal(decoder.stats.packets, expectedPackets.length);
         assert.equal(decoder.pending, false);
+        // Line-separated streams decode the same with Zephyr's strict line-start marker rule.
+        const strict = new ConsoleDecoder({ markersInText: false });
+        assert.deepEqual(cut(stream, offsets).flatMap((part) => strict.push(part)), expectedPackets);
       }),
       { numRuns: 300 },
     );
@@ -350,6 +353,18 @@ describe('console framing: decoder over a mixed stream', () => {
     assert.deepEqual(pieces.map((p) => p.length), [1000, 1000, 500]);
     assert.equal(pieces.join(''), long);
     assert.equal(decoder.stats.textLines, 1);
+  });
+
+  it('finds a frame that starts after a shell prompt on the same line (and, Zephyr-strict, does not)', () => {
+    const packet = Uint8Array.from({ length: 150 }, (_, i) => i);
+    const stream = concatBytes(ascii('uart:~$ '), encodeConsoleFrameZephyr(packet), ascii('[00:01] <inf> log\x06 not a frame\r\n'));
+    const text: string[] = [];
+    const { packets } = decodeAll(stream, { onText: (l) => text.push(new TextDecoder().decode(l)) });
+    assert.deepEqual(packets, [packet]);
+    assert.deepEqual(text, ['uart:~$ ', '[00:01] <inf> log\x06 not a frame']);
+    const strict = decodeAll(stream, { markersInText: false });
+    assert.deepEqual(strict.packets, []);
+    assert.ok(strict.decoder.stats.orphanContinuation > 0);
   });
 
   it('a marker byte not followed by the second marker byte is text', () => {

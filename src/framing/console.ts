@@ -257,6 +257,13 @@ export interface ConsoleDecoderOptions {
    * terminator. Text lines end at `\n` or `\r` (`\r\n` counts once), as a shell sees them.
    */
   onText?: (line: Uint8Array) => void;
+  /**
+   * Also recognise a frame marker in the middle of a text line, e.g. after a shell prompt or a log
+   * line that lacks its newline; the text before the marker is handed over as a line (default
+   * true). Zephyr's own receivers look for markers at the start of a line only; set false to
+   * behave exactly like them.
+   */
+  markersInText?: boolean;
 }
 
 const S_LINE_START = 0;
@@ -264,6 +271,7 @@ const S_MARKER = 1;
 const S_SMP = 2;
 const S_DISCARD = 3;
 const S_TEXT = 4;
+const S_TEXT_MARKER = 5;
 
 /**
  * Incremental decoder of the console framing. Feed it any chunks of the byte stream with
@@ -279,6 +287,7 @@ export class ConsoleDecoder {
   private readonly maxPacketLength: number;
   private readonly maxText: number;
   private readonly onText: ((line: Uint8Array) => void) | undefined;
+  private readonly markersInText: boolean;
 
   private state = S_LINE_START;
   /** The previous line ended with `\r`: a `\n` right after it is part of the same terminator. */
@@ -307,6 +316,7 @@ export class ConsoleDecoder {
     this.maxPacketLength = maxPacket;
     this.maxText = maxText;
     this.onText = options.onText;
+    this.markersInText = options.markersInText ?? true;
     this.line = new Uint8Array(this.maxContent);
     this.scratch = new Uint8Array(base64MaxDecodedLength(this.maxContent));
     this.text = new Uint8Array(options.onText ? maxText : 0);
@@ -409,12 +419,28 @@ export class ConsoleDecoder {
           }
           break;
         }
+        case S_TEXT_MARKER: {
+          const b = chunk[i]!;
+          if ((this.marker1 === MARKER_START_1 && b === MARKER_START_2) || (this.marker1 === MARKER_CONTINUATION_1 && b === MARKER_CONTINUATION_2)) {
+            // A frame starts in the middle of a text line: the text so far is a line of its own.
+            this.finishText();
+            this.state = S_SMP;
+            this.lineIsStart = this.marker1 === MARKER_START_1;
+            this.lineLength = 0;
+            i++;
+          } else {
+            this.appendText(this.marker1);
+            this.state = S_TEXT;
+          }
+          break;
+        }
         default: {
-          // S_TEXT: up to the next CR or LF.
+          // S_TEXT: up to the next CR or LF (or marker byte, when markers are looked for in text).
           let j = i;
+          const markers = this.markersInText;
           while (j < n) {
             const b = chunk[j]!;
-            if (b === LF || b === CR) break;
+            if (b === LF || b === CR || (markers && (b === MARKER_START_1 || b === MARKER_CONTINUATION_1))) break;
             j++;
           }
           if (this.onText) {
@@ -424,7 +450,14 @@ export class ConsoleDecoder {
             i = n;
             break;
           }
-          this.afterCR = chunk[j] === CR;
+          const end = chunk[j]!;
+          if (end !== LF && end !== CR) {
+            this.marker1 = end;
+            this.state = S_TEXT_MARKER;
+            i = j + 1;
+            break;
+          }
+          this.afterCR = end === CR;
           this.state = S_LINE_START;
           i = j + 1;
           this.finishText();
