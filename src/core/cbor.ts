@@ -191,11 +191,7 @@ function encodeItem(w: Writer, v: unknown, depth: number, indef = false): void {
       if (Number.isSafeInteger(v) && !Object.is(v, -0)) {
         if (v >= 0) w.head(0, v);
         else w.head(1, -1 - v);
-      } else if (Number.isInteger(v) && Math.abs(v) <= 2 ** 64) {
-        const b = BigInt(v);
-        if (b >= 0n) w.headBig(0, b);
-        else w.headBig(1, -1n - b);
-      } else encodeFloat(w, v);
+      } else encodeFloat(w, v); // beyond 2^53 a number is a float; pass a bigint for an exact integer
       return;
     case 'string':
       w.text(v);

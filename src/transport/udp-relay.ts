@@ -1,0 +1,90 @@
+/**
+ * A UDP relay that sits between a client and a device and impairs the link: added latency,
+ * dropped and duplicated datagrams, in each direction. For tests and benchmarks (a lossy or slow
+ * link on loopback), and for trying a tool against a bad network. Node-only.
+ */
+import dgram from 'node:dgram';
+
+export interface LinkImpairment {
+  /** One-way delay added to each datagram, ms. */
+  delayMs?: number;
+  /** Probability (0-1) that a datagram is dropped. */
+  drop?: number;
+  /** Probability (0-1) that a datagram is delivered twice. */
+  duplicate?: number;
+  /** Decides drops deterministically instead: return true to drop the n-th datagram (0-based). */
+  dropWhen?: (n: number, packet: Uint8Array) => boolean;
+}
+
+export interface UdpRelayOptions {
+  /** The device's address. */
+  target: { host: string; port: number };
+  /** Where the relay listens (default 127.0.0.1, an ephemeral port). */
+  listen?: { host: string; port: number };
+  toDevice?: LinkImpairment;
+  toClient?: LinkImpairment;
+  /** Random source for drops and duplicates (default Math.random). */
+  random?: () => number;
+}
+
+export interface UdpRelay {
+  readonly port: number;
+  readonly host: string;
+  readonly stats: { toDevice: number; toClient: number; dropped: number; duplicated: number };
+  close(): Promise<void>;
+}
+
+export async function startUdpRelay(options: UdpRelayOptions): Promise<UdpRelay> {
+  const random = options.random ?? Math.random;
+  const front = dgram.createSocket('udp4');
+  const back = dgram.createSocket('udp4');
+  const stats = { toDevice: 0, toClient: 0, dropped: 0, duplicated: 0 };
+  let client: { port: number; address: string } | undefined;
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  let counts = { toDevice: 0, toClient: 0 };
+
+  const forward = (imp: LinkImpairment | undefined, n: number, msg: Buffer, send: () => void): void => {
+    if (imp?.dropWhen ? imp.dropWhen(n, msg) : (imp?.drop ?? 0) > 0 && random() < imp!.drop!) {
+      stats.dropped++;
+      return;
+    }
+    const copies = (imp?.duplicate ?? 0) > 0 && random() < imp!.duplicate! ? 2 : 1;
+    if (copies === 2) stats.duplicated++;
+    for (let i = 0; i < copies; i++) {
+      if (imp?.delayMs) {
+        const t = setTimeout(() => {
+          timers.delete(t);
+          send();
+        }, imp.delayMs);
+        timers.add(t);
+      } else send();
+    }
+  };
+
+  front.on('message', (msg, rinfo) => {
+    client = { port: rinfo.port, address: rinfo.address };
+    stats.toDevice++;
+    forward(options.toDevice, counts.toDevice++, msg, () => back.send(msg, options.target.port, options.target.host));
+  });
+  back.on('message', (msg) => {
+    const c = client;
+    if (!c) return;
+    stats.toClient++;
+    forward(options.toClient, counts.toClient++, msg, () => front.send(msg, c.port, c.address));
+  });
+  front.on('error', () => {});
+  back.on('error', () => {});
+  const listen = options.listen ?? { host: '127.0.0.1', port: 0 };
+  await new Promise<void>((res) => front.bind(listen.port, listen.host, () => res()));
+  await new Promise<void>((res) => back.bind(0, '127.0.0.1', () => res()));
+  return {
+    port: front.address().port,
+    host: listen.host,
+    stats,
+    async close() {
+      for (const t of timers) clearTimeout(t);
+      counts = { toDevice: 0, toClient: 0 };
+      await Promise.all([new Promise<void>((r) => front.close(() => r())), new Promise<void>((r) => back.close(() => r()))]);
+    },
+  };
+}
