@@ -97,7 +97,7 @@ function checkField(name: string, value: number, max: number): void {
  * Builds a code from its fields (the `NET_MGMT_EVENT_BIT | NET_MGMT_IFACE_BIT | NET_MGMT_LAYER(l) |
  * NET_MGMT_LAYER_CODE(c) | cmd` idiom). Throws {@link UsageError} for a field out of range.
  */
-export function buildNetMgmtCode(fields: Partial<NetMgmtCodeFields> & { layer: number; layerCode: number; command: number }): number {
+export function buildNetMgmtCode(fields: Partial<Omit<NetMgmtCodeFields, 'layer'>> & { layer: number; layerCode: number; command: number }): number {
   checkField('layer', fields.layer, 3);
   checkField('layer code', fields.layerCode, NET_MGMT_MAX_LAYER_CODE);
   checkField('command', fields.command, NET_MGMT_MAX_COMMAND);
@@ -130,6 +130,21 @@ export function parseNetMgmtCode(code: number): NetMgmtCodeFields {
 /** True if `code` is an integer in 0..0xFFFFFFFF. */
 export function isUint32(code: unknown): code is number {
   return typeof code === 'number' && Number.isInteger(code) && code >= 0 && code <= 0xffffffff;
+}
+
+/** True for a 32-bit code in either form: unsigned, or the signed result of a JS `|` (`A | B`). */
+export function isNetMgmtCodeValue(code: unknown): code is number {
+  return typeof code === 'number' && Number.isInteger(code) && code >= -0x80000000 && code <= 0xffffffff;
+}
+
+/**
+ * Returns a code as an unsigned 32-bit number. Accepts the signed values JavaScript's bitwise
+ * operators produce (`NET_EVENT_IF_UP | NET_EVENT_IF_DOWN` is negative); throws
+ * {@link UsageError} for anything that is not a 32-bit integer.
+ */
+export function toNetMgmtCode(code: unknown, what = 'net_mgmt code'): number {
+  if (!isNetMgmtCodeValue(code)) throw new UsageError(`${what} must be a 32-bit integer, got ${String(code)}`);
+  return code >>> 0;
 }
 
 /**

@@ -35,7 +35,8 @@ import {
   formatNetMgmtCode,
   isNetMgmtEvent,
   isNetMgmtOnIface,
-  isUint32,
+  isNetMgmtCodeValue,
+  toNetMgmtCode,
   netMgmtEventMatches,
   netMgmtGlobalMaskHandles,
 } from './codes.ts';
@@ -64,11 +65,14 @@ export interface NetMgmtEventCallback {
   infoLength: number;
 }
 
-/** `net_mgmt_init_event_callback()`. Throws {@link UsageError} for a mask that is not a uint32. */
+/**
+ * `net_mgmt_init_event_callback()`. The mask may be given signed (the result of `A | B` in
+ * JavaScript); it is stored unsigned. Throws {@link UsageError} for a mask that is not 32-bit.
+ */
 export function initEventCallback(handler: NetMgmtEventHandler, eventMask: number): NetMgmtEventCallback {
-  if (!isUint32(eventMask)) throw new UsageError(`event mask must be a uint32, got ${String(eventMask)}`);
+  const mask = toNetMgmtCode(eventMask, 'event mask');
   if (typeof handler !== 'function') throw new UsageError('event callback handler must be a function');
-  return { handler, eventMask, info: undefined, infoLength: 0 };
+  return { handler, eventMask: mask, info: undefined, infoLength: 0 };
 }
 
 /** What an event wait resolves with. */
@@ -189,8 +193,8 @@ export class NetMgmt {
    * NET_MGMT_REGISTER_REQUEST_HANDLER(code, handler). One handler per code; the code must be a
    * request (bit 31 clear). Throws {@link UsageError} otherwise or if the code is taken.
    */
-  registerRequestHandler(request: number, handler: NetMgmtRequestHandler): void {
-    if (!isUint32(request)) throw new UsageError(`request code must be a uint32, got ${String(request)}`);
+  registerRequestHandler(code: number, handler: NetMgmtRequestHandler): void {
+    const request = toNetMgmtCode(code, 'request code');
     if (isNetMgmtEvent(request)) throw new UsageError(`${formatNetMgmtCode(request)} is an event code (bit 31 set), not a request`);
     if (this.requestHandlers.has(request)) throw new UsageError(`a handler for request ${formatNetMgmtCode(request)} is already registered`);
     this.requestHandlers.set(request, handler);
@@ -198,7 +202,7 @@ export class NetMgmt {
 
   /** Removes a request handler (Zephyr's are static; this is for tests and shutdown). */
   unregisterRequestHandler(request: number): boolean {
-    return this.requestHandlers.delete(request >>> 0);
+    return this.requestHandlers.delete(toNetMgmtCode(request, 'request code'));
   }
 
   /**
@@ -206,8 +210,8 @@ export class NetMgmt {
    * result (a value or a Promise). Throws {@link NetMgmtError} `NETMGMT_NO_HANDLER` for an
    * unregistered code; whatever the handler throws propagates.
    */
-  request<R = unknown>(request: number, iface: NetIf | null = null, data?: unknown): R {
-    if (!isUint32(request)) throw new UsageError(`request code must be a uint32, got ${String(request)}`);
+  request<R = unknown>(code: number, iface: NetIf | null = null, data?: unknown): R {
+    const request = toNetMgmtCode(code, 'request code');
     const handler = this.requestHandlers.get(request);
     if (!handler) throw new NetMgmtError('NETMGMT_NO_HANDLER', `no net_mgmt handler registered for request ${formatNetMgmtCode(request)}`);
     return handler(request, iface, data) as R;
@@ -219,8 +223,8 @@ export class NetMgmt {
    * NET_MGMT_REGISTER_EVENT_HANDLER(name, mask, handler, userData): a static handler, always
    * active, never removed, called before the dynamic callbacks, in name order.
    */
-  registerEventHandler(name: string, eventMask: number, handler: NetMgmtStaticEventHandler, userData?: unknown): void {
-    if (!isUint32(eventMask)) throw new UsageError(`event mask must be a uint32, got ${String(eventMask)}`);
+  registerEventHandler(name: string, mask: number, handler: NetMgmtStaticEventHandler, userData?: unknown): void {
+    const eventMask = toNetMgmtCode(mask, 'event mask');
     if (this.staticHandlers.some((h) => h.name === name)) throw new UsageError(`a static event handler named ${JSON.stringify(name)} exists`);
     this.staticHandlers.push({ name, eventMask, handler, userData });
     this.staticHandlers.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -229,7 +233,7 @@ export class NetMgmt {
 
   /** `net_mgmt_add_event_callback()`: prepends the callback. Adding a registered one is a no-op. */
   addEventCallback(cb: NetMgmtEventCallback): void {
-    if (!cb || typeof cb.handler !== 'function' || !isUint32(cb.eventMask)) throw new UsageError('not an event callback (use initEventCallback)');
+    if (!cb || typeof cb.handler !== 'function' || !isNetMgmtCodeValue(cb.eventMask)) throw new UsageError('not an event callback (use initEventCallback)');
     if (this.registered.has(cb)) return;
     this.registered.add(cb);
     this.callbacks = [cb, ...this.callbacks];
@@ -246,7 +250,7 @@ export class NetMgmt {
   private rebuildGlobalMask(): void {
     let m = 0;
     for (const h of this.staticHandlers) m |= h.eventMask;
-    for (const c of this.callbacks) m |= c.eventMask;
+    for (const c of this.callbacks) m |= c.eventMask >>> 0;
     this.globalEventMask = m >>> 0;
   }
 
@@ -262,8 +266,8 @@ export class NetMgmt {
    * object from info.ts, or the C structure's bytes); `infoLength` defaults to the byte length
    * of a Uint8Array and 0 otherwise. Throws {@link UsageError} for a code that is not a uint32.
    */
-  notifyWithInfo(event: number, iface: NetIf | null, info: unknown, infoLength?: number): void {
-    if (!isUint32(event)) throw new UsageError(`event code must be a uint32, got ${String(event)}`);
+  notifyWithInfo(code: number, iface: NetIf | null, info: unknown, infoLength?: number): void {
+    const event = toNetMgmtCode(code, 'event code');
     this.counters.notified++;
     if (!netMgmtGlobalMaskHandles(event, this.globalEventMask)) {
       this.counters.unhandled++;
@@ -363,15 +367,16 @@ export class NetMgmt {
    * `iface`. The mask must have the iface bit and `iface` must be given ({@link UsageError}).
    */
   eventWaitOnIface(iface: NetIf, eventMask: number, options: NetMgmtEventWaitOptions = {}): Promise<NetMgmtEventWaitResult> {
-    if (!isUint32(eventMask) || !isNetMgmtOnIface(eventMask)) {
+    if (!isNetMgmtCodeValue(eventMask) || !isNetMgmtOnIface(eventMask)) {
       return Promise.reject(new UsageError(`eventWaitOnIface needs a mask with the iface bit (0x40000000), got ${String(eventMask)}`));
     }
     if (!iface) return Promise.reject(new UsageError('eventWaitOnIface needs an iface'));
     return this.waitCall(iface, eventMask, options);
   }
 
-  private waitCall(iface: NetIf | null, eventMask: number, options: NetMgmtEventWaitOptions): Promise<NetMgmtEventWaitResult> {
-    if (!isUint32(eventMask)) return Promise.reject(new UsageError(`event mask must be a uint32, got ${String(eventMask)}`));
+  private waitCall(iface: NetIf | null, mask: number, options: NetMgmtEventWaitOptions): Promise<NetMgmtEventWaitResult> {
+    if (!isNetMgmtCodeValue(mask)) return Promise.reject(new UsageError(`event mask must be a 32-bit integer, got ${String(mask)}`));
+    const eventMask = mask >>> 0;
     const { timeout, signal } = options;
     if (timeout !== undefined && (!Number.isFinite(timeout) || timeout < 0)) {
       return Promise.reject(new UsageError(`timeout must be a number of milliseconds >= 0, got ${String(timeout)}`));
