@@ -120,7 +120,7 @@ describe('image parse: imgtool output', () => {
 describe('image parse: bad input', () => {
   it('bad magic', async () => {
     const bytes = (await buildImage({ payload: app })).bytes;
-    bytes[0] ^= 1;
+    bytes[0]! ^= 1;
     expectImageError(() => parseImage(bytes), 'BAD_MAGIC');
   });
 
@@ -201,7 +201,7 @@ describe('image parse: bad input', () => {
 describe('image hash', () => {
   it('a flipped payload byte is reported, and assertImageValid throws HASH_MISMATCH', async () => {
     const bytes = (await buildImage({ payload: app })).bytes;
-    bytes[0x200 + 10] ^= 0x40;
+    bytes[0x200 + 10]! ^= 0x40;
     const v = await verifyImage(bytes);
     assert.equal(v.hashValid, false);
     assert.equal(v.valid, false);
@@ -213,7 +213,7 @@ describe('image hash', () => {
   it('a flipped protected TLV byte breaks the hash (protected TLVs are covered)', async () => {
     const bytes = (await buildImage({ payload: app, securityCounter: 5 })).bytes;
     const img = parseImage(bytes);
-    bytes[img.protectedTlvs[0]!.offset] ^= 1;
+    bytes[img.protectedTlvs[0]!.offset]! ^= 1;
     assert.equal((await verifyImage(bytes)).hashValid, false);
   });
 
@@ -222,7 +222,7 @@ describe('image hash', () => {
     const img = parseImage(bytes);
     const vendor = img.tlvs.find((t) => t.type === 0x00a5)!;
     assert.equal(vendor.name, 'VENDOR_0x00a5');
-    bytes[vendor.offset] ^= 1;
+    bytes[vendor.offset]! ^= 1;
     assert.ok((await verifyImage(bytes)).hashValid);
   });
 
@@ -244,7 +244,7 @@ describe('image hash', () => {
       assert.ok(v.hashValid, hashAlgorithm);
       assert.equal(v.hashes[0]!.algorithm, hashAlgorithm);
       assert.equal(v.image.hash, undefined);
-      built.bytes[0x210] ^= 1;
+      built.bytes[0x210]! ^= 1;
       assert.equal((await verifyImage(built.bytes)).hashValid, false);
     }
   });

@@ -67,14 +67,14 @@ describe('signatures made by imgtool verify here', () => {
 
       const sigTlv = parseImage(bytes).tlvs.find((t) => t.type === c.sigType)!;
       const badSig = bytes.slice();
-      badSig[sigTlv.offset + sigTlv.length - 3] ^= 0x01;
+      badSig[sigTlv.offset + sigTlv.length - 3]! ^= 0x01;
       const vs = await verifyImage(badSig, { keys: [key] });
       assert.ok(vs.hashValid);
       assert.deepEqual(vs.signature, { status: 'invalid', reason: 'bad-signature' });
       assert.throws(() => assertImageValid(vs), (e: unknown) => e instanceof ImageFormatError && e.reason === 'BAD_SIGNATURE');
 
       const badBody = bytes.slice();
-      badBody[0x200 + 1] ^= 0x80;
+      badBody[0x200 + 1]! ^= 0x80;
       const vb = await verifyImage(badBody, { keys: [key] });
       assert.equal(vb.hashValid, false);
       assert.equal(vb.valid, false);
@@ -148,11 +148,11 @@ describe('images signed by our builder', () => {
 
       const badSig = built.bytes.slice();
       const sig = img.tlvs[2]!;
-      badSig[sig.offset + 8] ^= 0x10;
+      badSig[sig.offset + 8]! ^= 0x10;
       assert.equal((await verifyImage(badSig, { keys: [key.publicKey] })).signature.status, 'invalid');
 
       const badBody = built.bytes.slice();
-      badBody[0x200] ^= 1;
+      badBody[0x200]! ^= 1;
       const vb = await verifyImage(badBody, { keys: [key.publicKey] });
       assert.equal(vb.hashValid, false);
       assert.equal(vb.valid, false);
@@ -191,10 +191,10 @@ describe('images signed by our builder', () => {
       const mHash = new Uint8Array(createHash('sha256').update(msg).digest());
       assert.ok(verifyRsaPssDigest(key.publicKey, sig, mHash));
       const wrong = mHash.slice();
-      wrong[i % 32] ^= 1;
+      wrong[i % 32]! ^= 1;
       assert.equal(verifyRsaPssDigest(key.publicKey, sig, wrong), false);
       const badSig = sig.slice();
-      badSig[i] ^= 0x80;
+      badSig[i]! ^= 0x80;
       assert.equal(verifyRsaPssDigest(key.publicKey, badSig, mHash), false);
     }
   });
