@@ -62,12 +62,10 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
         const where = transports.map((t) => t.describe());
         if (ctx.output.json) process.stdout.write(JSON.stringify({ listening: where, dataDir }) + '\n');
         else {
-          process.stdout.write(`mcumgr emulator listening on ${where.join(', ')} (data: ${dataDir})\n`);
+          let text = `mcumgr emulator listening on ${where.join(', ')} (data: ${dataDir})\n`;
           const udp = transports.find((t) => t.kind === 'udp');
-          if (udp) {
-            const addr = udp.describe().replace(/^udp /, '');
-            process.stdout.write(`Try:  ./bin/mcumgr --conntype udp --connstring ${addr} echo hello\n`);
-          }
+          if (udp) text += `Try:  ./bin/mcumgr --conntype udp --connstring ${udp.describe().replace(/^udp /, '')} echo hello\n`;
+          process.stdout.write(text);
         }
         out.info('Press Ctrl-C to stop.');
         await new Promise<void>((res) => {
