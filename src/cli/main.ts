@@ -7,9 +7,15 @@ import { Command, CommanderError } from 'commander';
 import { createContext, extractGlobals } from './context.ts';
 import { registerOsCommands } from './commands/os.ts';
 import { registerServeCommand } from './commands/serve.ts';
+import { registerNetCommands } from './commands/net.ts';
 import { ExitCode } from './output.ts';
 
 export async function main(argv: readonly string[]): Promise<void> {
+  // A closed pipe (`mcumgr ... | head -1`) ends the output quietly, as with other CLI tools.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   const { globals, rest } = extractGlobals(argv);
   const ctx = createContext(globals);
   const program = new Command('mcumgr')
@@ -37,6 +43,7 @@ Examples:
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerServeCommand(program, ctx);
   registerOsCommands(program, ctx);
+  registerNetCommands(program, ctx);
   try {
     await program.parseAsync([...rest], { from: 'user' });
   } catch (e) {

@@ -1,0 +1,19 @@
+/**
+ * `npm run bench`: throughput and overhead figures, each beside its limit as a ratio.
+ * Benchmarks print; they assert nothing. Run one with `npm run bench -- echo`.
+ */
+import { benchEcho } from './echo.ts';
+import { benchCbor } from './cbor.ts';
+
+/** Every benchmark by name. Other modules add theirs here. */
+export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
+  cbor: benchCbor,
+  echo: benchEcho,
+};
+
+const only = process.argv.slice(2);
+process.stdout.write(`mcumgr benchmarks on ${(await import('node:os')).cpus().length} cores, Node ${process.version}\n`);
+for (const [name, run] of Object.entries(BENCHMARKS)) {
+  if (only.length > 0 && !only.includes(name)) continue;
+  await run();
+}
