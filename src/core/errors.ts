@@ -41,7 +41,9 @@ export type ErrorCode =
   | 'USAGE'
   | 'NOT_FOUND'
   | 'BUSY'
-  | 'UNSUPPORTED';
+  | 'UNSUPPORTED'
+  /** The emulated device's stored state is unusable (slot file of the wrong size, corrupt swap journal, short I/O). */
+  | 'DEVICE_STATE';
 
 export interface McuMgrErrorOptions {
   cause?: unknown;
