@@ -14,7 +14,7 @@
  *   command's response shape become ProtocolError PROTOCOL_BAD_RESPONSE.
  */
 import type { Command, CommandOp } from '../core/commands/command.ts';
-import { DeviceError, McuMgrError, ProtocolError, TransportError, UsageError } from '../core/errors.ts';
+import { DeviceError, ProtocolError, TransportError, UsageError, type McuMgrError } from '../core/errors.ts';
 import { MgmtErr } from '../core/error-codes.ts';
 import { HEADER_SIZE, Op, encodeHeader, type OpCode, type SmpHeader, type SmpVersion } from '../core/header.ts';
 import { encodeCbor } from '../core/cbor.ts';

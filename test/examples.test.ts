@@ -1,0 +1,19 @@
+/** The README's runnable examples run and print what the README says. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { ROOT } from './helpers.ts';
+
+const run = promisify(execFile);
+
+test('examples/quickstart.ts', async () => {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'examples', 'quickstart.ts')], { cwd: ROOT });
+  assert.match(stdout, /^echo: hello\nparams: buf_size=2048 buf_count=4\ninfo: Zephyr .*\nerror: os: invalid format \(err 0\/2\) \[OS_MGMT_ERR_INVALID_FORMAT\]\n$/);
+});
+
+test('examples/custom-group.ts', async () => {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'examples', 'custom-group.ts')], { cwd: ROOT });
+  assert.equal(stdout, '{ value: 60 }\n{ value: 120 }\naccess denied (rc 11)\n{ value: 120 }\n');
+});
