@@ -13,3 +13,4 @@ export * from './net-mgmt.ts';
 export * from './net-if.ts';
 export * from './conn-mgr.ts';
 export * from './address-watch.ts';
+export * from './format.ts';
