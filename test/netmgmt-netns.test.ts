@@ -113,8 +113,10 @@ describe('net_mgmt on real kernel events (network namespace)', { skip: unavailab
   before(() => {
     ns = newNamespace();
     // No link-local addresses (deterministic IPv6 event lists) and fast DAD.
+    // Written through /proc/sys (per namespace) so that no sysctl binary is needed.
     const sysctl = (k: string, v: string): void => {
-      const r = spawnSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `${k}=${v}`], { encoding: 'utf8' });
+      const path = `/proc/sys/${k.replaceAll('.', '/')}`;
+      const r = spawnSync('ip', ['netns', 'exec', ns, 'sh', '-c', `echo ${v} > ${path}`], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`sysctl ${k}: ${r.stderr}`);
     };
     sysctl('net.ipv6.conf.default.addr_gen_mode', '1');
