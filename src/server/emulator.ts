@@ -4,6 +4,13 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { createOsGroup } from './groups/os.ts';
+import { createStatGroup } from './groups/stat.ts';
+import { createSettingsGroup } from './groups/settings.ts';
+import { createFsGroup } from './groups/fs.ts';
+import { createShellGroup } from './groups/shell.ts';
+import { createEnumGroup } from './groups/enum.ts';
+import { createZephyrBasicGroup } from './groups/zephyr-basic.ts';
+import { configureDevice, type DeviceOptions } from './device.ts';
 import type { MgmtGroup } from './registry.ts';
 import { SmpServer, type SmpServerOptions } from './server.ts';
 import type { ServerTransport } from '../transport/types.ts';
@@ -12,17 +19,20 @@ import type { ServerTransport } from '../transport/types.ts';
 export type GroupFactory = (server: SmpServer) => MgmtGroup | Promise<MgmtGroup>;
 
 /** The groups an emulator registers, in registration (= enumeration) order. */
-export const EMULATOR_GROUPS: GroupFactory[] = [createOsGroup];
+export const EMULATOR_GROUPS: GroupFactory[] = [createOsGroup, createStatGroup, createSettingsGroup, createFsGroup, createShellGroup, createEnumGroup, createZephyrBasicGroup];
 
 export interface EmulatorOptions extends SmpServerOptions {
   /** Groups to register instead of {@link EMULATOR_GROUPS}. */
   groups?: GroupFactory[];
   transports?: ServerTransport[];
+  /** Options of the emulated device's shared services (file system mounts, settings subtrees, shell host commands, bootloader mode). */
+  device?: DeviceOptions;
 }
 
 export async function createEmulator(options: EmulatorOptions): Promise<SmpServer> {
   await mkdir(options.dataDir, { recursive: true });
   const server = new SmpServer(options);
+  if (options.device) configureDevice(server, options.device);
   for (const factory of options.groups ?? EMULATOR_GROUPS) server.registerGroup(await factory(server));
   await server.boot();
   for (const t of options.transports ?? []) await server.listen(t);

@@ -1,6 +1,12 @@
 /**
- * Group 0, OS (smp-spec.md §3.1): echo, MCUmgr parameters, OS/application info and reset.
+ * Group 0, OS (smp-spec.md §3.1): echo, task and memory pool statistics, date-time, reset,
+ * MCUmgr parameters, OS/application info and bootloader information.
  * Console echo control (0/1) is not implemented by Zephyr and answers rc 8, as here.
+ *
+ * Memory pool statistics put the heaps under `"tasks"`: Zephyr's own test
+ * (tests/subsys/mgmt/mcumgr/os_mgmt_mpstat, read from the source) decodes that key and asserts it
+ * is the only one, so the firmware it passes against emits `"tasks"`; mynewt and some clients use
+ * `"mpools"` (the client accepts both).
  */
 import { commands } from '../../core/commands/index.ts';
 import { Group, GROUP_NAMES } from '../../core/commands/command.ts';
@@ -9,6 +15,10 @@ import { isCborMap } from '../../core/cbor.ts';
 import { MgmtError } from '../errors.ts';
 import { defineGroup, handle, type MgmtGroup } from '../registry.ts';
 import type { SmpServer } from '../server.ts';
+import { deviceServices, McubootMode } from '../device.ts';
+import type { HookEvents } from '../hooks.ts';
+import { DeviceClock, formatDeviceDatetime, parseDeviceDatetime } from '../device-clock.ts';
+import { heapStats, processThreads } from '../process-stats.ts';
 
 /** Zephyr's CONFIG_MCUMGR_GRP_OS_INFO_MAX_RESPONSE_SIZE, NUL included. */
 const INFO_MAX_RESPONSE_SIZE = 256;
@@ -43,12 +53,67 @@ export async function osInfoOutput(server: SmpServer, format: string | undefined
   return text;
 }
 
+/** Runs a hook; an error result becomes the command's error (rc or group error). */
+async function notifyOrThrow<E extends 'os_datetime_get' | 'os_datetime_set' | 'os_bootloader_info'>(server: SmpServer, event: E, data: HookEvents[E]): Promise<void> {
+  const r = await server.hooks.notify(event, data);
+  if (r) throw 'group' in r ? MgmtError.group(r.group, r.rc) : MgmtError.rc(r.rc);
+}
+
 export function createOsGroup(server: SmpServer): MgmtGroup {
+  const dev = deviceServices(server);
+  const clock = new DeviceClock(server.dataDir);
   const group = defineGroup(Group.OS, GROUP_NAMES[Group.OS]!, [
     handle(commands.os.echo, ({ body }) => ({ r: body.d })),
     handle(commands.os.echoRead, ({ body }) => ({ r: body.d })),
     handle(commands.os.params, () => ({ buf_size: server.bufSize, buf_count: server.bufCount })),
     handle(commands.os.info, async ({ body }) => ({ output: await osInfoOutput(server, body.format) })),
+    handle(commands.os.taskStats, async () => {
+      const threads = dev.options.threads ? dev.options.threads() : await processThreads();
+      const tasks: Record<string, { prio: number; tid: number; state: number; stksiz?: number; stkuse?: number; runtime?: number }> = {};
+      threads.forEach((t, tid) => {
+        // Names are map keys: make repeats unique (a JS map cannot hold duplicate keys).
+        let name = t.name.slice(0, 32);
+        for (let n = 2; Object.hasOwn(tasks, name); n++) name = `${t.name.slice(0, 28)}#${n}`;
+        const entry: (typeof tasks)[string] = { prio: t.prio, tid, state: t.state };
+        if (t.stksiz !== undefined) entry.stksiz = t.stksiz;
+        if (t.stkuse !== undefined) entry.stkuse = t.stkuse;
+        if (t.runtime !== undefined) entry.runtime = t.runtime;
+        tasks[name] = entry;
+      });
+      return { tasks };
+    }),
+    handle(commands.os.memPoolStats, () => ({ tasks: heapStats() })),
+    handle(commands.os.datetimeGet, async () => {
+      await notifyOrThrow(server, 'os_datetime_get', {});
+      const now = await clock.now();
+      if (now === undefined) throw MgmtError.group(Group.OS, OsMgmtErr['RTC_NOT_SET']!);
+      return { datetime: formatDeviceDatetime(now) };
+    }),
+    handle(commands.os.datetimeSet, async ({ body }) => {
+      const parsed = parseDeviceDatetime(body.datetime);
+      if (!parsed.ok && parsed.reason === 'invalid') throw MgmtError.rc(MgmtErr.EINVAL, 'invalid datetime');
+      await notifyOrThrow(server, 'os_datetime_set', { datetime: body.datetime });
+      if (!parsed.ok) throw MgmtError.group(Group.OS, OsMgmtErr['RTC_COMMAND_FAILED']!);
+      try {
+        await clock.set(parsed.ms);
+      } catch {
+        throw MgmtError.group(Group.OS, OsMgmtErr['RTC_COMMAND_FAILED']!);
+      }
+      return {};
+    }),
+    handle(commands.os.bootloaderInfo, async ({ body }) => {
+      const response: Record<string, unknown> = {};
+      const hook = { query: body.query, response, handled: false };
+      await notifyOrThrow(server, 'os_bootloader_info', hook);
+      if (hook.handled) return response;
+      if (body.query === undefined) return { bootloader: 'MCUboot' };
+      if (body.query === 'mode') {
+        const rsp: { mode: number; 'no-downgrade'?: boolean } = { mode: dev.options.bootloaderMode ?? McubootMode.SWAP_USING_MOVE };
+        if (dev.options.bootloaderNoDowngrade) rsp['no-downgrade'] = true;
+        return rsp;
+      }
+      throw MgmtError.group(Group.OS, OsMgmtErr['QUERY_YIELDS_NO_ANSWER']!);
+    }),
   ]);
   // Reset decodes its parameters leniently: Zephyr ignores decode errors and uses the defaults
   // (force false, no boot mode), so `force: 1` from older clients reads as false.

@@ -1,0 +1,161 @@
+/**
+ * The services of one emulated device that several groups share: statistics, settings, the
+ * shell and the file system root. Created on first use per server, so a group can be registered
+ * alone and still find them; {@link configureDevice} sets the options before the groups are built.
+ */
+import { join } from 'node:path';
+import { FileSystemRoot, FS_DEFAULT_MOUNTS } from './fs-root.ts';
+import type { SmpServer } from './server.ts';
+import { createKeyValueSettingsHandler, SettingsErrno, SettingsSubsystem, type KeyValueSettingsHandler } from './settings.ts';
+import { registerHostCommands, ShellRegistry, type HostCommandOptions } from './shell.ts';
+import { StatsRegistry, type StatGroupView } from './stats.ts';
+
+/** MCUboot modes as the bootloader information command reports them (`enum mcuboot_mode`). */
+export const McubootMode = {
+  UNKNOWN: -1,
+  SINGLE_SLOT: 0,
+  SWAP_USING_SCRATCH: 1,
+  UPGRADE_ONLY: 2,
+  SWAP_USING_MOVE: 3,
+  DIRECT_XIP: 4,
+  DIRECT_XIP_WITH_REVERT: 5,
+  RAM_LOAD: 6,
+  FIRMWARE_LOADER: 7,
+  SINGLE_SLOT_RAM_LOAD: 8,
+  SWAP_USING_OFFSET: 9,
+} as const;
+
+export interface DeviceOptions {
+  /** Mount points of the file system (default `['lfs']`, i.e. `/lfs/...`). */
+  fsMounts?: readonly string[];
+  /** Settings subtrees that accept any key (default `['app']`). */
+  settingsSubtrees?: readonly string[];
+  /** Opt-in host commands for the shell (`host <program>`); off unless given. */
+  shellHostCommands?: HostCommandOptions;
+  /** MCUboot mode reported by bootloader info (default 3, swap using move: the image group's model). */
+  bootloaderMode?: number;
+  /** Report `no-downgrade: true` in the mode query (MCUboot built with downgrade prevention). */
+  bootloaderNoDowngrade?: boolean;
+  /** Threads reported by task statistics instead of the process's own (an emulated firmware's). */
+  threads?: () => Array<{ name: string; prio: number; state: number; stksiz?: number; stkuse?: number; runtime?: number }>;
+}
+
+export interface DeviceServices {
+  readonly options: DeviceOptions;
+  readonly stats: StatsRegistry;
+  readonly settings: SettingsSubsystem;
+  /** The key-value handlers for the free-form subtrees, by subtree name. */
+  readonly settingsStores: ReadonlyMap<string, KeyValueSettingsHandler>;
+  readonly shell: ShellRegistry;
+  readonly fsRoot: FileSystemRoot;
+  /** Hooks run by erase storage (group 63) after the storage is wiped (fs closes its open file). */
+  readonly onStorageErase: Array<() => Promise<void> | void>;
+}
+
+const services = new WeakMap<SmpServer, DeviceServices>();
+const pendingOptions = new WeakMap<SmpServer, DeviceOptions>();
+
+/** Sets a device's options; call before the groups are created (createEmulator does). */
+export function configureDevice(server: SmpServer, options: DeviceOptions): void {
+  if (services.has(server)) throw new RangeError('configureDevice must be called before the device services are first used');
+  pendingOptions.set(server, options);
+}
+
+/** The shared services of a server's device, created on first use. */
+export function deviceServices(server: SmpServer): DeviceServices {
+  let s = services.get(server);
+  if (s) return s;
+  const options = pendingOptions.get(server) ?? {};
+  const stats = new StatsRegistry();
+  const settings = new SettingsSubsystem(join(server.dataDir, 'settings'));
+  const shell = new ShellRegistry();
+  const fsRoot = new FileSystemRoot(server.dataDir, options.fsMounts ?? FS_DEFAULT_MOUNTS);
+  const settingsStores = new Map<string, KeyValueSettingsHandler>();
+  for (const subtree of options.settingsSubtrees ?? ['app']) {
+    const h = createKeyValueSettingsHandler(subtree);
+    settings.register(h);
+    settingsStores.set(subtree, h);
+  }
+  // A read-only subtree with the device's identity: reads work, writes answer -ENOTSUP.
+  settings.register({
+    name: 'device',
+    get(key) {
+      const v = key === 'name' ? server.identity.nodeName : key === 'board' ? server.identity.hardwarePlatform : undefined;
+      return v === undefined ? SettingsErrno.ENOENT : new TextEncoder().encode(v);
+    },
+  });
+  s = { options, stats, settings, settingsStores, shell, fsRoot, onStorageErase: [] };
+  services.set(server, s);
+  registerBuiltins(server, s);
+  return s;
+}
+
+function registerBuiltins(server: SmpServer, s: DeviceServices): void {
+  // Statistics: the SMP traffic of each transport, live, and Zephyr's smp_svr sample group.
+  s.stats.registerLive('smp_svr_stats', () => ({ ticks: Math.floor(server.uptimeMs() / 1000) }));
+  s.stats.addProvider(() => {
+    const out: StatGroupView[] = [];
+    for (const [kind] of server.counters) {
+      out.push({
+        name: `smp_${kind}`.slice(0, 31),
+        fields: () => {
+          const c = server.counterFor(kind);
+          return [
+            ['requests', c.requests],
+            ['responses', c.responses],
+            ['errors', c.errors],
+            ['bytes_in', c.bytesIn],
+            ['bytes_out', c.bytesOut],
+            ['dropped', c.dropped],
+          ];
+        },
+      });
+    }
+    return out;
+  });
+
+  // Shell built-ins.
+  const sh = s.shell;
+  sh.register('kernel version', ({ println }) => void println(`Zephyr version ${server.identity.kernelVersion}`), 'Kernel version');
+  sh.register('kernel uptime', ({ println }) => void println(`Uptime: ${server.uptimeMs()} ms`), 'Kernel uptime');
+  sh.describe('kernel', 'Kernel commands');
+  sh.register(
+    'settings list',
+    async ({ argv, println }) => {
+      const subtree = argv[1];
+      for (const [name] of await s.settings.stored()) {
+        if (subtree === undefined || name === subtree || name.startsWith(subtree + '/')) println(name);
+      }
+    },
+    'List stored settings [subtree]',
+  );
+  sh.describe('settings', 'Settings commands');
+  sh.register('stats list', ({ println }) => void s.stats.list().forEach((n) => println(n)), 'List statistics groups');
+  sh.register(
+    'stats show',
+    ({ argv, println }) => {
+      const names = argv.length > 1 ? argv.slice(1) : s.stats.list();
+      for (const n of names) {
+        const g = s.stats.find(n);
+        if (!g) {
+          println(`stats: no group ${n}`);
+          return -2;
+        }
+        println(`${g.name}:`);
+        for (const [k, v] of g.fields()) println(`  ${k}: ${v}`);
+      }
+      return 0;
+    },
+    'Show statistics groups [name...]',
+  );
+  sh.describe('stats', 'Statistics commands');
+  sh.register(
+    'help',
+    ({ println }) => {
+      println('Available commands:');
+      for (const c of sh.list()) println(`  ${c.word.padEnd(10)}: ${c.help}`);
+    },
+    'List commands',
+  );
+  if (s.options.shellHostCommands && s.options.shellHostCommands.allow.length > 0) registerHostCommands(sh, s.options.shellHostCommands);
+}

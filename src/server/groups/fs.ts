@@ -1,0 +1,282 @@
+/**
+ * Group 8, file system (smp-spec.md §3.5), over the device's {@link FileSystemRoot}; follows
+ * Zephyr's fs_mgmt.c (read from the source):
+ *
+ * - One open transfer at a time `{state, path, off, len, transport}`. A request for another
+ *   path, direction or transport runs the file access hook and closes the previous transfer.
+ *   The file closes when `off ≥ len` or after 4 s idle (FILE_AUTOMATIC_IDLE_CLOSE_TIME).
+ * - Upload is not idempotent (§5.3): `off == 0` records `len` and truncates existing content
+ *   (only when data is non-empty); `off > 0` on a fresh transfer takes the file size as the
+ *   expected offset (resume); `off > 0 && off ≠ expected` answers
+ *   `{err: {group 8, rc 11}, len: expected}` and closes the transfer.
+ * - Download answers `{off, data, len (only when off == 0)}`; `data` is as large as the packet
+ *   allows (MCUMGR_GRP_FS_DL_CHUNK_SIZE: computed here from the buffer size and link MTU).
+ * - Names are 1..64 bytes (CONFIG_MCUMGR_GRP_FS_PATH_LEN) or rc 3. Paths are confined to the
+ *   mount directories (fs-root.ts): escapes answer FILE_INVALID_NAME and create nothing.
+ * - hash: crc32 (uint output) and sha256 (bstr), with `off` and `len`; `len: 0` is rc 3.
+ */
+import { createHash } from 'node:crypto';
+import { constants, type FileHandle, open } from 'node:fs/promises';
+import { commands } from '../../core/commands/index.ts';
+import { Group, GROUP_NAMES } from '../../core/commands/command.ts';
+import { FsMgmtErr, MgmtErr } from '../../core/error-codes.ts';
+import { CRC32_INIT, crc32Final, crc32Update } from '../../core/crc32.ts';
+import { maxChunkData } from '../../core/cbor-size.ts';
+import { deviceServices } from '../device.ts';
+import { MgmtError } from '../errors.ts';
+import type { HookEvents } from '../hooks.ts';
+import { defineGroup, handle, type MgmtGroup } from '../registry.ts';
+import type { SmpServer } from '../server.ts';
+import type { SmpPeer } from '../../transport/types.ts';
+import type { ResolvedPath } from '../fs-root.ts';
+
+/** CONFIG_MCUMGR_GRP_FS_PATH_LEN. */
+export const FS_PATH_LEN = 64;
+/** CONFIG_MCUMGR_GRP_FS_FILE_AUTOMATIC_IDLE_CLOSE_TIME (ms). */
+export const FS_IDLE_CLOSE_MS = 4000;
+/** Largest type name (HASH_CHECKSUM_TYPE_SIZE). */
+const HASH_TYPE_SIZE = 8;
+
+const E = FsMgmtErr as Record<string, number>;
+const fsErr = (name: string, extra?: Record<string, unknown>): MgmtError => MgmtError.group(Group.FS, E[name]!, extra);
+
+/** The hash and checksum types, as fs_mgmt_hash_checksum registers them (crc32 first: the default). */
+export const FS_HASH_TYPES = {
+  crc32: { format: 0, size: 4 },
+  sha256: { format: 1, size: 32 },
+} as const;
+
+interface Transfer {
+  state: 'upload' | 'download';
+  /** The device path as the client named it. */
+  name: string;
+  hostPath: string;
+  handle: FileHandle;
+  off: number;
+  len: number;
+  transport: string;
+}
+
+export interface FsGroupOptions {
+  idleCloseMs?: number;
+}
+
+export function createFsGroup(server: SmpServer, options: FsGroupOptions = {}): MgmtGroup {
+  const dev = deviceServices(server);
+  const root = dev.fsRoot;
+  const idleCloseMs = options.idleCloseMs ?? FS_IDLE_CLOSE_MS;
+  let current: Transfer | undefined;
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  let busy = false;
+
+  const cleanup = async (): Promise<void> => {
+    if (idleTimer) clearTimeout(idleTimer);
+    idleTimer = undefined;
+    const t = current;
+    current = undefined;
+    if (t) {
+      if (t.state === 'upload') await t.handle.sync().catch(() => {});
+      await t.handle.close().catch(() => {});
+    }
+  };
+  const finishCheck = async (): Promise<void> => {
+    if (current && current.len > 0 && current.off >= current.len) {
+      await cleanup();
+      return;
+    }
+    if (idleTimer) clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => {
+      idleTimer = undefined;
+      if (busy) return;
+      void cleanup();
+    }, idleCloseMs);
+    idleTimer.unref?.();
+  };
+  /** Runs a handler under the file lock (Zephyr's semaphore, taken without waiting). */
+  const locked = async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (busy) throw MgmtError.rc(MgmtErr.EBUSY);
+    busy = true;
+    try {
+      return await fn();
+    } finally {
+      busy = false;
+    }
+  };
+  const checkName = (name: string): void => {
+    const n = new TextEncoder().encode(name).length;
+    if (n === 0 || n > FS_PATH_LEN) throw MgmtError.rc(MgmtErr.EINVAL, 'file name length');
+  };
+  /** Runs the file access hook; returns the (possibly rewritten) path. */
+  const access = async (kind: HookEvents['fs_file_access']['access'], name: string): Promise<string> => {
+    const data: HookEvents['fs_file_access'] = { access: kind, path: name };
+    const r = await server.hooks.notify('fs_file_access', data);
+    if (r) throw 'group' in r ? MgmtError.group(r.group, r.rc) : MgmtError.rc(r.rc);
+    return data.path;
+  };
+  /** fs_mgmt_filelen: size of an existing regular file, or the group error Zephyr answers. */
+  const fileLen = (r: ResolvedPath): { size: number; hostPath: string } => {
+    if (!r.ok) throw fsErr(r.reason === 'invalid-name' ? 'FILE_INVALID_NAME' : 'FILE_NOT_FOUND');
+    if (!r.exists) throw fsErr('FILE_NOT_FOUND');
+    if (r.isDirectory) throw fsErr('FILE_IS_DIRECTORY');
+    return { size: r.size, hostPath: r.hostPath };
+  };
+  const samePeer = (peer: SmpPeer, state: Transfer['state'], name: string): boolean =>
+    current !== undefined && current.transport === peer.transport && current.state === state && current.name === name;
+
+  dev.onStorageErase.push(() => cleanup());
+  server.onClose(() => cleanup());
+  server.onBoot(async (reason) => {
+    await cleanup();
+    if (reason === 'power-on' || reason === 'reset') await root.ensureMounts();
+  });
+
+  return defineGroup(Group.FS, GROUP_NAMES[Group.FS]!, [
+    handle(commands.fs.download, ({ body, peer }) =>
+      locked(async () => {
+        checkName(body.name);
+        if (!samePeer(peer, 'download', body.name)) {
+          const path = await access('read', body.name);
+          await cleanup();
+          const { size, hostPath } = fileLen(await root.resolve(path));
+          let h: FileHandle;
+          try {
+            h = await open(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+          } catch {
+            throw fsErr('UNKNOWN');
+          }
+          current = { state: 'download', name: body.name, hostPath, handle: h, off: 0, len: size, transport: peer.transport };
+        }
+        const t = current!;
+        const limit = Math.min(server.bufSize, peer.mtu);
+        const chunk = maxChunkData(limit, body.off === 0 ? { off: body.off, data: 0, len: t.len } : { off: body.off, data: 0 }, 'data', { indefinite: true });
+        const buf = new Uint8Array(chunk);
+        let n: number;
+        try {
+          n = (await t.handle.read(buf, 0, chunk, body.off)).bytesRead;
+        } catch {
+          await cleanup();
+          throw fsErr('FILE_READ_FAILED');
+        }
+        t.off = body.off + n;
+        const rsp: { off: number; data: Uint8Array; len?: number } = { off: body.off, data: buf.subarray(0, n) };
+        if (body.off === 0) rsp.len = t.len;
+        await finishCheck();
+        return rsp;
+      }),
+    ),
+    handle(commands.fs.upload, ({ body, peer }) =>
+      locked(async () => {
+        checkName(body.name);
+        if (body.off === 0 && body.len === undefined) throw MgmtError.rc(MgmtErr.EINVAL, 'len is required with off 0');
+        if (!samePeer(peer, 'upload', body.name)) {
+          const path = await access('write', body.name);
+          await cleanup();
+          const r = await root.resolve(path);
+          if (!r.ok) throw fsErr(r.reason === 'invalid-name' ? 'FILE_INVALID_NAME' : 'MOUNT_POINT_NOT_FOUND');
+          if (r.isDirectory) throw fsErr('UNKNOWN');
+          let h: FileHandle;
+          try {
+            h = await open(r.hostPath, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+          } catch (e) {
+            const code = (e as NodeJS.ErrnoException).code;
+            throw fsErr(code === 'ENOENT' || code === 'ENOTDIR' ? 'MOUNT_POINT_NOT_FOUND' : code === 'EROFS' ? 'READ_ONLY_FILESYSTEM' : code === 'ELOOP' ? 'FILE_INVALID_NAME' : 'UNKNOWN');
+          }
+          current = { state: 'upload', name: body.name, hostPath: r.hostPath, handle: h, off: 0, len: 0, transport: peer.transport };
+        }
+        const t = current!;
+        let existing = 0;
+        try {
+          const size = (await t.handle.stat()).size;
+          if (body.off === 0) {
+            t.len = body.len ?? 0;
+            existing = size;
+          } else if (t.off === 0) t.off = size;
+        } catch {
+          await cleanup();
+          throw fsErr('UNKNOWN');
+        }
+        if (body.off > 0 && body.off !== t.off) {
+          const expected = t.off;
+          await cleanup();
+          throw fsErr('FILE_OFFSET_NOT_VALID', { len: expected });
+        }
+        if (body.data.length > 0) {
+          if (body.off === 0 && existing !== 0) {
+            try {
+              await t.handle.truncate(0);
+            } catch {
+              await cleanup();
+              throw fsErr('FILE_TRUNCATE_FAILED');
+            }
+          }
+          try {
+            let written = 0;
+            while (written < body.data.length) written += (await t.handle.write(body.data, written, body.data.length - written, body.off + written)).bytesWritten;
+          } catch {
+            await cleanup();
+            throw fsErr('FILE_WRITE_FAILED');
+          }
+          t.off = body.off + body.data.length;
+        }
+        const off = t.off;
+        await finishCheck();
+        return { off };
+      }),
+    ),
+    handle(commands.fs.status, ({ body }) =>
+      locked(async () => {
+        checkName(body.name);
+        const path = await access('status', body.name);
+        return { len: fileLen(await root.resolve(path)).size };
+      }),
+    ),
+    handle(commands.fs.hash, ({ body }) =>
+      locked(async () => {
+        checkName(body.name);
+        const type = body.type === undefined || body.type === '' ? 'crc32' : body.type;
+        if (new TextEncoder().encode(type).length > HASH_TYPE_SIZE || body.len === 0) throw MgmtError.rc(MgmtErr.EINVAL);
+        if (!Object.hasOwn(FS_HASH_TYPES, type)) throw fsErr('CHECKSUM_HASH_NOT_FOUND');
+        const path = await access('hash', body.name);
+        const { size, hostPath } = fileLen(await root.resolve(path));
+        const off = body.off ?? 0;
+        if (size <= off) throw fsErr(size === 0 ? 'FILE_EMPTY' : 'FILE_OFFSET_LARGER_THAN_FILE');
+        const want = Math.min(body.len ?? Number.MAX_SAFE_INTEGER, size - off);
+        let h: FileHandle;
+        try {
+          h = await open(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+        } catch {
+          throw fsErr('UNKNOWN');
+        }
+        let crc = CRC32_INIT;
+        const sha = createHash('sha256');
+        let done = 0;
+        try {
+          const buf = new Uint8Array(64 * 1024);
+          while (done < want) {
+            const { bytesRead } = await h.read(buf, 0, Math.min(buf.length, want - done), off + done);
+            if (bytesRead === 0) break;
+            const part = buf.subarray(0, bytesRead);
+            if (type === 'crc32') crc = crc32Update(crc, part);
+            else sha.update(part);
+            done += bytesRead;
+          }
+        } catch {
+          throw fsErr('FILE_READ_FAILED');
+        } finally {
+          await h.close();
+        }
+        const output = type === 'crc32' ? crc32Final(crc) : new Uint8Array(sha.digest());
+        const rsp: { type: string; off?: number; len: number; output: number | Uint8Array } = { type, len: done, output };
+        if (off !== 0) return { type, off, len: done, output };
+        return rsp;
+      }),
+    ),
+    handle(commands.fs.hashTypes, () => ({ types: { crc32: { ...FS_HASH_TYPES.crc32 }, sha256: { ...FS_HASH_TYPES.sha256 } } })),
+    handle(commands.fs.close, () =>
+      locked(async () => {
+        await cleanup();
+        return {};
+      }),
+    ),
+  ]);
+}
