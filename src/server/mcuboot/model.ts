@@ -1,0 +1,839 @@
+/**
+ * A device-side model of MCUboot in swap mode with durable slots, plus the slot logic of Zephyr's
+ * image management group (img_mgmt) that sits on top of it.
+ *
+ * Storage, under `dir`:
+ * ```
+ * layout.json                  slot size, image count, trailer size (checked on every open)
+ * image-<n>/slot-0.bin         primary slot of image n (slot size bytes, 0xff = erased)
+ * image-<n>/slot-1.bin         secondary slot
+ * image-<n>/scratch.bin        one swap sector
+ * image-<n>/swap-status.json   swap journal, present only while a swap is in progress
+ * ```
+ * Absolute slot numbers are `2 * image + slot`, as img_mgmt numbers them.
+ *
+ * Bootloader side, `boot()` (bootutil loader.c `context_boot_go`, checked 2026-07): finish an
+ * interrupted swap from its journal; otherwise take the swap type from the trailers
+ * ({@link decideSwapType}); for TEST/PERM/REVERT validate the secondary (header, hash, signature
+ * when keys are configured) and erase it when invalid (swap type then NONE); swap; finally
+ * validate the primary (MCUBOOT_VALIDATE_PRIMARY_SLOT) — a device whose primary does not verify
+ * does not boot.
+ *
+ * Application side (img_mgmt, Zephyr 4.3 `img_mgmt_state.c` / `img_mgmt.c`, read 2026-07):
+ * image state flags, next-boot slot, slot-in-use, set-next-boot with every refusal of
+ * `img_mgmt_set_next_boot_slot`, `boot_set_next` trailer writes, erase, upload target selection
+ * and writes. Refusals throw {@link MgmtError} group 1 with the img_mgmt error number.
+ *
+ * All operations are serialised by one lock (img_mgmt's `img_mgmt_take_lock`).
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { McuMgrError } from '../../core/errors.ts';
+import { bytesEqual } from '../../core/bytes.ts';
+import {
+  FlagState,
+  ImageFlag,
+  ImageFormatError,
+  MagicState,
+  SwapType,
+  TRAILER_INFO_SIZE,
+  buildImage,
+  compareImageVersions,
+  decideSwapType,
+  decodeSwapState,
+  BOOT_MAGIC,
+  BOOT_MAX_ALIGN,
+  formatImageVersion,
+  trailerOffsets,
+  readImage,
+  swapTypeName,
+  trailerSize as imgtoolTrailerSize,
+  verifyImage,
+  type ImagePublicKey,
+  type ImageVerification,
+  type ImageVersion,
+  type SwapState,
+  type SwapTypeValue,
+} from '../../image/index.ts';
+import { MgmtError } from '../errors.ts';
+import { writeFileAtomic } from '../storage.ts';
+import { ImgErr, readImgMgmtInfo, type ImgInfo } from './img-info.ts';
+import { IO_CHUNK, SlotFile, nodeHashFactory } from './slot-file.ts';
+import { readSwapJournal, runSwap, startSwap, type SwapProgress } from './swap.ts';
+
+/** Image management group id. */
+const IMG_GROUP = 1;
+
+export interface McubootModelOptions {
+  /** Directory for the slot files (created if missing). */
+  dir: string;
+  /** Number of updatable images (slot pairs), 1–15 (default 1). */
+  images?: number;
+  /** Size of every slot in bytes (default 1.5 MiB: a 1 MiB image plus trailer fits easily). */
+  slotSize?: number;
+  /** Swap unit and scratch size (default 128 KiB); bounds the swap's journal writes, not memory. */
+  sectorSize?: number;
+  /** Trailer region reserved at the end of each slot (default imgtool's 3120 bytes). */
+  trailerSize?: number;
+  /** Trusted keys: with keys, MCUboot boots only images signed by one of them; without, hash only. */
+  keys?: readonly ImagePublicKey[];
+  /** The image whose primary slot runs the application that answers SMP (`img_mgmt_active_image`, default 0). */
+  activeImage?: number;
+  /** The image installed in each primary slot on first start (default: a 1.0.0 image built here). */
+  factoryImage?: (image: number) => Uint8Array | Promise<Uint8Array>;
+  /** CONFIG_MCUMGR_GRP_IMG_ALLOW_CONFIRM_NON_ACTIVE_IMAGE_{SECONDARY,ANY} (default none). */
+  allowConfirmNonActiveImage?: 'none' | 'secondary' | 'any';
+  /** CONFIG_MCUMGR_GRP_IMG_ALLOW_ERASE_PENDING (default false). */
+  allowErasePending?: boolean;
+  /** Called around every swap step (tests kill the process here). */
+  onSwapProgress?: (p: SwapProgress) => void | Promise<void>;
+}
+
+interface Layout {
+  version: 1;
+  images: number;
+  slotSize: number;
+  trailerSize: number;
+  sectorSize: number;
+}
+
+/** img_mgmt's next-boot type (`enum img_mgmt_next_boot_type`). */
+export type NextBootType = 'normal' | 'test' | 'revert';
+
+/** One entry of the image state list (1/0 read). */
+export interface ImageSlotState {
+  image: number;
+  /** 0 or 1 within the image. */
+  slot: number;
+  version: string;
+  /** SHA256 TLV value. */
+  hash: Uint8Array;
+  bootable: boolean;
+  pending: boolean;
+  confirmed: boolean;
+  active: boolean;
+  permanent: boolean;
+}
+
+/** What `boot()` did for one image. */
+export interface ImageBootReport {
+  image: number;
+  /** The swap type the trailers asked for (before validation). */
+  requested: string;
+  /** What was done: none, test, perm, revert, or resumed (an interrupted swap was completed). */
+  performed: 'none' | 'test' | 'perm' | 'revert' | 'resumed';
+  /** Why the secondary was erased instead of swapped in, if it was. */
+  secondaryRejected?: string;
+  /** The primary slot holds a valid image after the swap. */
+  primaryValid: boolean;
+  /** Version running from the primary slot (undefined when it does not boot). */
+  version: string | undefined;
+}
+
+export interface BootReport {
+  /** Every image's primary slot verified: the application runs. */
+  ok: boolean;
+  images: ImageBootReport[];
+}
+
+/** Slot geometry for 1/6 slot info. */
+export interface SlotInfoEntry {
+  image: number;
+  slots: Array<{ slot: number; size: number; uploadImageId?: number }>;
+}
+
+/** An upload in progress (img_mgmt's `g_img_mgmt_state` minus the protocol fields). */
+export interface UploadTarget {
+  image: number;
+  /** Absolute slot being written. */
+  slot: number;
+  /** Total image length announced by the client. */
+  size: number;
+}
+
+const DEFAULT_SLOT_SIZE = 0x180000;
+const DEFAULT_SECTOR_SIZE = 0x20000;
+
+/** A deterministic factory payload so a fresh device always has the same image hash. */
+function factoryPayload(image: number): Uint8Array {
+  const out = new Uint8Array(16 * 1024);
+  let x = 0x12345678 ^ (image * 0x9e3779b9);
+  for (let i = 0; i < out.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+export class McubootModel {
+  readonly dir: string;
+  readonly images: number;
+  readonly slotSize: number;
+  readonly sectorSize: number;
+  readonly trailerSize: number;
+  /** Largest image (header + payload + TLVs) MCUboot accepts: slot size minus trailer. */
+  readonly maxImageSize: number;
+  readonly activeImage: number;
+  private readonly keys: readonly ImagePublicKey[];
+  private readonly options: McubootModelOptions;
+  private readonly slots: SlotFile[] = [];
+  private readonly scratch: SlotFile[] = [];
+  private lock: Promise<unknown> = Promise.resolve();
+  private lastBoot: BootReport | undefined;
+  private upload: UploadTarget | undefined;
+  private closed = false;
+
+  private constructor(options: McubootModelOptions, layout: Layout) {
+    this.options = options;
+    this.dir = options.dir;
+    this.images = layout.images;
+    this.slotSize = layout.slotSize;
+    this.sectorSize = layout.sectorSize;
+    this.trailerSize = layout.trailerSize;
+    this.maxImageSize = layout.slotSize - layout.trailerSize;
+    this.activeImage = options.activeImage ?? 0;
+    this.keys = options.keys ?? [];
+  }
+
+  /**
+   * Opens (or on first start creates) the slot storage. A new device gets the factory image in
+   * every primary slot, unflagged: swap type NONE, so it is active and confirmed. Does not boot:
+   * call {@link boot} as a reset would.
+   */
+  static async open(options: McubootModelOptions): Promise<McubootModel> {
+    const wanted: Layout = {
+      version: 1,
+      images: options.images ?? 1,
+      slotSize: options.slotSize ?? DEFAULT_SLOT_SIZE,
+      trailerSize: options.trailerSize ?? imgtoolTrailerSize(),
+      sectorSize: options.sectorSize ?? DEFAULT_SECTOR_SIZE,
+    };
+    if (!Number.isInteger(wanted.images) || wanted.images < 1 || wanted.images > 15) throw new RangeError(`images must be 1-15, got ${wanted.images}`);
+    if (!Number.isInteger(wanted.slotSize) || wanted.slotSize < 4096) throw new RangeError(`slotSize must be at least 4096, got ${wanted.slotSize}`);
+    if (!Number.isInteger(wanted.trailerSize) || wanted.trailerSize < TRAILER_INFO_SIZE || wanted.trailerSize >= wanted.slotSize / 2) {
+      throw new RangeError(`trailerSize must be ${TRAILER_INFO_SIZE}..slotSize/2, got ${wanted.trailerSize}`);
+    }
+    if (!Number.isInteger(wanted.sectorSize) || wanted.sectorSize < 512) throw new RangeError(`sectorSize must be at least 512, got ${wanted.sectorSize}`);
+    const activeImage = options.activeImage ?? 0;
+    if (!Number.isInteger(activeImage) || activeImage < 0 || activeImage >= wanted.images) throw new RangeError(`activeImage must be 0..${wanted.images - 1}`);
+
+    await mkdir(options.dir, { recursive: true });
+    const layoutPath = join(options.dir, 'layout.json');
+    let existing: Layout | undefined;
+    try {
+      existing = JSON.parse(await readFile(layoutPath, 'utf8')) as Layout;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new McuMgrError('DEVICE_STATE', `cannot read ${layoutPath}`, { cause: e });
+    }
+    if (existing) {
+      for (const k of ['images', 'slotSize', 'trailerSize', 'sectorSize'] as const) {
+        if (existing[k] !== wanted[k] && options[k] !== undefined) {
+          throw new McuMgrError('DEVICE_STATE', `${options.dir} was created with ${k} ${existing[k]}, not ${wanted[k]}`);
+        }
+      }
+    }
+    const layout = existing ?? wanted;
+    const model = new McubootModel(options, layout);
+    try {
+      for (let i = 0; i < layout.images; i++) {
+        const d = join(options.dir, `image-${i}`);
+        await mkdir(d, { recursive: true });
+        model.slots.push(await SlotFile.open(join(d, 'slot-0.bin'), layout.slotSize), await SlotFile.open(join(d, 'slot-1.bin'), layout.slotSize));
+        model.scratch.push(await SlotFile.open(join(d, 'scratch.bin'), layout.sectorSize));
+      }
+      if (!existing) {
+        // First start: install the factory images, then commit the layout (a crash before the
+        // commit redoes the installation on the next open).
+        for (let i = 0; i < layout.images; i++) {
+          const bytes = options.factoryImage
+            ? await options.factoryImage(i)
+            : (await buildImage({ payload: factoryPayload(i), version: { major: 1, minor: 0, revision: 0, build: 0 } })).bytes;
+          if (bytes.length > model.maxImageSize) throw new RangeError(`factory image ${i} is ${bytes.length} bytes, more than ${model.maxImageSize}`);
+          const primary = model.slots[2 * i]!;
+          await primary.eraseAll();
+          await primary.write(0, bytes);
+          await primary.sync();
+          await model.slots[2 * i + 1]!.eraseAll();
+        }
+        await writeFileAtomic(layoutPath, JSON.stringify(layout));
+      }
+    } catch (e) {
+      await model.closeFiles();
+      throw e;
+    }
+    return model;
+  }
+
+  private async closeFiles(): Promise<void> {
+    for (const f of [...this.slots, ...this.scratch]) await f.close().catch(() => {});
+  }
+
+  /** Closes the slot files. */
+  async close(): Promise<void> {
+    const run = this.lock.then(async () => {
+      if (this.closed) return;
+      this.closed = true;
+      await this.closeFiles();
+    });
+    this.lock = run.catch(() => {});
+    await run;
+  }
+
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(() => {
+      if (this.closed) throw new McuMgrError('DEVICE_STATE', 'MCUboot model is closed');
+      return fn();
+    });
+    this.lock = run.catch(() => {});
+    return run;
+  }
+
+  // ---- slots and trailers ----------------------------------------------------------------------
+
+  private checkImage(image: number): void {
+    if (!Number.isInteger(image) || image < 0 || image >= this.images) throw new RangeError(`image must be 0..${this.images - 1}, got ${image}`);
+  }
+
+  private slotFile(absSlot: number): SlotFile | undefined {
+    return Number.isInteger(absSlot) && absSlot >= 0 ? this.slots[absSlot] : undefined;
+  }
+
+  /** The slot file of an absolute slot (for handlers that stream a slot). Throws RangeError if out of range. */
+  slot(absSlot: number): SlotFile {
+    const f = this.slotFile(absSlot);
+    if (!f) throw new RangeError(`slot must be 0..${2 * this.images - 1}, got ${absSlot}`);
+    return f;
+  }
+
+  private async readSwapState(f: SlotFile): Promise<SwapState> {
+    return decodeSwapState(await f.readCopy(f.size - TRAILER_INFO_SIZE, TRAILER_INFO_SIZE));
+  }
+
+  private async writeTail(f: SlotFile, tail: Uint8Array): Promise<void> {
+    // One positional write of the whole 48-byte trailer tail: a kill -9 cannot tear it.
+    await f.write(f.size - TRAILER_INFO_SIZE, tail);
+    await f.sync();
+  }
+
+  /** The trailer state of a slot (`boot_read_swap_state`). */
+  swapState(image: number, slot: 0 | 1): Promise<SwapState> {
+    this.checkImage(image);
+    return this.locked(() => this.readSwapState(this.slots[2 * image + slot]!));
+  }
+
+  private async swapTypeOf(image: number): Promise<SwapTypeValue> {
+    return decideSwapType(await this.readSwapState(this.slots[2 * image]!), await this.readSwapState(this.slots[2 * image + 1]!));
+  }
+
+  /** `boot_swap_type_multi(image)`: what the bootloader will do at the next reset. */
+  swapType(image: number): Promise<SwapTypeValue> {
+    this.checkImage(image);
+    return this.locked(() => this.swapTypeOf(image));
+  }
+
+  /** Parses and verifies the image in a slot (streamed; hash and, with keys, signature). */
+  verifySlot(absSlot: number): Promise<ImageVerification | ImageFormatError> {
+    const f = this.slot(absSlot);
+    return this.locked(() => this.verifyFile(f));
+  }
+
+  private async verifyFile(f: SlotFile): Promise<ImageVerification | ImageFormatError> {
+    const view = { size: this.maxImageSize, read: (o: number, n: number) => f.read(o, n) };
+    try {
+      return await verifyImage(view, { keys: this.keys, hashFactory: nodeHashFactory, chunkSize: IO_CHUNK });
+    } catch (e) {
+      if (e instanceof ImageFormatError) return e;
+      throw e;
+    }
+  }
+
+  /** `img_mgmt_read_info` for an absolute slot (see img-info.ts). Slots out of range: INVALID_SLOT. */
+  readInfo(absSlot: number): Promise<ImgInfo> {
+    return this.locked(() => this.readInfoUnlocked(absSlot));
+  }
+
+  private async readInfoUnlocked(absSlot: number): Promise<ImgInfo> {
+    const f = this.slotFile(absSlot);
+    if (!f) return { rc: ImgErr.INVALID_SLOT };
+    return readImgMgmtInfo(f);
+  }
+
+  // ---- the bootloader --------------------------------------------------------------------------
+
+  /** Why MCUboot would refuse an image in this slot (undefined: valid). */
+  private async rejectReason(f: SlotFile): Promise<string | undefined> {
+    const head = await f.readCopy(0, 32);
+    const dv = new DataView(head.buffer);
+    const hdrSize = dv.getUint16(8, true);
+    const protSize = dv.getUint16(10, true);
+    const imgSize = dv.getUint32(12, true);
+    const flags = dv.getUint32(16, true);
+    // boot_check_header_valid
+    if (hdrSize + imgSize + protSize >= f.size) return 'header sizes exceed the slot';
+    if (flags & (ImageFlag.ENCRYPTED_AES128 | ImageFlag.ENCRYPTED_AES256)) return 'encrypted image (no decryption key in this bootloader)';
+    if ((flags & ImageFlag.COMPRESSED_LZMA1) !== 0 || (flags & ImageFlag.COMPRESSED_LZMA2) !== 0) return 'compressed image (no decompression in this bootloader)';
+    const v = await this.verifyFile(f);
+    if (v instanceof ImageFormatError) return v.message;
+    // bootutil_img_validate: the TLV area must end within the image area.
+    if (v.image.layout.end > this.maxImageSize) return 'TLVs beyond the maximum image size';
+    if (!v.hashValid) return v.hashes.length === 0 ? 'no hash TLV' : 'hash mismatch';
+    if (v.signature.status !== 'valid' && v.signature.status !== 'not-checked') {
+      return `signature ${v.signature.status}${'reason' in v.signature ? ` (${v.signature.reason})` : ''}`;
+    }
+    return undefined;
+  }
+
+  private async imageEnd(f: SlotFile): Promise<number> {
+    try {
+      const img = await readImage({ size: this.maxImageSize, read: (o, n) => f.read(o, n) });
+      return img.layout.end;
+    } catch {
+      const head = await f.readCopy(0, 4);
+      // An erased primary has nothing to preserve; anything else unreadable is swapped whole.
+      return new DataView(head.buffer).getUint32(0, true) === 0xffffffff ? 0 : this.maxImageSize;
+    }
+  }
+
+  private async bootImage(image: number): Promise<ImageBootReport> {
+    const primary = this.slots[2 * image]!;
+    const secondary = this.slots[2 * image + 1]!;
+    const journalPath = join(this.dir, `image-${image}`, 'swap-status.json');
+    const ctx = { primary, secondary, scratch: this.scratch[image]!, journalPath, trailerSize: this.trailerSize, onProgress: this.options.onSwapProgress };
+    const report: ImageBootReport = { image, requested: 'none', performed: 'none', primaryValid: false, version: undefined };
+
+    const journal = await readSwapJournal(journalPath);
+    if (journal) {
+      // boot_complete_partial_swap: finish it; no new swap decision during this boot.
+      if (journal.image !== image) throw new McuMgrError('DEVICE_STATE', `swap journal of image ${image} names image ${journal.image}`);
+      report.requested = swapTypeName(journal.swapType);
+      await runSwap(ctx, journal);
+      report.performed = 'resumed';
+    } else {
+      const requested = await this.swapTypeOf(image);
+      report.requested = swapTypeName(requested);
+      if (requested === SwapType.TEST || requested === SwapType.PERM || requested === SwapType.REVERT) {
+        const head = await secondary.readCopy(0, 32);
+        const dv = new DataView(head.buffer);
+        let rejected: string | undefined;
+        if (dv.getUint32(0, true) === 0xffffffff || (dv.getUint32(16, true) & ImageFlag.NON_BOOTABLE) !== 0) {
+          // boot_validate_slot: erased header or non-bootable image: scramble the trailer only.
+          rejected = dv.getUint32(0, true) === 0xffffffff ? 'no image in the secondary slot' : 'non-bootable image';
+          await secondary.eraseRange(secondary.size - this.trailerSize, this.trailerSize);
+          await secondary.sync();
+        } else {
+          rejected = await this.rejectReason(secondary);
+          // "Image in the secondary slot is not valid!": boot_scramble_slot erases it.
+          if (rejected) await secondary.eraseAll();
+        }
+        if (rejected) {
+          report.secondaryRejected = rejected;
+        } else {
+          const swapLength = Math.min(
+            this.maxImageSize,
+            Math.ceil(Math.max(await this.imageEnd(primary), await this.imageEnd(secondary)) / this.sectorSize) * this.sectorSize,
+          );
+          await startSwap(ctx, image, requested, swapLength, this.sectorSize);
+          report.performed = swapTypeName(requested) as ImageBootReport['performed'];
+        }
+      }
+    }
+    // MCUBOOT_VALIDATE_PRIMARY_SLOT
+    const reason = await this.rejectReason(primary);
+    report.primaryValid = reason === undefined;
+    if (report.primaryValid) {
+      const info = await readImgMgmtInfo(primary);
+      report.version = 'version' in info ? formatImageVersion(info.version) : undefined;
+    }
+    return report;
+  }
+
+  /**
+   * The boot sequence MCUboot runs at reset (swap mode), for every image. Also drops any upload
+   * in progress (RAM state in Zephyr). Returns what happened; `ok` false means the device would
+   * stay in the bootloader (no valid primary image).
+   */
+  boot(): Promise<BootReport> {
+    return this.locked(async () => {
+      this.upload = undefined;
+      const images: ImageBootReport[] = [];
+      for (let i = 0; i < this.images; i++) images.push(await this.bootImage(i));
+      this.lastBoot = { ok: images.every((r) => r.primaryValid), images };
+      return this.lastBoot;
+    });
+  }
+
+  /** The report of the last {@link boot}, if any. */
+  get bootReport(): BootReport | undefined {
+    return this.lastBoot;
+  }
+
+  // ---- img_mgmt: state -------------------------------------------------------------------------
+
+  /** `img_mgmt_active_slot(image)`: slot 0 of the image in swap modes (absolute number). */
+  activeSlot(image: number): number {
+    return 2 * image;
+  }
+
+  private async nextBoot(image: number): Promise<{ slot: number; type: NextBootType }> {
+    const active = this.activeSlot(image);
+    const other = active + 1;
+    switch (await this.swapTypeOf(image)) {
+      case SwapType.NONE:
+        return { slot: active, type: 'normal' };
+      case SwapType.PERM:
+        return { slot: other, type: 'normal' };
+      case SwapType.REVERT:
+        return { slot: other, type: 'revert' };
+      case SwapType.TEST:
+        return { slot: other, type: 'test' };
+      default:
+        return { slot: active, type: 'normal' };
+    }
+  }
+
+  /** `img_mgmt_get_next_boot_slot`: the absolute slot booted next and how. */
+  nextBootSlot(image: number): Promise<{ slot: number; type: NextBootType }> {
+    this.checkImage(image);
+    return this.locked(() => this.nextBoot(image));
+  }
+
+  private async inUse(absSlot: number): Promise<boolean> {
+    const image = absSlot >> 1;
+    const active = this.activeSlot(image);
+    const nb = await this.nextBoot(image);
+    if (absSlot === nb.slot && nb.type === 'revert') return true;
+    if ((absSlot === nb.slot && nb.type === 'test') || (active !== nb.slot && nb.type === 'normal')) {
+      if (!this.options.allowErasePending) return true;
+    }
+    return active === absSlot;
+  }
+
+  /** `img_mgmt_slot_in_use`: active, revert target, or pending (unless ALLOW_ERASE_PENDING). */
+  slotInUse(absSlot: number): Promise<boolean> {
+    this.slot(absSlot);
+    return this.locked(() => this.inUse(absSlot));
+  }
+
+  private async stateList(): Promise<ImageSlotState[]> {
+    const out: ImageSlotState[] = [];
+    for (let image = 0; image < this.images; image++) {
+      const nb = await this.nextBoot(image);
+      const a = this.activeSlot(image);
+      const o = a + 1;
+      const flagsA = { active: true, confirmed: nb.type !== 'revert', pending: false, permanent: false };
+      const flagsO = { active: false, confirmed: false, pending: false, permanent: false };
+      if (nb.slot !== a) {
+        if (nb.type === 'normal') Object.assign(flagsO, { pending: true, permanent: true });
+        else if (nb.type === 'revert') flagsO.confirmed = true;
+        else flagsO.pending = true;
+      }
+      for (const [abs, f] of [[a, flagsA], [o, flagsO]] as const) {
+        const info = await this.readInfoUnlocked(abs);
+        if (!('hash' in info)) continue;
+        // Zephyr's state read marks the active slot of every image active (flags_a).
+        out.push({
+          image,
+          slot: abs % 2,
+          version: formatImageVersion(info.version),
+          hash: info.hash,
+          bootable: (info.flags & ImageFlag.NON_BOOTABLE) === 0,
+          pending: f.pending,
+          confirmed: f.confirmed,
+          active: f.active,
+          permanent: f.permanent,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** The image state list of 1/0 read, in slot order; slots without a readable image are left out. */
+  imageStates(): Promise<ImageSlotState[]> {
+    return this.locked(() => this.stateList());
+  }
+
+  private async findByHash(hash: Uint8Array): Promise<number> {
+    for (let s = 0; s < 2 * this.images; s++) {
+      const info = await this.readInfoUnlocked(s);
+      if ('hash' in info && bytesEqual(info.hash, hash)) return s;
+    }
+    return -1;
+  }
+
+  /** `img_mgmt_find_by_hash`: first absolute slot whose SHA256 TLV equals `hash`, or -1. */
+  findSlotByHash(hash: Uint8Array): Promise<number> {
+    return this.locked(() => this.findByHash(hash));
+  }
+
+  /** The running application's version (`img_mgmt_my_version`). Throws img err 26 when unreadable. */
+  runningVersion(): Promise<ImageVersion> {
+    return this.locked(async () => {
+      const info = await this.readInfoUnlocked(this.activeSlot(this.activeImage));
+      if (!('version' in info)) throw MgmtError.group(IMG_GROUP, ImgErr.VERSION_GET_FAILED);
+      return info.version;
+    });
+  }
+
+  // ---- img_mgmt: state write -------------------------------------------------------------------
+
+  /**
+   * 1/0 write (`img_mgmt_state_write`): selects the slot from `hash` (none/empty + confirm: the
+   * running slot; none + test: INVALID_HASH 24; length ≠ 32: 24; unknown: HASH_NOT_FOUND 8), then
+   * {@link setNextBootSlot}. Throws MgmtError group 1.
+   */
+  setNextBoot(hash: Uint8Array | undefined, confirm: boolean): Promise<void> {
+    return this.locked(async () => {
+      let slot: number;
+      if (!hash || hash.length === 0) {
+        if (!confirm) throw MgmtError.group(IMG_GROUP, ImgErr.INVALID_HASH);
+        slot = this.activeSlot(this.activeImage);
+      } else if (hash.length !== 32) {
+        throw MgmtError.group(IMG_GROUP, ImgErr.INVALID_HASH);
+      } else {
+        slot = await this.findByHash(hash);
+        if (slot < 0) throw MgmtError.group(IMG_GROUP, ImgErr.HASH_NOT_FOUND);
+      }
+      await this.setNextBootSlotUnlocked(slot, confirm);
+    });
+  }
+
+  /**
+   * `img_mgmt_set_next_boot_slot` (non-direct-XIP), in Zephyr's order:
+   * 1. confirm of a non-running image → IMAGE_CONFIRMATION_DENIED (32), unless allowed;
+   * 2. test of the active slot → IMAGE_SETTING_TEST_TO_ACTIVE_DENIED (33);
+   * 3. TEST pending: test of that slot again is a no-op, anything else IMAGE_ALREADY_PENDING (28);
+   * 4. NORMAL: confirm of the next-boot slot is a no-op; the active slot while another is
+   *    permanent, or test of the permanent one → 28;
+   * 5. REVERT: confirm of the next-boot slot is a no-op; any test → 28; confirm of active writes;
+   * 6. `boot_set_next(slot == active, confirm)`.
+   */
+  setNextBootSlot(absSlot: number, confirm: boolean): Promise<void> {
+    this.slot(absSlot);
+    return this.locked(() => this.setNextBootSlotUnlocked(absSlot, confirm));
+  }
+
+  private async setNextBootSlotUnlocked(slot: number, confirm: boolean): Promise<void> {
+    const image = slot >> 1;
+    const active = this.activeSlot(image);
+    const nb = await this.nextBoot(image);
+    const allow = this.options.allowConfirmNonActiveImage ?? 'none';
+    if (allow !== 'any' && confirm && image !== this.activeImage && (allow !== 'secondary' || slot === active)) {
+      throw MgmtError.group(IMG_GROUP, ImgErr.IMAGE_CONFIRMATION_DENIED);
+    }
+    if (!confirm && slot === active) throw MgmtError.group(IMG_GROUP, ImgErr.IMAGE_SETTING_TEST_TO_ACTIVE_DENIED);
+    if (nb.type === 'test') {
+      if (!confirm && slot === nb.slot) return;
+      throw MgmtError.group(IMG_GROUP, ImgErr.IMAGE_ALREADY_PENDING);
+    }
+    if (nb.type === 'normal') {
+      if (confirm && slot === nb.slot) return;
+      if ((slot === active && active !== nb.slot) || (!confirm && slot !== active && slot === nb.slot)) {
+        throw MgmtError.group(IMG_GROUP, ImgErr.IMAGE_ALREADY_PENDING);
+      }
+    }
+    if (nb.type === 'revert') {
+      if (confirm && slot === nb.slot) return;
+      if (!confirm) throw MgmtError.group(IMG_GROUP, ImgErr.IMAGE_ALREADY_PENDING);
+    }
+    const rc = await this.bootSetNext(this.slots[slot]!, image, slot === active, confirm);
+    if (rc !== 0) {
+      // Translation in img_mgmt_set_next_boot_slot_common.
+      const err = rc === BOOT_EFLASH ? ImgErr.FLASH_WRITE_FAILED : rc === BOOT_EBADVECT ? ImgErr.INVALID_IMAGE_VECTOR_TABLE : rc === BOOT_EBADIMAGE ? ImgErr.INVALID_IMAGE_HEADER_MAGIC : ImgErr.UNKNOWN;
+      throw MgmtError.group(IMG_GROUP, err);
+    }
+  }
+
+  /**
+   * `boot_set_next(fa, active, confirm)` (bootutil_public.c): by the slot's trailer magic —
+   * GOOD: when active and image_ok unset, write image_ok; else nothing ("already scheduled").
+   * UNSET: when not active, write magic, image_ok if confirm, and swap_info (PERM or TEST).
+   * BAD: BOOT_EBADVECT when active, BOOT_EBADIMAGE otherwise. The image itself is not checked.
+   */
+  private async bootSetNext(f: SlotFile, image: number, active: boolean, confirm: boolean): Promise<number> {
+    if (active) confirm = true;
+    const tail = await f.readCopy(f.size - TRAILER_INFO_SIZE, TRAILER_INFO_SIZE);
+    const state = decodeSwapState(tail);
+    const o = trailerOffsets(TRAILER_INFO_SIZE);
+    // Each field write covers BOOT_MAX_ALIGN bytes: the value, then erased padding.
+    const field = (off: number, value: number): void => {
+      tail.fill(0xff, off, off + BOOT_MAX_ALIGN);
+      tail[off] = value;
+    };
+    try {
+      if (state.magic === MagicState.GOOD) {
+        // Intentionally no copy_done check (a padded image programmed by a debugger can be confirmed).
+        if (active && state.imageOk === FlagState.UNSET) {
+          field(o.imageOk, 1);
+          await this.writeTail(f, tail);
+        }
+        return 0;
+      }
+      if (state.magic === MagicState.UNSET) {
+        if (!active) {
+          tail.set(BOOT_MAGIC, o.magic);
+          if (confirm) field(o.imageOk, 1);
+          field(o.swapInfo, (image << 4) | (confirm ? SwapType.PERM : SwapType.TEST));
+          await this.writeTail(f, tail);
+        }
+        return 0;
+      }
+      return active ? BOOT_EBADVECT : BOOT_EBADIMAGE;
+    } catch {
+      return BOOT_EFLASH;
+    }
+  }
+
+  // ---- img_mgmt: erase, slot info, upload ------------------------------------------------------
+
+  /**
+   * 1/5 erase (`img_mgmt_erase`): default slot = the one opposite the running slot. A slot that
+   * holds a readable image and is in use → NO_FREE_SLOT (9); out of range → INVALID_SLOT (14).
+   * An unreadable image is erased without the in-use check, as Zephyr does. Resets any upload.
+   */
+  eraseSlot(absSlot?: number): Promise<void> {
+    return this.locked(async () => {
+      const slot = absSlot ?? this.activeSlot(this.activeImage) + 1;
+      const info = await this.readInfoUnlocked(slot);
+      if (info.rc === 0 && (await this.inUse(slot))) throw MgmtError.group(IMG_GROUP, ImgErr.NO_FREE_SLOT);
+      const f = this.slotFile(slot);
+      this.upload = undefined;
+      if (!f) throw MgmtError.group(IMG_GROUP, ImgErr.INVALID_SLOT);
+      if (await f.isErased()) return;
+      try {
+        await f.eraseAll();
+      } catch {
+        throw MgmtError.group(IMG_GROUP, ImgErr.FLASH_ERASE_FAILED);
+      }
+    });
+  }
+
+  /** 1/6 slot info: sizes, and `upload_image_id` (the image number) on non-active slots. */
+  slotInfo(): SlotInfoEntry[] {
+    const out: SlotInfoEntry[] = [];
+    for (let image = 0; image < this.images; image++) {
+      out.push({
+        image,
+        slots: [0, 1].map((slot) => (2 * image + slot === this.activeSlot(image) ? { slot, size: this.slotSize } : { slot, size: this.slotSize, uploadImageId: image })),
+      });
+    }
+    return out;
+  }
+
+  /**
+   * The slot an upload of `image` goes to (`img_mgmt_get_unused_slot_area_id`): the slot opposite
+   * the active one, unless it is in use → NO_FREE_SLOT (9) (also for an unknown image).
+   */
+  uploadSlot(image: number): Promise<number> {
+    return this.locked(() => this.uploadSlotUnlocked(image));
+  }
+
+  private async uploadSlotUnlocked(image: number): Promise<number> {
+    if (!Number.isInteger(image) || image < 0 || image >= this.images) throw MgmtError.group(IMG_GROUP, ImgErr.NO_FREE_SLOT);
+    const slot = this.activeSlot(image) + 1;
+    if (await this.inUse(slot)) throw MgmtError.group(IMG_GROUP, ImgErr.NO_FREE_SLOT);
+    return slot;
+  }
+
+  /**
+   * Opens an upload (first chunk, after the protocol checks): picks the slot (NO_FREE_SLOT 9),
+   * checks `size` against the slot (INVALID_IMAGE_TOO_LARGE 30) and erases the slot unless it is
+   * already erased (FLASH_ERASE_FAILED 13). The erase is atomic.
+   */
+  openUpload(image: number, size: number): Promise<UploadTarget> {
+    return this.locked(async () => {
+      this.upload = undefined;
+      const slot = await this.uploadSlotUnlocked(image);
+      if (!Number.isInteger(size) || size < 0 || size > this.slotSize) throw MgmtError.group(IMG_GROUP, ImgErr.INVALID_IMAGE_TOO_LARGE);
+      const f = this.slots[slot]!;
+      try {
+        if (!(await f.isErased())) await f.eraseAll();
+      } catch {
+        throw MgmtError.group(IMG_GROUP, ImgErr.FLASH_ERASE_FAILED);
+      }
+      this.upload = { image, slot, size };
+      return { ...this.upload };
+    });
+  }
+
+  /** The upload in progress, if any. */
+  get currentUpload(): UploadTarget | undefined {
+    return this.upload ? { ...this.upload } : undefined;
+  }
+
+  /**
+   * Writes upload data at `offset` of the open upload's slot. Past the announced size →
+   * INVALID_IMAGE_DATA_OVERRUN (31); no upload open → FLASH_CONTEXT_NOT_SET (17); write failure →
+   * FLASH_WRITE_FAILED (12). Failures close the upload.
+   */
+  writeUpload(offset: number, data: Uint8Array): Promise<void> {
+    return this.locked(async () => {
+      const u = this.upload;
+      if (!u) throw MgmtError.group(IMG_GROUP, ImgErr.FLASH_CONTEXT_NOT_SET);
+      if (!Number.isInteger(offset) || offset < 0 || offset + data.length > u.size) {
+        this.upload = undefined;
+        throw MgmtError.group(IMG_GROUP, ImgErr.INVALID_IMAGE_DATA_OVERRUN);
+      }
+      try {
+        await this.slots[u.slot]!.write(offset, data);
+      } catch {
+        this.upload = undefined;
+        throw MgmtError.group(IMG_GROUP, ImgErr.FLASH_WRITE_FAILED);
+      }
+    });
+  }
+
+  /**
+   * Completes the open upload: makes the written bytes durable and returns the SHA-256 of the
+   * first `size` bytes of the slot (compare with the client's `sha` for `match`). Closes the upload.
+   */
+  finishUpload(): Promise<{ slot: number; sha256: Uint8Array }> {
+    return this.locked(async () => {
+      const u = this.upload;
+      if (!u) throw MgmtError.group(IMG_GROUP, ImgErr.FLASH_CONTEXT_NOT_SET);
+      this.upload = undefined;
+      const f = this.slots[u.slot]!;
+      await f.sync();
+      return { slot: u.slot, sha256: await this.digestUnlocked(f, u.size) };
+    });
+  }
+
+  /** Drops the open upload (the slot keeps what was written). */
+  abortUpload(): void {
+    this.upload = undefined;
+  }
+
+  private async digestUnlocked(f: SlotFile, length: number): Promise<Uint8Array> {
+    const h = createHash('sha256');
+    for (let off = 0; off < length; off += IO_CHUNK) h.update(await f.read(off, Math.min(IO_CHUNK, length - off)));
+    return new Uint8Array(h.digest());
+  }
+
+  /**
+   * SHA-256 of the first `length` bytes of a slot, streamed (`flash_img_check`: the upload
+   * instant-match and final `match`). Out-of-range lengths → INVALID_IMAGE_TOO_LARGE (30).
+   */
+  slotDigest(absSlot: number, length: number): Promise<Uint8Array> {
+    const f = this.slot(absSlot);
+    return this.locked(async () => {
+      if (!Number.isInteger(length) || length < 0 || length > f.size) throw MgmtError.group(IMG_GROUP, ImgErr.INVALID_IMAGE_TOO_LARGE);
+      return this.digestUnlocked(f, length);
+    });
+  }
+
+  /**
+   * img_mgmt's upgrade-only check (`upgrade: true` on the first chunk): the new version must be
+   * newer than the running one (major.minor.revision, build ignored) → else 27; unreadable → 26.
+   */
+  async checkUpgrade(newVersion: ImageVersion): Promise<void> {
+    const current = await this.runningVersion();
+    if (compareImageVersions(current, newVersion) >= 0) throw MgmtError.group(IMG_GROUP, ImgErr.CURRENT_VERSION_IS_NEWER);
+  }
+}
+
+/** bootutil error numbers returned by `boot_set_next`. */
+const BOOT_EFLASH = 1;
+const BOOT_EBADIMAGE = 3;
+const BOOT_EBADVECT = 4;

@@ -1,0 +1,159 @@
+/**
+ * A flash slot kept as a file of exactly the slot's size. Reads go through one reusable buffer
+ * (so hashing or copying a slot never allocates per chunk); writes are positional; a whole-slot
+ * erase is atomic: a fresh erased file is written beside the slot, fsynced, renamed over it, and the
+ * directory fsynced, so a kill -9 leaves either the old slot or an erased one.
+ */
+import { createHash } from 'node:crypto';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { McuMgrError } from '../../core/errors.ts';
+import type { HashFactory, ImageSource } from '../../image/index.ts';
+import { fsyncDir } from '../storage.ts';
+
+/** Value of erased flash. */
+export const ERASED_BYTE = 0xff;
+/** Read/write granularity used when streaming a slot. */
+export const IO_CHUNK = 64 * 1024;
+
+const ERASED_CHUNK = new Uint8Array(IO_CHUNK).fill(ERASED_BYTE);
+
+/** Incremental hashes over `node:crypto` (faster than the portable default). */
+export const nodeHashFactory: HashFactory = (algorithm) => {
+  const h = createHash(algorithm);
+  return {
+    update(chunk) {
+      h.update(chunk);
+    },
+    digest() {
+      return new Uint8Array(h.digest());
+    },
+  };
+};
+
+async function writeFully(handle: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
+    if (bytesWritten <= 0) throw new McuMgrError('DEVICE_STATE', `short write to slot file at ${position + done}`);
+    done += bytesWritten;
+  }
+}
+
+/** Writes a file of `size` erased bytes at `path` (temp + fsync + rename + fsync dir). */
+export async function createErasedFile(path: string, size: number): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.erase-${process.pid}`);
+  const h = await open(tmp, 'w');
+  try {
+    for (let off = 0; off < size; off += IO_CHUNK) await writeFully(h, ERASED_CHUNK.subarray(0, Math.min(IO_CHUNK, size - off)), off);
+    await h.sync();
+  } catch (e) {
+    await h.close();
+    await unlink(tmp).catch(() => {});
+    throw e;
+  }
+  await h.close();
+  await rename(tmp, path);
+  await fsyncDir(dirname(path));
+}
+
+export class SlotFile implements ImageSource {
+  private handle: FileHandle;
+  private readonly buffer = new Uint8Array(2 * IO_CHUNK + 16);
+
+  private constructor(
+    readonly path: string,
+    readonly size: number,
+    handle: FileHandle,
+  ) {
+    this.handle = handle;
+  }
+
+  /** Opens a slot file, creating it erased when missing. Throws if it exists with another size. */
+  static async open(path: string, size: number): Promise<SlotFile> {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r+');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      await createErasedFile(path, size);
+      handle = await open(path, 'r+');
+    }
+    const st = await handle.stat();
+    if (st.size !== size) {
+      await handle.close();
+      throw new McuMgrError('DEVICE_STATE', `slot file ${path} is ${st.size} bytes, expected ${size} (slot size changed?)`);
+    }
+    return new SlotFile(path, size, handle);
+  }
+
+  private check(offset: number, length: number): void {
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new RangeError(`slot access [${offset}, ${offset + length}) outside the ${this.size}-byte slot`);
+    }
+  }
+
+  /**
+   * Reads `length` bytes at `offset`. Up to 128 KiB the result is a view of an internal buffer that
+   * the next read overwrites (see ImageSource); larger reads allocate.
+   */
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    this.check(offset, length);
+    const out = length <= this.buffer.length ? this.buffer.subarray(0, length) : new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);
+      if (bytesRead <= 0) throw new McuMgrError('DEVICE_STATE', `short read from ${this.path} at ${offset + done}`);
+      done += bytesRead;
+    }
+    return out;
+  }
+
+  /** Reads into a fresh array the caller owns. */
+  async readCopy(offset: number, length: number): Promise<Uint8Array> {
+    return (await this.read(offset, length)).slice();
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    this.check(offset, data.length);
+    await writeFully(this.handle, data, offset);
+  }
+
+  /** Writes erased bytes over a range in place (used for trailer scrambles). */
+  async eraseRange(offset: number, length: number): Promise<void> {
+    this.check(offset, length);
+    for (let off = 0; off < length; off += IO_CHUNK) await writeFully(this.handle, ERASED_CHUNK.subarray(0, Math.min(IO_CHUNK, length - off)), offset + off);
+  }
+
+  /** Erases the whole slot atomically (a kill -9 leaves the old content or an erased slot). */
+  async eraseAll(): Promise<void> {
+    await this.handle.close();
+    await createErasedFile(this.path, this.size);
+    this.handle = await open(this.path, 'r+');
+  }
+
+  /** True when every byte of the slot is erased. */
+  async isErased(): Promise<boolean> {
+    for (let off = 0; off < this.size; off += IO_CHUNK) {
+      const b = await this.read(off, Math.min(IO_CHUNK, this.size - off));
+      for (let i = 0; i < b.length; i++) if (b[i] !== ERASED_BYTE) return false;
+    }
+    return true;
+  }
+
+  /** Copies `length` bytes from `source` at `sourceOffset` to this slot at `offset`, chunk by chunk. */
+  async copyFrom(source: SlotFile, sourceOffset: number, offset: number, length: number): Promise<void> {
+    for (let done = 0; done < length; done += IO_CHUNK) {
+      const n = Math.min(IO_CHUNK, length - done);
+      await this.write(offset + done, await source.read(sourceOffset + done, n));
+    }
+  }
+
+  async sync(): Promise<void> {
+    await this.handle.sync();
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
