@@ -8,6 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { NET_EVENTS } from '../src/netmgmt/index.ts';
 
 const MCUMGR = fileURLToPath(new URL('../bin/mcumgr', import.meta.url));
@@ -181,6 +184,41 @@ describe('net_mgmt on real kernel events (network namespace)', { skip: unavailab
     assert.ok(mon.lines.some((l) => l.event === 'NET_EVENT_IPV6_ROUTE_ADD' && l.info?.['addr'] === 'fd77::' && l.info['prefixLen'] === 64 && l.info['nexthop'] === '::'));
     await mon.stop();
     assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
+  });
+
+  it('`mcumgr serve --udp ADDR:PORT` waits for the address, serves, and reports its loss', async () => {
+    ip('-n', ns, 'link', 'set', 'va', 'up');
+    ip('-n', ns, 'link', 'set', 'lo', 'up'); // traffic to a local address goes through lo
+    const dataDir = mkdtempSync(join(tmpdir(), 'mcumgr-nm-serve-'));
+    const server = spawn('ip', ['netns', 'exec', ns, process.execPath, MCUMGR, '--udp', '10.66.0.1:1337', 'serve', '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    server.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    server.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const until = async (pred: () => boolean, what: string): Promise<void> => {
+      const deadline = Date.now() + 6000;
+      while (!pred()) {
+        if (Date.now() > deadline || server.exitCode !== null) throw new Error(`timed out waiting for ${what}; stdout: ${out}; stderr: ${err}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      await until(() => err.includes('waiting for local address 10.66.0.1'), 'the server to wait');
+      assert.ok(!out.includes('listening'), 'not listening before the address exists');
+      ip('-n', ns, 'addr', 'add', '10.66.0.1/24', 'dev', 'va');
+      await until(() => out.includes('listening on udp 10.66.0.1:1337'), 'the server to listen');
+      const echo = spawnSync('ip', ['netns', 'exec', ns, process.execPath, MCUMGR, '--udp', '10.66.0.1:1337', 'echo', 'through-netns'], { encoding: 'utf8', timeout: 8000 });
+      assert.equal(echo.stdout.trim(), 'through-netns', echo.stderr);
+      ip('-n', ns, 'addr', 'del', '10.66.0.1/24', 'dev', 'va');
+      await until(() => err.includes('local address 10.66.0.1 went away (NET_EVENT_IPV4_ADDR_DEL)'), 'the loss report');
+      ip('-n', ns, 'addr', 'add', '10.66.0.1/24', 'dev', 'va');
+      await until(() => err.includes('available again (NET_EVENT_IPV4_ADDR_ADD)'), 'the comeback report');
+    } finally {
+      server.kill('SIGTERM');
+      if (server.exitCode === null) await once(server, 'exit');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+    assert.equal(server.exitCode, 0, `server exit; stderr: ${err}`);
   });
 
   it('the polling fallback reports addresses added and removed', async () => {

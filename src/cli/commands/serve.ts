@@ -8,6 +8,7 @@ import type { ServerTransport } from '../../transport/types.ts';
 import { UsageError } from '../../core/errors.ts';
 import type { CliContext } from '../context.ts';
 import type { SmpServer } from '../../server/server.ts';
+import { awaitLocalAddress, type LocalAddressGate } from '../../netmgmt/host/local-address.ts';
 
 export function defaultDataDir(): string {
   const env = process.env['MCUMGR_DATA'];
@@ -42,8 +43,15 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
         const bufSize = positiveInt('--buf-size', opts['bufSize'] as string | undefined, 2048);
         const mtu = positiveInt('--mtu', opts['mtu'] as string | undefined, Math.max(DEFAULT_UDP_MTU, bufSize));
         const transports: ServerTransport[] = [];
+        let addressGate: LocalAddressGate | undefined;
         if (opts['udpListen'] !== false) {
           const { host, port } = parseHostPort(typeof ctx.globals.udp === 'string' ? ctx.globals.udp : '127.0.0.1:1337');
+          // An IP address not configured yet is waited for (net_mgmt), and its loss reported.
+          addressGate = await awaitLocalAddress(host, {
+            onWaiting: (m) => process.stderr.write(`serve: ${m}\n`),
+            onLost: (_c, m) => process.stderr.write(`serve: warning: ${m}; UDP on ${host}:${port} receives nothing until it is back\n`),
+            onAvailable: (_c, m) => process.stderr.write(`serve: ${m}\n`),
+          });
           transports.push(createUdpServer({ host, port, mtu }));
         }
         for (const f of serveTransportFactories) {
@@ -72,6 +80,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           const stop = (): void => {
             process.off('SIGINT', stop);
             process.off('SIGTERM', stop);
+            addressGate?.close();
             void server.close().then(res);
           };
           process.on('SIGINT', stop);

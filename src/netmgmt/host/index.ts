@@ -38,6 +38,8 @@ export interface HostNetMonitor {
   readonly source: 'netlink' | 'poll';
   /** Why netlink was not used, when `auto` fell back to polling. */
   readonly fallbackReason: string | undefined;
+  /** Whether the live source keeps the process alive (it does by default). */
+  ref(keepAlive: boolean): void;
   /** Stops the source and the connectivity monitor. */
   close(): void;
 }
@@ -47,7 +49,7 @@ export async function startHostNetMonitor(options: HostNetMonitorOptions = {}): 
   const netMgmt = options.netMgmt ?? new NetMgmt({ queueSize: 256, ...options.netMgmtOptions });
   const netIfs = new NetIfManager(netMgmt);
   const want = options.source ?? 'auto';
-  let source: { close(): void } | undefined;
+  let source: { close(): void; ref(keepAlive: boolean): void } | undefined;
   let kind: 'netlink' | 'poll' = 'poll';
   let fallbackReason: string | undefined;
   if (want !== 'poll') {
@@ -71,6 +73,9 @@ export async function startHostNetMonitor(options: HostNetMonitorOptions = {}): 
     connMgr,
     source: kind,
     fallbackReason,
+    ref(keepAlive) {
+      live.ref(keepAlive);
+    },
     close() {
       connMgr?.stop();
       live.close();

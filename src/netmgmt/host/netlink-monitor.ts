@@ -253,6 +253,11 @@ export class NetlinkMonitor {
     return this.resyncing;
   }
 
+  /** Whether the open socket keeps the process alive (default true). */
+  ref(keepAlive: boolean): void {
+    if (!this.closed) this.socket.socket.ref(keepAlive);
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -122,6 +122,12 @@ export class PollMonitor {
     return { links: [...links.values()], addresses };
   }
 
+  /** Whether polling keeps the process alive. */
+  ref(keepAlive: boolean): void {
+    if (keepAlive) this.timer?.ref?.();
+    else this.timer?.unref?.();
+  }
+
   close(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
