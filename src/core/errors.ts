@@ -43,7 +43,9 @@ export type ErrorCode =
   | 'BUSY'
   | 'UNSUPPORTED'
   /** The emulated device's stored state is unusable (slot file of the wrong size, corrupt swap journal, short I/O). */
-  | 'DEVICE_STATE';
+  | 'DEVICE_STATE'
+  /** A transfer finished but the device's hash or checksum of the file differs from the local data. */
+  | 'VERIFY_FAILED';
 
 export interface McuMgrErrorOptions {
   cause?: unknown;
