@@ -1,0 +1,314 @@
+/**
+ * The device side of SMP over a serial line: an existing serial device (a USB gadget, a UART, one
+ * end of a pty pair) or a pseudo-terminal this transport creates, the way Zephyr's native_sim
+ * prints "UART connected to pseudotty: /dev/pts/N".
+ *
+ * Like Zephyr's shell transport (smp-spec.md §4.1.3) SMP frames and plain text share the line:
+ * incoming lines that start with an SMP marker go to SMP, every other line goes to `onShellLine`
+ * (the emulator's shell answers them through {@link SerialServerTransport.writeText}). Responses
+ * are framed exactly as a Zephyr device frames them (first line 93 raw bytes, continuations 90,
+ * CRC never split). The receive side takes what a default Zephyr device takes: lines of at most
+ * 128 bytes with the newline, and LEN‖packet‖CRC within a 384-byte net_buf (packets ≤ 380), all
+ * configurable. Frames that fail are dropped silently and counted, as on a device.
+ *
+ * Why socat for `pty`: Node has no openpty/posix_openpt. Opening /dev/ptmx works, but unlocking
+ * and naming the slave needs ioctls (TIOCSPTLCK, TIOCGPTN) Node cannot issue, and node-pty needs a
+ * native build (install scripts are blocked here) and is made for running a program on the
+ * slave. `socat PTY,raw,echo=0 STDIO` creates the pty, sets it raw, prints its path, and hands us
+ * the master side as plain pipes: no native code on the device side at all, and the pty survives
+ * clients opening and closing it. socat is packaged everywhere (`apt-get install socat`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { TransportError, UsageError } from '../core/errors.ts';
+import { ConsoleDecoder, encodeConsoleFrameZephyr, maxPacketForBuffer, ZEPHYR_LINE_BUFFER, ZEPHYR_MAX_FRAME, ZEPHYR_NETBUF_SIZE } from '../framing/console.ts';
+import type { ConsoleDecoderStats } from '../framing/console.ts';
+import { encodeRawPacket, RawPacketDecoder } from '../framing/raw.ts';
+import type { RawDecoderStats } from '../framing/raw.ts';
+import { DEFAULT_RAW_INPUT_TIMEOUT_MS, DEFAULT_SERIAL_BAUD, DEFAULT_SERIAL_MTU, type SerialFraming } from './serial.ts';
+import { SerialLink } from './serial-link.ts';
+import type { ServerTransport, SmpPeer } from './types.ts';
+
+export interface SerialServerOptions {
+  /** A serial device to serve on. Exactly one of `path` and `pty` is needed. */
+  path?: string;
+  /**
+   * Create a pseudo-terminal (through socat) and serve on it. A string also makes a symlink with
+   * that name pointing at the pty (removed again on close).
+   */
+  pty?: boolean | string;
+  /** Baud rate for `path` (default 115200; ignored by ptys). */
+  baudRate?: number;
+  /** Default `console`; `raw` for Zephyr's raw UART transport. */
+  framing?: SerialFraming;
+  /** Largest response packet (peer MTU). Default 256, Zephyr's UART MTU. */
+  mtu?: number;
+  /** Device net_buf size (default 384): requests must fit (console: LEN‖packet‖CRC, raw: packet). */
+  netbufSize?: number;
+  /** Longest request line taken in, newline included (default 128, Zephyr's UART line buffer). */
+  maxLineLength?: number;
+  /** Longest response line, Zephyr's `MCUMGR_SERIAL_MAX_FRAME` (default 127). */
+  maxFrame?: number;
+  /** Drop a partial packet after this much silence (ms). Default: 3000 for raw, off for console. */
+  inputTimeoutMs?: number;
+  /** A line of plain text arrived (shell input), without its line end. */
+  onShellLine?: (line: string) => void;
+  /** Link events for logging (port lost, reopened, socat exited). */
+  onStatus?: (message: string) => void;
+  /** socat executable (default `socat` on PATH). */
+  socatPath?: string;
+}
+
+/** Counters of a serial server link. */
+export interface SerialServerStats {
+  packetsReceived: number;
+  packetsSent: number;
+  bytesReceived: number;
+  bytesSent: number;
+  shellLines: number;
+  decoder: Readonly<ConsoleDecoderStats> | Readonly<RawDecoderStats>;
+}
+
+/** Bytes in, bytes out: a serial port or the master side of a pty. */
+interface ByteLink {
+  write(bytes: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The device-side serial transport; see the module comment. */
+export class SerialServerTransport implements ServerTransport {
+  readonly kind = 'serial';
+  readonly framing: SerialFraming;
+  private readonly options: SerialServerOptions;
+  private link: ByteLink | undefined;
+  private devicePath: string | undefined;
+  private closed = false;
+  private readonly decoder: ConsoleDecoder | RawPacketDecoder;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly inputTimeoutMs: number | undefined;
+  private writeTail: Promise<unknown> = Promise.resolve();
+  /** The last byte written to the line was a newline (or nothing was written yet). */
+  private atLineStart = true;
+  private readonly counters = { packetsReceived: 0, packetsSent: 0, bytesReceived: 0, bytesSent: 0, shellLines: 0 };
+  private readonly mtu: number;
+  private readonly maxFrame: number;
+
+  constructor(options: SerialServerOptions) {
+    if (!options.path === !options.pty) throw new UsageError('serial server: give exactly one of a device path or pty');
+    this.options = options;
+    this.framing = options.framing ?? 'console';
+    this.mtu = options.mtu ?? DEFAULT_SERIAL_MTU;
+    this.maxFrame = options.maxFrame ?? ZEPHYR_MAX_FRAME;
+    const netbuf = options.netbufSize ?? ZEPHYR_NETBUF_SIZE;
+    const textDecoder = new TextDecoder('utf-8', { fatal: false });
+    this.decoder =
+      this.framing === 'raw'
+        ? new RawPacketDecoder({ maxPacketLength: netbuf })
+        : new ConsoleDecoder({
+            maxLineLength: options.maxLineLength ?? ZEPHYR_LINE_BUFFER,
+            maxPacketLength: maxPacketForBuffer(netbuf),
+            // Zephyr's receivers only look for a marker at the start of a line.
+            markersInText: false,
+            onText: (line) => {
+              this.counters.shellLines++;
+              this.options.onShellLine?.(textDecoder.decode(line));
+            },
+          });
+    this.inputTimeoutMs = this.framing === 'raw' ? (options.inputTimeoutMs ?? DEFAULT_RAW_INPUT_TIMEOUT_MS) : options.inputTimeoutMs;
+  }
+
+  /** The device path served: the pty's `/dev/pts/N` or the given path. Set once started. */
+  get path(): string | undefined {
+    return this.devicePath;
+  }
+
+  get stats(): SerialServerStats {
+    return { ...this.counters, decoder: { ...this.decoder.stats } };
+  }
+
+  describe(): string {
+    const where = this.devicePath ?? this.options.path ?? 'pty';
+    const link = typeof this.options.pty === 'string' ? ` (link ${this.options.pty})` : '';
+    return `${this.options.pty ? 'pty' : 'serial'} ${where}${link}, ${this.framing} framing`;
+  }
+
+  async start(onPacket: (packet: Uint8Array, peer: SmpPeer) => void): Promise<void> {
+    if (this.link) throw new UsageError('serial server already started');
+    // One line, one peer: whoever has the other end of it.
+    const addressOf = (): string => `serial:${this.devicePath ?? '?'}`;
+    const peer: SmpPeer = {
+      get address() {
+        return addressOf();
+      },
+      transport: 'serial',
+      mtu: this.mtu,
+      reply: (packet) => this.sendPacket(packet),
+    };
+    const onData = (chunk: Uint8Array): void => {
+      if (this.closed) return;
+      this.counters.bytesReceived += chunk.length;
+      const packets = this.decoder.push(chunk);
+      this.armInputTimeout();
+      for (const p of packets) {
+        this.counters.packetsReceived++;
+        onPacket(p, peer);
+      }
+    };
+    if (this.options.pty) {
+      const { link, path } = await startPty(this.options, onData, (m) => this.options.onStatus?.(m));
+      this.link = link;
+      this.devicePath = path;
+    } else {
+      const path = this.options.path!;
+      const serial = await SerialLink.open({
+        path,
+        baudRate: this.options.baudRate ?? DEFAULT_SERIAL_BAUD,
+        // A device keeps trying to get its port back for as long as it runs.
+        reopen: { timeoutMs: Infinity, intervalMs: 500 },
+        onData,
+        onLost: (e) => {
+          this.decoder.reset();
+          this.options.onStatus?.(`serial port ${path} went away${e ? ` (${e.message})` : ''}; reopening`);
+        },
+        onReopened: () => this.options.onStatus?.(`serial port ${path} is back`),
+        onEnd: () => {},
+      });
+      this.link = {
+        write: async (bytes) => {
+          await serial.write(bytes);
+        },
+        close: () => serial.close(),
+      };
+      this.devicePath = path;
+    }
+  }
+
+  /**
+   * Writes shell output (text) to the line, between whole frames. Text may end mid-line (a
+   * prompt); a frame sent after such text starts on a new line.
+   */
+  writeText(text: string | Uint8Array): Promise<void> {
+    const bytes = typeof text === 'string' ? new TextEncoder().encode(text) : text;
+    if (bytes.length === 0) return Promise.resolve();
+    return this.enqueue(() => {
+      this.atLineStart = bytes[bytes.length - 1] === 0x0a;
+      return bytes;
+    });
+  }
+
+  private sendPacket(packet: Uint8Array): Promise<void> {
+    if (packet.length > this.mtu) return Promise.reject(new TransportError('TRANSPORT_TOO_LARGE', `response of ${packet.length} bytes exceeds the serial MTU ${this.mtu}`));
+    const frame = this.framing === 'raw' ? encodeRawPacket(packet) : encodeConsoleFrameZephyr(packet, this.maxFrame);
+    return this.enqueue(() => {
+      this.counters.packetsSent++;
+      if (this.framing === 'raw' || this.atLineStart) return frame;
+      // A Zephyr device would put the frame right after the prompt, where line-based clients
+      // (Go mcumgr, smpclient) miss it. One newline first keeps every client happy.
+      this.atLineStart = true;
+      const withNewline = new Uint8Array(frame.length + 1);
+      withNewline[0] = 0x0a;
+      withNewline.set(frame, 1);
+      return withNewline;
+    });
+  }
+
+  /** Serialises writes: frames and text never interleave. `produce` runs when it is this write's turn. */
+  private enqueue(produce: () => Uint8Array): Promise<void> {
+    if (this.closed || !this.link) return Promise.reject(new TransportError('TRANSPORT_CLOSED', 'serial server is closed'));
+    const link = this.link;
+    const run = async (): Promise<void> => {
+      if (this.closed) throw new TransportError('TRANSPORT_CLOSED', 'serial server is closed');
+      const bytes = produce();
+      this.counters.bytesSent += bytes.length;
+      await link.write(bytes);
+    };
+    const result = this.writeTail.then(run, run);
+    this.writeTail = result.catch(() => undefined);
+    return result;
+  }
+
+  private armInputTimeout(): void {
+    if (this.inputTimeoutMs === undefined) return;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = this.decoder.pending ? setTimeout(() => this.decoder.reset(), this.inputTimeoutMs) : undefined;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    await this.link?.close();
+  }
+}
+
+/** Creates a serial server transport (not started). */
+export function createSerialServer(options: SerialServerOptions): SerialServerTransport {
+  return new SerialServerTransport(options);
+}
+
+/** Spawns `socat PTY STDIO` and waits for it to name the pty. */
+async function startPty(options: SerialServerOptions, onData: (chunk: Uint8Array) => void, onStatus: (message: string) => void): Promise<{ link: ByteLink; path: string }> {
+  const address = ['PTY', 'raw', 'echo=0'];
+  if (typeof options.pty === 'string') address.push(`link=${options.pty}`);
+  let child: ChildProcess;
+  try {
+    child = spawn(options.socatPath ?? 'socat', ['-d', '-d', address.join(','), 'STDIO'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (e) {
+    throw new TransportError('TRANSPORT_IO', `cannot start socat to create a pty: ${(e as Error).message}`, { cause: e });
+  }
+  let stopping = false;
+  const path = await new Promise<string>((resolve, reject) => {
+    let stderr = '';
+    const fail = (message: string, cause?: unknown): void => {
+      child.kill();
+      reject(new TransportError('TRANSPORT_IO', message, cause === undefined ? undefined : { cause }));
+    };
+    const timer = setTimeout(() => fail(`socat did not report a pty within 5 s: ${stderr.trim()}`), 5000);
+    child.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      fail(e.code === 'ENOENT' ? 'socat not found: install socat (e.g. apt-get install socat) to create a pty' : `cannot start socat: ${e.message}`, e);
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      // socat names the pty, then makes the link, then says it is ready.
+      const m = / PTY is (\S+)/.exec(stderr);
+      if (m && /starting data transfer loop/.test(stderr)) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+      if (stderr.length > 65536) stderr = stderr.slice(-4096);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      fail(`socat exited (${signal ?? code}) before creating a pty: ${stderr.trim()}`);
+    });
+  });
+  child.removeAllListeners('exit');
+  child.removeAllListeners('error');
+  child.on('error', () => {});
+  child.stdin!.on('error', () => {});
+  child.on('exit', (code, signal) => {
+    if (!stopping) onStatus(`socat exited (${signal ?? code}); the pty ${path} is gone`);
+  });
+  child.stdout!.on('data', (d: Buffer) => onData(new Uint8Array(d.buffer, d.byteOffset, d.byteLength)));
+  const link: ByteLink = {
+    write: (bytes) =>
+      new Promise<void>((resolve, reject) => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          reject(new TransportError('TRANSPORT_CLOSED', `pty ${path} is gone (socat exited)`));
+          return;
+        }
+        child.stdin!.write(bytes, (err) => (err ? reject(new TransportError('TRANSPORT_IO', `pty write failed: ${err.message}`, { cause: err })) : resolve()));
+      }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        stopping = true;
+        if (child.exitCode !== null || child.signalCode !== null) {
+          resolve();
+          return;
+        }
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+  return { link, path };
+}
