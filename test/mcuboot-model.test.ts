@@ -399,3 +399,31 @@ describe('MCUboot model: img_mgmt read_info quirks', () => {
     assert.equal((await m.readInfo(1)).rc, ImgErr.TLV_MULTIPLE_HASHES_FOUND);
   });
 });
+
+describe('MCUboot model: memory', () => {
+  it('swapping a 1.4 MiB image in a 1.5 MiB slot does not hold the image in memory', async () => {
+    const samples: number[] = [];
+    const m = await openModel({
+      slotSize: undefined,
+      sectorSize: undefined,
+      onSwapProgress: () => {
+        samples.push(process.memoryUsage().arrayBuffers);
+      },
+    });
+    await m.boot();
+    const size = 1400 * 1024;
+    let bytes: Uint8Array | undefined = (await buildImage({ payload: new Uint8Array(size).map((_, i) => (i * 31) & 0xff), version: '2.0.0' })).bytes;
+    const hash = parseImage(bytes).hash!;
+    await m.openUpload(0, bytes.length);
+    for (let off = 0; off < bytes.length; off += 65536) await m.writeUpload(off, bytes.subarray(off, off + 65536));
+    await m.finishUpload();
+    bytes = undefined;
+    await m.setNextBoot(hash, false);
+    const baseline = process.memoryUsage().arrayBuffers;
+    const r = await m.boot();
+    assert.equal(r.images[0]!.version, '2.0.0');
+    assert.ok(samples.length > 20);
+    const peak = Math.max(...samples) - baseline;
+    assert.ok(peak < 1024 * 1024, `array buffers grew by ${peak} bytes during a ${size}-byte swap`);
+  });
+});
