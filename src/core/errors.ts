@@ -45,7 +45,9 @@ export type ErrorCode =
   /** The emulated device's stored state is unusable (slot file of the wrong size, corrupt swap journal, short I/O). */
   | 'DEVICE_STATE'
   /** A transfer finished but the device's hash or checksum of the file differs from the local data. */
-  | 'VERIFY_FAILED';
+  | 'VERIFY_FAILED'
+  /** An upgrade's new image did not come up: the device runs another image after the reset. */
+  | 'UPGRADE_REVERTED';
 
 export interface McuMgrErrorOptions {
   cause?: unknown;
