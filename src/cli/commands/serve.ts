@@ -37,6 +37,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
     .option('--mtu <bytes>', `largest UDP datagram accepted (default ${DEFAULT_UDP_MTU})`)
     .option('--no-udp-listen', 'do not listen on UDP (with another transport)')
     .option('--definite-cbor', 'answer with definite-length CBOR instead of Zephyr-style indefinite maps')
+    .option('--shell-host <programs>', 'let the device shell run these host programs (comma-separated names) as "host PROGRAM ARGS"; off by default')
     .action((opts: Record<string, unknown>) =>
       ctx.run(async (out) => {
         const dataDir = typeof opts['data'] === 'string' ? resolve(opts['data']) : defaultDataDir();
@@ -44,7 +45,9 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
         const mtu = positiveInt('--mtu', opts['mtu'] as string | undefined, Math.max(DEFAULT_UDP_MTU, bufSize));
         const transports: ServerTransport[] = [];
         let addressGate: LocalAddressGate | undefined;
-        if (opts['udpListen'] !== false) {
+        // With a serial link (--serial / --pty) UDP is served only when --udp is given as well.
+        const serialOnly = (typeof ctx.globals['serial'] === 'string' || ctx.globals['pty'] === true || typeof ctx.globals['ptyLink'] === 'string') && typeof ctx.globals.udp !== 'string';
+        if (opts['udpListen'] !== false && !serialOnly) {
           const { host, port } = parseHostPort(typeof ctx.globals.udp === 'string' ? ctx.globals.udp : '127.0.0.1:1337');
           // An IP address not configured yet is waited for (net_mgmt), and its loss reported.
           addressGate = await awaitLocalAddress(host, {
@@ -65,6 +68,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           bufCount: positiveInt('--buf-count', opts['bufCount'] as string | undefined, 4),
           indefiniteCbor: opts['definiteCbor'] !== true,
           transports,
+          ...(typeof opts['shellHost'] === 'string' ? { device: { shellHostCommands: { allow: opts['shellHost'].split(',').map((p) => p.trim()).filter((p) => p !== '') } } } : {}),
           onError: (e) => process.stderr.write(`server: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`),
         });
         const where = transports.map((t) => t.describe());
