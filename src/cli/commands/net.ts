@@ -1,7 +1,7 @@
 /** `mcumgr net ...`: the host's network seen through Zephyr's net_mgmt. */
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.ts';
-import { initEventCallback } from '../../netmgmt/net-mgmt.ts';
+import { NetMgmt, initEventCallback } from '../../netmgmt/net-mgmt.ts';
 import { formatNetEventLine, netEventRecord } from '../../netmgmt/format.ts';
 import * as E from '../../netmgmt/events.ts';
 import { startHostNetMonitor } from '../../netmgmt/host/index.ts';
@@ -25,7 +25,8 @@ export function registerNetCommands(program: Command, ctx: CliContext): Command 
         if (interval !== undefined && (!Number.isInteger(interval) || interval < 10)) throw new UsageError(`--interval must be an integer >= 10, got ${String(opts['interval'])}`);
         const count = opts['count'] === undefined ? undefined : Number(opts['count']);
         if (count !== undefined && (!Number.isInteger(count) || count < 1)) throw new UsageError(`--count must be a positive integer, got ${String(opts['count'])}`);
-        const monitor = await startHostNetMonitor({ source: opts['poll'] ? 'poll' : 'auto', pollIntervalMs: interval, announceInitial: opts['initial'] === true });
+        const initial = opts['initial'] === true;
+        const netMgmt = new NetMgmt({ queueSize: 256 });
         let seen = 0;
         let finish: () => void = () => {};
         const done = new Promise<void>((res) => (finish = res));
@@ -35,7 +36,14 @@ export function registerNetCommands(program: Command, ctx: CliContext): Command 
           process.stdout.write((ctx.output.json ? JSON.stringify(netEventRecord(event, iface, info)) : formatNetEventLine(event, iface, info)) + '\n');
           if (count !== undefined && seen >= count) finish();
         };
-        for (const mask of FAMILY_MASKS) monitor.netMgmt.addEventCallback(initEventCallback((cb, event, iface) => print(event, iface, cb.info), mask));
+        const listen = (): void => {
+          for (const mask of FAMILY_MASKS) netMgmt.addEventCallback(initEventCallback((cb, event, iface) => print(event, iface, cb.info), mask));
+        };
+        // With --initial the listeners are in place before the snapshot is announced (events no
+        // listener can match are dropped at notify time, as in Zephyr).
+        if (initial) listen();
+        const monitor = await startHostNetMonitor({ netMgmt, source: opts['poll'] ? 'poll' : 'auto', pollIntervalMs: interval, announceInitial: initial });
+        if (!initial) listen();
         const why = monitor.fallbackReason ? ` (netlink unavailable: ${monitor.fallbackReason})` : '';
         process.stderr.write(`net monitor: ${monitor.netIfs.list().length} interfaces, source ${monitor.source}${why}; Ctrl-C to stop\n`);
         const stop = (): void => finish();
