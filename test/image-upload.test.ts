@@ -1,0 +1,218 @@
+/**
+ * Image upload and upgrade end to end over real UDP: the client's windowed upload engine against
+ * the emulator's image group and MCUboot model, through device resets, a lossy link, an
+ * interrupted client, and the CLI as a process.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { startEmulator, runCli, startServeProcess, tempDir, CLI } from './helpers.ts';
+import { buildImage } from '../src/image/build.ts';
+import { uploadImage } from '../src/client/image-upload.ts';
+import { upgradeImage, readImageState } from '../src/client/upgrade.ts';
+import { commands } from '../src/core/commands/index.ts';
+import { DeviceError, McuMgrError, TransportError } from '../src/core/errors.ts';
+import { bytesEqual, toHex } from '../src/core/bytes.ts';
+import { startUdpRelay } from '../src/transport/udp-relay.ts';
+import { SmpClient } from '../src/client/client.ts';
+import { openUdpClient } from '../src/transport/udp.ts';
+
+function payload(size: number, seed: number): Uint8Array {
+  const p = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    p[i] = x & 0xff;
+  }
+  return p;
+}
+
+async function image(version: string, size = 64 * 1024, seed = 1): Promise<{ bytes: Uint8Array; hash: Uint8Array }> {
+  const built = await buildImage({ payload: payload(size, seed), version });
+  return { bytes: built.bytes, hash: built.hash };
+}
+
+const slot = (state: Awaited<ReturnType<typeof readImageState>>, n: number): (typeof state)[number] | undefined => state.find((s) => (s.image ?? 0) === 0 && s.slot === n);
+
+test('image upload: a 256 KiB image lands in the secondary slot with the right hash', async () => {
+  const emu = await startEmulator();
+  try {
+    const c = await emu.client({ timeoutMs: 2000 });
+    const img = await image('1.2.3', 256 * 1024);
+    const progress: number[] = [];
+    const r = await uploadImage(c, img.bytes, { onProgress: (p) => progress.push(p.offset) });
+    assert.equal(r.match, true);
+    assert.equal(r.resumedAt, 0);
+    assert.ok(r.chunkSize > 1800, `chunks fill the 2048-byte frame: ${r.chunkSize}`);
+    assert.equal(progress.at(-1), img.bytes.length);
+    const state = await readImageState(c);
+    const s1 = slot(state, 1);
+    assert.ok(s1?.hash && bytesEqual(s1.hash, img.hash));
+    assert.equal(s1.version, '1.2.3');
+    assert.equal(s1.pending, false);
+    // the device already holds it: a second upload is answered at once with match
+    const again = await uploadImage(c, img.bytes);
+    assert.equal(again.match, true);
+    assert.equal(again.chunks, 1);
+  } finally {
+    await emu.close();
+  }
+});
+
+test('image upload: an interrupted upload resumes at the device offset instead of restarting', async () => {
+  const emu = await startEmulator();
+  try {
+    const c = await emu.client({ timeoutMs: 2000 });
+    const img = await image('2.0.0', 200 * 1024, 7);
+    const ac = new AbortController();
+    await assert.rejects(
+      uploadImage(c, img.bytes, { signal: ac.signal, onProgress: (p) => p.offset > img.bytes.length / 3 && ac.abort() }),
+      (e: unknown) => e instanceof TransportError && e.code === 'TRANSPORT_ABORTED',
+    );
+    const r = await uploadImage(c, img.bytes);
+    assert.ok(r.resumedAt > img.bytes.length / 3, `resumed at ${r.resumedAt}`);
+    assert.ok(r.bytesSent < img.bytes.length * 0.75, `sent ${r.bytesSent} of ${img.bytes.length}`);
+    assert.equal(r.match, true);
+  } finally {
+    await emu.close();
+  }
+});
+
+test('image upload: 5% of datagrams dropped each way, the upload completes with the right hash', async () => {
+  const emu = await startEmulator();
+  let seed = 42;
+  const random = (): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const relay = await startUdpRelay({ target: { host: '127.0.0.1', port: emu.port }, toDevice: { drop: 0.05 }, toClient: { drop: 0.05 }, random });
+  try {
+    const c = new SmpClient(await openUdpClient({ host: '127.0.0.1', port: relay.port, mtu: 2048 }), { timeoutMs: 300, tries: 10 });
+    const img = await image('3.1.4', 256 * 1024, 3);
+    const r = await uploadImage(c, img.bytes, { chunkTimeoutMs: 150, chunkTries: 20 });
+    assert.equal(r.match, true);
+    assert.ok(relay.stats.dropped > 5, `dropped ${relay.stats.dropped}`);
+    assert.ok(r.retransmissions > 0);
+    const s1 = slot(await readImageState(c), 1);
+    assert.ok(s1?.hash && bytesEqual(s1.hash, img.hash));
+    await c.close();
+  } finally {
+    await relay.close();
+    await emu.close();
+  }
+});
+
+test('image: test, reset, revert, then test, reset, confirm, reset — over UDP through device resets', async () => {
+  const emu = await startEmulator();
+  try {
+    const c = await emu.client({ timeoutMs: 300, tries: 10 });
+    const before = await readImageState(c);
+    const factory = slot(before, 0)!;
+    assert.equal(factory.active, true);
+    assert.equal(factory.confirmed, true);
+    const img = await image('2.0.0', 32 * 1024, 9);
+    await uploadImage(c, img.bytes);
+    const tested = await c.request(commands.image.stateWrite, { hash: img.hash, confirm: false });
+    assert.equal(tested.images.find((s) => s.slot === 1)?.pending, true);
+    const resetAndWait = async (): Promise<void> => {
+      await c.request(commands.os.reset, {});
+      await new Promise((r) => setTimeout(r, 150));
+    };
+    await resetAndWait();
+    let state = await readImageState(c);
+    assert.equal(slot(state, 0)?.version, '2.0.0');
+    assert.equal(slot(state, 0)?.active, true);
+    assert.equal(slot(state, 0)?.confirmed, false, 'a tested image runs unconfirmed');
+    await resetAndWait(); // not confirmed: MCUboot reverts
+    state = await readImageState(c);
+    assert.equal(slot(state, 0)?.version, factory.version);
+    assert.equal(slot(state, 0)?.confirmed, true);
+    // once more, and confirm this time: it stays
+    await c.request(commands.image.stateWrite, { hash: img.hash, confirm: false });
+    await resetAndWait();
+    await c.request(commands.image.stateWrite, { confirm: true });
+    await resetAndWait();
+    state = await readImageState(c);
+    assert.equal(slot(state, 0)?.version, '2.0.0');
+    assert.equal(slot(state, 0)?.confirmed, true);
+    // state-write errors by name
+    await assert.rejects(c.request(commands.image.stateWrite, { hash: slot(state, 0)!.hash!, confirm: false }), (e: unknown) => e instanceof DeviceError && e.group === 1 && e.rc === 33);
+    await assert.rejects(c.request(commands.image.stateWrite, { hash: new Uint8Array(32), confirm: false }), (e: unknown) => e instanceof DeviceError && e.group === 1 && e.rc === 8);
+    await assert.rejects(c.request(commands.image.stateWrite, { hash: new Uint8Array(5), confirm: false }), (e: unknown) => e instanceof DeviceError && e.group === 1 && e.rc === 24);
+  } finally {
+    await emu.close();
+  }
+});
+
+test('upgrade: reports old and new versions, confirms, and catches an image that does not boot', async () => {
+  const emu = await startEmulator();
+  try {
+    const c = await emu.client({ timeoutMs: 300, tries: 10 });
+    const v2 = await image('2.0.0', 48 * 1024, 11);
+    const stages: string[] = [];
+    const r = await upgradeImage(c, v2.bytes, { onStage: (s) => stages.push(s), pollTimeoutMs: 200 });
+    assert.equal(r.to.version, '2.0.0');
+    assert.equal(r.from?.version, '1.0.0');
+    assert.equal(r.confirmed, true);
+    assert.deepEqual(stages, ['inspect', 'upload', 'test', 'reset', 'wait', 'verify', 'confirm', 'done']);
+    const again = await upgradeImage(c, v2.bytes);
+    assert.equal(again.alreadyRunning, true);
+    // A corrupted image (payload byte flipped after hashing): MCUboot refuses it at boot.
+    const v3 = await image('3.0.0', 48 * 1024, 12);
+    const bad = v3.bytes.slice();
+    bad[1024] = bad[1024]! ^ 0xff;
+    await assert.rejects(upgradeImage(c, bad, { pollTimeoutMs: 200 }), (e: unknown) => e instanceof McuMgrError && e.code === 'UPGRADE_REVERTED');
+    assert.equal(slot(await readImageState(c), 0)?.version, '2.0.0');
+  } finally {
+    await emu.close();
+  }
+});
+
+test('cli: image upload killed mid-way resumes; image list and upgrade as processes', async () => {
+  const data = await tempDir();
+  const serve = await startServeProcess(['--data', data.path]);
+  // 10 ms each way keeps the upload long enough to kill it part way
+  const relay = await startUdpRelay({ target: { host: '127.0.0.1', port: serve.port }, toDevice: { delayMs: 10 }, toClient: { delayMs: 10 } });
+  try {
+    const img = await image('4.5.6', 256 * 1024, 21);
+    const file = join(data.path, 'app.signed.bin');
+    await writeFile(file, img.bytes);
+    const child = spawn(CLI, ['--udp', `127.0.0.1:${relay.port}`, 'image', 'upload', file, '-w', '1'], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 1500));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const resumed = await runCli(['--udp', `127.0.0.1:${serve.port}`, '--json', 'image', 'upload', file]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const r = JSON.parse(resumed.stdout) as { resumedAt: number; match: boolean; bytesSent: number };
+    assert.ok(r.resumedAt > 0, `resumed at ${r.resumedAt}`);
+    assert.ok(r.bytesSent < img.bytes.length);
+    assert.equal(r.match, true);
+
+    const list = await runCli(['--udp', `127.0.0.1:${serve.port}`, 'image', 'list']);
+    assert.match(list.stdout, /^Images:\n image=0 slot=0\n {4}version: 1\.0\.0\n {4}bootable: true\n {4}flags: active confirmed\n {4}hash: [0-9a-f]{64}\n image=0 slot=1\n {4}version: 4\.5\.6\n/);
+    assert.ok(list.stdout.includes(`hash: ${toHex(img.hash)}`));
+    assert.match(list.stdout, /Split status: N\/A \(0\)\n$/);
+
+    const up = await runCli(['--udp', `127.0.0.1:${serve.port}`, '-t', '0.5', 'upgrade', file]);
+    assert.equal(up.code, 0, up.stderr);
+    assert.equal(up.stdout, 'Upgraded image 0: 1.0.0 → 4.5.6, confirmed\n');
+    assert.match(up.stderr, /upload: skipped: the device already holds this image/);
+
+    const info = await runCli(['image', 'info', file]);
+    assert.equal(info.code, 0);
+    assert.match(info.stdout, /version: {6}4\.5\.6/);
+    assert.match(info.stdout, /SHA256: matches the content/);
+    const broken = join(data.path, 'broken.bin');
+    const b = img.bytes.slice();
+    b[2000] = b[2000]! ^ 1;
+    await writeFile(broken, b);
+    const bad = await runCli(['image', 'info', broken]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stdout, /SHA256: DOES NOT MATCH the content/);
+  } finally {
+    await relay.close();
+    await serve.stop();
+    await data.remove();
+  }
+});
