@@ -189,7 +189,8 @@ export class SerialLink {
   async close(): Promise<void> {
     if (this.state === 'ended') return;
     const port = this.port;
-    this.end(undefined);
+    this.end(undefined, false);
+    // Wait for the descriptor (and its exclusive lock) to be released: a reopen right after must work.
     if (port.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
   }
 
@@ -252,7 +253,7 @@ export class SerialLink {
     this.reopenTimer = setTimeout(attempt, policy.intervalMs);
   }
 
-  private end(error: Error | undefined): void {
+  private end(error: Error | undefined, closePort = true): void {
     if (this.state === 'ended') return;
     this.state = 'ended';
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
@@ -261,7 +262,7 @@ export class SerialLink {
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w.reject(closed);
-    if (this.port.isOpen) this.port.close();
+    if (closePort && this.port.isOpen) this.port.close();
     this.options.onEnd(error);
   }
 }

@@ -9,7 +9,8 @@
  * are framed exactly as a Zephyr device frames them (first line 93 raw bytes, continuations 90,
  * CRC never split). The receive side takes what a default Zephyr device takes: lines of at most
  * 128 bytes with the newline, and LEN‖packet‖CRC within a 384-byte net_buf (packets ≤ 380), all
- * configurable. Frames that fail are dropped silently and counted, as on a device.
+ * configurable; answers go up to the net_buf size too. Frames that fail are dropped silently and
+ * counted, as on a device.
  *
  * Why socat for `pty`: Node has no openpty/posix_openpt. Opening /dev/ptmx works, but unlocking
  * and naming the slave needs ioctls (TIOCSPTLCK, TIOCGPTN) Node cannot issue, and node-pty needs a
@@ -20,11 +21,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { TransportError, UsageError } from '../core/errors.ts';
-import { ConsoleDecoder, encodeConsoleFrameZephyr, maxPacketForBuffer, ZEPHYR_LINE_BUFFER, ZEPHYR_MAX_FRAME, ZEPHYR_NETBUF_SIZE } from '../framing/console.ts';
+import { decodeCbor, encodeCbor, isCborMap } from '../core/cbor.ts';
+import { decodePacket, encodePacket, HEADER_SIZE, Op } from '../core/header.ts';
+import { ConsoleDecoder, encodeConsoleFrameZephyr, MAX_CONSOLE_PACKET, maxPacketForBuffer, ZEPHYR_LINE_BUFFER, ZEPHYR_MAX_FRAME, ZEPHYR_NETBUF_SIZE } from '../framing/console.ts';
 import type { ConsoleDecoderStats } from '../framing/console.ts';
 import { encodeRawPacket, RawPacketDecoder } from '../framing/raw.ts';
 import type { RawDecoderStats } from '../framing/raw.ts';
-import { DEFAULT_RAW_INPUT_TIMEOUT_MS, DEFAULT_SERIAL_BAUD, DEFAULT_SERIAL_MTU, type SerialFraming } from './serial.ts';
+import { DEFAULT_RAW_INPUT_TIMEOUT_MS, DEFAULT_SERIAL_BAUD, type SerialFraming } from './serial.ts';
 import { SerialLink } from './serial-link.ts';
 import type { ServerTransport, SmpPeer } from './types.ts';
 
@@ -40,7 +43,11 @@ export interface SerialServerOptions {
   baudRate?: number;
   /** Default `console`; `raw` for Zephyr's raw UART transport. */
   framing?: SerialFraming;
-  /** Largest response packet (peer MTU). Default 256, Zephyr's UART MTU. */
+  /**
+   * Largest response packet (the peer MTU the server sizes answers by). Default: the net_buf size,
+   * as on Zephyr, where an answer is built in a net_buf of `NETBUF_SIZE` and framed while sent;
+   * the UART MTU Kconfig (256) bounds nothing on the way out.
+   */
   mtu?: number;
   /** Device net_buf size (default 384): requests must fit (console: LEN‖packet‖CRC, raw: packet). */
   netbufSize?: number;
@@ -52,6 +59,13 @@ export interface SerialServerOptions {
   inputTimeoutMs?: number;
   /** A line of plain text arrived (shell input), without its line end. */
   onShellLine?: (line: string) => void;
+  /**
+   * Answer plain-text lines like a Zephyr shell on the same UART: each line runs as an SMP shell
+   * exec request (group 9) through the server, and its output is written back followed by a
+   * prompt. This keeps one command registry and one dispatcher (hooks see the command as a shell
+   * exec). Default off in the library; `mcumgr serve` turns it on.
+   */
+  shellOverSmp?: boolean | { prompt?: string };
   /** Link events for logging (port lost, reopened, socat exited). */
   onStatus?: (message: string) => void;
   /** socat executable (default `socat` on PATH). */
@@ -91,14 +105,17 @@ export class SerialServerTransport implements ServerTransport {
   private readonly counters = { packetsReceived: 0, packetsSent: 0, bytesReceived: 0, bytesSent: 0, shellLines: 0 };
   private readonly mtu: number;
   private readonly maxFrame: number;
+  /** Runs a shell line over SMP (set by start when `shellOverSmp` is on). */
+  private shellLine: ((line: string) => void) | undefined;
+  private shellSeq = 0;
 
   constructor(options: SerialServerOptions) {
     if (!options.path === !options.pty) throw new UsageError('serial server: give exactly one of a device path or pty');
     this.options = options;
     this.framing = options.framing ?? 'console';
-    this.mtu = options.mtu ?? DEFAULT_SERIAL_MTU;
-    this.maxFrame = options.maxFrame ?? ZEPHYR_MAX_FRAME;
     const netbuf = options.netbufSize ?? ZEPHYR_NETBUF_SIZE;
+    this.mtu = options.mtu ?? netbuf;
+    this.maxFrame = options.maxFrame ?? ZEPHYR_MAX_FRAME;
     const textDecoder = new TextDecoder('utf-8', { fatal: false });
     this.decoder =
       this.framing === 'raw'
@@ -110,7 +127,9 @@ export class SerialServerTransport implements ServerTransport {
             markersInText: false,
             onText: (line) => {
               this.counters.shellLines++;
-              this.options.onShellLine?.(textDecoder.decode(line));
+              const text = textDecoder.decode(line);
+              this.options.onShellLine?.(text);
+              this.shellLine?.(text);
             },
           });
     this.inputTimeoutMs = this.framing === 'raw' ? (options.inputTimeoutMs ?? DEFAULT_RAW_INPUT_TIMEOUT_MS) : options.inputTimeoutMs;
@@ -143,6 +162,10 @@ export class SerialServerTransport implements ServerTransport {
       mtu: this.mtu,
       reply: (packet) => this.sendPacket(packet),
     };
+    if (this.options.shellOverSmp) {
+      const prompt = (typeof this.options.shellOverSmp === 'object' ? this.options.shellOverSmp.prompt : undefined) ?? DEFAULT_SHELL_PROMPT;
+      this.shellLine = (line) => this.runShellLine(line, prompt, addressOf(), onPacket);
+    }
     const onData = (chunk: Uint8Array): void => {
       if (this.closed) return;
       this.counters.bytesReceived += chunk.length;
@@ -195,6 +218,33 @@ export class SerialServerTransport implements ServerTransport {
     });
   }
 
+  /** Sends a text line to the server as a shell exec request; writes its output and a prompt. */
+  private runShellLine(line: string, prompt: string, address: string, onPacket: (packet: Uint8Array, peer: SmpPeer) => void): void {
+    const argv = line.trim() === '' ? [] : [line.trim()];
+    if (argv.length === 0) {
+      void this.writeText(prompt).catch(() => {});
+      return;
+    }
+    const seq = this.shellSeq++ & 0xff;
+    const request = encodePacket({ op: Op.WRITE, version: 1, flags: 0, group: SHELL_GROUP, seq, id: SHELL_EXEC_ID }, encodeCbor({ argv }));
+    const shellPeer: SmpPeer = {
+      address: `${address}#shell`,
+      transport: 'serial',
+      // Shell output is text on the line, not a frame: the device's buffers bound it, not the MTU.
+      mtu: MAX_CONSOLE_PACKET,
+      reply: async (response) => {
+        let text: string;
+        try {
+          text = shellOutputText(response);
+        } catch {
+          text = 'shell: unreadable answer\r\n';
+        }
+        await this.writeText(text + prompt);
+      },
+    };
+    onPacket(request, shellPeer);
+  }
+
   private sendPacket(packet: Uint8Array): Promise<void> {
     if (packet.length > this.mtu) return Promise.reject(new TransportError('TRANSPORT_TOO_LARGE', `response of ${packet.length} bytes exceeds the serial MTU ${this.mtu}`));
     const frame = this.framing === 'raw' ? encodeRawPacket(packet) : encodeConsoleFrameZephyr(packet, this.maxFrame);
@@ -238,6 +288,27 @@ export class SerialServerTransport implements ServerTransport {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     await this.link?.close();
   }
+}
+
+const SHELL_GROUP = 9;
+const SHELL_EXEC_ID = 0;
+/** Zephyr's default shell prompt on a UART (`CONFIG_SHELL_PROMPT_UART`). */
+export const DEFAULT_SHELL_PROMPT = 'uart:~$ ';
+
+/** The terminal text for a shell exec response: its output with CR LF line ends, or the error. */
+function shellOutputText(response: Uint8Array): string {
+  const { payload } = decodePacket(response.subarray(0, HEADER_SIZE + ((response[2]! << 8) | response[3]!)));
+  const body = decodeCbor(payload);
+  if (!isCborMap(body)) return 'shell: unreadable answer\r\n';
+  const crlf = (t: string): string => t.replace(/\r?\n/g, '\r\n');
+  if (typeof body['o'] === 'string') {
+    const out = crlf(body['o']);
+    return out === '' || out.endsWith('\n') ? out : out + '\r\n';
+  }
+  const err = body['err'];
+  if (isCborMap(err)) return `shell: error ${String(err['group'])}/${String(err['rc'])}\r\n`;
+  if (typeof body['rc'] === 'number') return body['rc'] === 8 ? 'shell: not available on this device\r\n' : `shell: error rc ${body['rc']}\r\n`;
+  return '';
 }
 
 /** Creates a serial server transport (not started). */
