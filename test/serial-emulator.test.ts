@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SmpClient } from '../src/client/client.ts';
 import { downloadFile, uploadFile } from '../src/client/fs-transfer.ts';
+import { uploadImage } from '../src/client/image-upload.ts';
+import { buildImage } from '../src/image/build.ts';
 import { commands } from '../src/core/commands/index.ts';
 import { createEmulator } from '../src/server/emulator.ts';
 import type { SmpServer } from '../src/server/server.ts';
@@ -109,6 +111,27 @@ describe('emulator over a pty: big transfers', () => {
       const st = serial.stats.decoder as { badLength: number; lineTooLong: number; badCrc: number };
       assert.deepEqual([st.badLength, st.lineTooLong, st.badCrc], [0, 0, 0]);
       assert.ok(transport.stats.packetsSent > 4000);
+    });
+  });
+});
+
+describe('emulator over a pty: 1 MiB image upload', () => {
+  it('uploads a 1 MiB MCUboot image into slot 1 and the device reports its hash', async (t) => {
+    await withClient(async (client, transport) => {
+      const { groups } = await client.request(commands.enum.list, {});
+      if (!groups.includes(1)) {
+        t.skip('image group (1) not registered in the emulator yet');
+        return;
+      }
+      const built = await buildImage({ payload: new Uint8Array(randomBytes((1 << 20) - 0x200)), version: '1.2.3' });
+      assert.ok(built.bytes.length >= 1 << 20);
+      const result = await uploadImage(client, built.bytes);
+      assert.equal(result.bytesSent, built.bytes.length);
+      const { images } = await client.request(commands.image.state, {});
+      const slot1 = images.find((i) => i.slot === 1);
+      assert.ok(slot1, 'slot 1 holds the upload');
+      assert.deepEqual(slot1.hash, built.hash);
+      assert.ok(transport.stats.bytesSent > built.bytes.length, 'framing overhead is on the wire');
     });
   });
 });
