@@ -1,0 +1,181 @@
+/**
+ * The CLI as a user runs it over serial: `mcumgr serve --pty` and `mcumgr serve --serial PATH`
+ * as processes, and `mcumgr --conntype serial --connstring ...` / `--serial` as processes against
+ * them, over real pseudo-terminals.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CLI, runCli, tempDir } from './helpers.ts';
+
+let tmp: Awaited<ReturnType<typeof tempDir>>;
+before(async () => {
+  tmp = await tempDir('mcumgr-cli-serial-');
+});
+after(async () => {
+  await tmp.remove();
+});
+
+interface ServeProcess {
+  child: ChildProcess;
+  output: () => string;
+  stop(): Promise<void>;
+}
+
+/** Starts `mcumgr serve ARGS` and waits for its "listening on" line. */
+async function serve(args: string[]): Promise<ServeProcess & { listening: string }> {
+  const child = spawn(CLI, ['serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const listening = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${out}`)), 20000);
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      const m = /listening on (.*) \(data: /.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
+  });
+  return {
+    child,
+    listening,
+    output: () => out,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+describe('cli: mcumgr serve --pty', () => {
+  let device: Awaited<ReturnType<typeof serve>>;
+  let link: string;
+  let pts: string;
+  before(async () => {
+    link = join(tmp.path, 'pty-link');
+    device = await serve(['--pty', '--pty-link', link, '--data', join(tmp.path, 'pty-device')]);
+    const m = /^pty (\/dev\/pts\/\d+) \(link (.*)\), console framing$/.exec(device.listening);
+    assert.ok(m, `serve --pty prints the pty path: ${device.listening}`);
+    pts = m[1]!;
+    assert.equal(m[2], link);
+  });
+  after(async () => {
+    await device.stop();
+  });
+
+  it('serves only the pty (no UDP unless --udp is given)', () => {
+    assert.doesNotMatch(device.output(), /udp/);
+  });
+
+  it('Go mcumgr syntax: --conntype serial --connstring dev=PATH,baud=N,mtu=N echo', async () => {
+    const r = await runCli(['--conntype', 'serial', '--connstring', `dev=${link},baud=115200,mtu=256`, 'echo', 'hello', 'serial']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello serial\n');
+  });
+
+  it('legacy --connstring PATH, the /dev/pts path itself, and the short --serial form', async () => {
+    const legacy = await runCli(['--conntype', 'serial', '--connstring', pts, 'echo', 'legacy']);
+    assert.equal(legacy.stdout, 'legacy\n', legacy.stderr);
+    const short = await runCli(['--serial', link, 'params']);
+    assert.equal(short.code, 0, short.stderr);
+    assert.equal(short.stdout, 'buf_size=2048 buf_count=4\n');
+    const json = await runCli(['--serial', `dev=${link}`, '--json', 'info', 'a']);
+    assert.equal(json.code, 0, json.stderr);
+    assert.match(JSON.parse(json.stdout).output, /^Zephyr /);
+  });
+
+  it('shell exec and fs upload/download through the CLI', async () => {
+    const sh = await runCli(['--serial', link, 'shell', 'exec', 'kernel', 'version']);
+    assert.equal(sh.code, 0, sh.stderr);
+    assert.match(sh.stdout, /Zephyr version/);
+    const local = join(tmp.path, 'up.bin');
+    const back = join(tmp.path, 'down.bin');
+    const body = new Uint8Array(randomBytes(20000));
+    await writeFile(local, body);
+    const up = await runCli(['--serial', link, 'fs', 'upload', local, '/lfs/cli.bin']);
+    assert.equal(up.code, 0, up.stderr);
+    const down = await runCli(['--serial', link, 'fs', 'download', '/lfs/cli.bin', back]);
+    assert.equal(down.code, 0, down.stderr);
+    assert.deepEqual(new Uint8Array(await readFile(back)), body);
+  });
+
+  it('-v shows the packets; a bad connstring is a usage error (exit 2)', async () => {
+    const v = await runCli(['--serial', link, '-v', 'echo', 'x']);
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(v.stderr, /^tx 0a 00 00 05 00 00 [0-9a-f]{2} 00 a1 61 64 61 78$/m);
+    const bad = await runCli(['--conntype', 'serial', '--connstring', `dev=${link},speed=9`, 'echo', 'x']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /unrecognized key "speed"/);
+  });
+});
+
+describe('cli: mcumgr serve --serial PATH (a socat pty pair as the cable)', () => {
+  let socat: ChildProcess;
+  let device: Awaited<ReturnType<typeof serve>>;
+  const hostEnd = (): string => join(tmp.path, 'host-end');
+  const deviceEnd = (): string => join(tmp.path, 'device-end');
+  before(async () => {
+    socat = spawn('socat', ['-d', '-d', `PTY,raw,echo=0,link=${hostEnd()}`, `PTY,raw,echo=0,link=${deviceEnd()}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    await new Promise<void>((resolve, reject) => {
+      let err = '';
+      socat.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (/starting data transfer loop/.test(err)) resolve();
+      });
+      socat.once('exit', () => reject(new Error(`socat failed: ${err}`)));
+    });
+    device = await serve(['--serial', deviceEnd(), '--data', join(tmp.path, 'serial-device')]);
+  });
+  after(async () => {
+    await device.stop();
+    await new Promise<void>((resolve) => {
+      if (socat.exitCode !== null || socat.signalCode !== null) return resolve();
+      socat.once('exit', () => resolve());
+      socat.kill();
+    });
+  });
+
+  it('prints the device path and answers the CLI on the other end', async () => {
+    assert.equal(device.listening, `serial ${deviceEnd()}, console framing`);
+    const r = await runCli(['--conntype', 'serial', '--connstring', `dev=${hostEnd()}`, 'echo', 'over', 'the', 'cable']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'over the cable\n');
+    const stat = await runCli(['--serial', hostEnd(), 'stat', 'list']);
+    assert.equal(stat.code, 0, stat.stderr);
+    assert.match(stat.stdout, /smp_serial/);
+  });
+});
+
+describe('cli: serial failures', () => {
+  it('a port nobody answers on times out with exit code 3', async () => {
+    const silent = join(tmp.path, 'silent');
+    const socat = spawn('socat', [`PTY,raw,echo=0,link=${silent}`, `PTY,raw,echo=0,link=${silent}-other`], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100; i++) {
+        if (existsSync(silent)) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const r = await runCli(['--serial', silent, '-t', '0.3', '-r', '2', 'echo', 'x']);
+      assert.equal(r.code, 3);
+      assert.match(r.stderr, /no response from the device after 2 tries/);
+    } finally {
+      socat.kill();
+    }
+  });
+
+  it('a missing device is a transport error naming the path (exit 3)', async () => {
+    const r = await runCli(['--serial', join(tmp.path, 'no-such-port'), 'echo', 'x']);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /cannot open serial port .*no-such-port/);
+  });
+});
