@@ -4,11 +4,13 @@
  */
 import { benchEcho } from './echo.ts';
 import { benchCbor } from './cbor.ts';
+import { benchImageUpload } from './image-upload.ts';
 
 /** Every benchmark by name. Other modules add theirs here. */
 export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
   cbor: benchCbor,
   echo: benchEcho,
+  'image-upload': benchImageUpload,
 };
 
 const only = process.argv.slice(2);

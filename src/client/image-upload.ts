@@ -4,9 +4,10 @@
  * - Frame size from the device's MCUmgr parameters (`buf_size`) and the link MTU; the chunk size
  *   from the exact CBOR overhead of the request (header, map, keys, offset, byte-string head), so
  *   every request fills the frame.
- * - Several chunks in flight: the window starts at 1 and grows by one chunk per window of
- *   acknowledged chunks up to `buf_count - 1` (the device needs one buffer for its answer), and
- *   halves on a timeout, like the Go mcumgr's adaptive window.
+ * - Several chunks in flight: the window starts at 1, grows by one chunk per acknowledged chunk
+ *   until the first loss, then by one per window of acknowledged chunks, up to `buf_count - 1`
+ *   (the device needs one buffer for its answer); it halves on a timeout (TCP-like, as the Go
+ *   mcumgr's adaptive window).
  * - The device's offset is authoritative: every answer carries it, and the engine resumes from it
  *   (lost chunks are sent again, duplicates are harmless: the device answers with its offset).
  * - Bounded retransmission: a chunk that times out is sent again, `chunkTries` times at most.
@@ -152,6 +153,7 @@ export async function uploadImage(client: SmpClient, file: Uint8Array, options: 
   // `nextOff` back again.
   let window = 1;
   let credit = 0;
+  let slowStart = true;
   let nextOff = deviceOff;
   let epoch = 0;
   let requestKey = 0;
@@ -180,8 +182,9 @@ export async function uploadImage(client: SmpClient, file: Uint8Array, options: 
           if (rsp.match !== undefined) match = rsp.match;
           if (rsp.off > deviceOff || rsp.off === 0) deviceOff = rsp.off;
           if (rsp.off >= off + len) {
-            // Additive increase: one more chunk in flight per window of acknowledged chunks.
-            if (++credit >= window && window < maxWindow) {
+            // Slow start until the first loss (one more chunk per acknowledged chunk, doubling per
+            // round trip), then additive increase (one more per window of acknowledged chunks).
+            if (window < maxWindow && (slowStart || ++credit >= window)) {
               window++;
               credit = 0;
             }
@@ -199,6 +202,7 @@ export async function uploadImage(client: SmpClient, file: Uint8Array, options: 
               return;
             }
             retransmissions++;
+            slowStart = false;
             window = Math.max(1, Math.floor(window / 2)); // multiplicative decrease on loss
             credit = 0;
             if (off < nextOff) resync(off, sentInEpoch);
