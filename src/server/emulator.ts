@@ -4,6 +4,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { createOsGroup } from './groups/os.ts';
+import { createImageGroup } from './groups/image.ts';
 import { createStatGroup } from './groups/stat.ts';
 import { createSettingsGroup } from './groups/settings.ts';
 import { createFsGroup } from './groups/fs.ts';
@@ -19,7 +20,7 @@ import type { ServerTransport } from '../transport/types.ts';
 export type GroupFactory = (server: SmpServer) => MgmtGroup | Promise<MgmtGroup>;
 
 /** The groups an emulator registers, in registration (= enumeration) order. */
-export const EMULATOR_GROUPS: GroupFactory[] = [createOsGroup, createStatGroup, createSettingsGroup, createFsGroup, createShellGroup, createEnumGroup, createZephyrBasicGroup];
+export const EMULATOR_GROUPS: GroupFactory[] = [createOsGroup, createImageGroup, createStatGroup, createSettingsGroup, createFsGroup, createShellGroup, createEnumGroup, createZephyrBasicGroup];
 
 export interface EmulatorOptions extends SmpServerOptions {
   /** Groups to register instead of {@link EMULATOR_GROUPS}. */
