@@ -5,12 +5,14 @@
 import { benchEcho } from './echo.ts';
 import { benchCbor } from './cbor.ts';
 import { benchImageUpload } from './image-upload.ts';
+import { benchSerial } from './serial.ts';
 
 /** Every benchmark by name. Other modules add theirs here. */
 export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
   cbor: benchCbor,
   echo: benchEcho,
   'image-upload': benchImageUpload,
+  serial: benchSerial,
 };
 
 const only = process.argv.slice(2);

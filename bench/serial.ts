@@ -139,7 +139,7 @@ function codecSpeed(): { encode: number; zephyrEncode: number; decode: number } 
   const packet = Uint8Array.from({ length: 380 }, (_, i) => (i * 7) & 0xff);
   const rounds = 20000;
   let t0 = performance.now();
-  let framed = new Uint8Array(0);
+  let framed: Uint8Array = new Uint8Array(0);
   for (let i = 0; i < rounds; i++) framed = encodeConsoleFrame(packet);
   const encode = (rounds * packet.length) / ((performance.now() - t0) / 1000);
   t0 = performance.now();
