@@ -22,6 +22,8 @@ import { encodeCbor } from '../core/cbor.ts';
 import { DeviceError, TransportError, UsageError } from '../core/errors.ts';
 import { MgmtErr } from '../core/error-codes.ts';
 import type { SmpClient } from './client.ts';
+import { bytesImageSource, type ImageSource } from '../image/image.ts';
+import { nobleHashFactory } from '../image/hash.ts';
 
 export interface UploadProgress {
   /** Bytes the device has accepted. */
@@ -82,8 +84,12 @@ function bstrHead(n: number): number {
   return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
 }
 
-async function sha256(data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', data as Uint8Array<ArrayBuffer>));
+/** SHA-256 of the whole file: Web Crypto for bytes in memory, an incremental hash over 64 KiB reads for a source. */
+async function sha256(file: Uint8Array | ImageSource): Promise<Uint8Array> {
+  if (file instanceof Uint8Array) return new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', file as Uint8Array<ArrayBuffer>));
+  const h = nobleHashFactory('sha256');
+  for (let off = 0; off < file.size; off += 0x10000) h.update(await file.read(off, Math.min(0x10000, file.size - off)));
+  return h.digest();
 }
 
 /** Reads the device's buffer parameters; a device without the command gets Zephyr's defaults. */
@@ -97,14 +103,20 @@ export async function readBufferParams(client: SmpClient, signal?: AbortSignal):
   }
 }
 
-/** Uploads an image file into the device's secondary slot (see the module notes). */
-export async function uploadImage(client: SmpClient, file: Uint8Array, options: ImageUploadOptions = {}): Promise<ImageUploadResult> {
+/**
+ * Uploads an image file into the device's secondary slot (see the module notes). `input` is the
+ * file's bytes or a random-access source (a file read on demand: memory then does not grow with
+ * the image size).
+ */
+export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSource, options: ImageUploadOptions = {}): Promise<ImageUploadResult> {
   const t0 = Date.now();
+  const source = input instanceof Uint8Array ? bytesImageSource(input) : input;
+  const file = { length: source.size };
   if (file.length < 32) throw new UsageError(`an image is at least 32 bytes (the MCUboot header); got ${file.length}`);
   const signal = options.signal;
   const params = options.params ?? (await readBufferParams(client, signal));
   const frame = Math.min(params.bufSize, client.mtu);
-  const sha = await sha256(file);
+  const sha = await sha256(input);
   const image = options.image ?? 0;
   const firstBody = { image, len: file.length, off: 0, sha, ...(options.upgrade ? { upgrade: true } : {}) };
   const align = Math.max(1, options.chunkAlignment ?? 1);
@@ -127,7 +139,8 @@ export async function uploadImage(client: SmpClient, file: Uint8Array, options: 
     for (let attempt = 1; ; attempt++) {
       try {
         chunks++;
-        const rsp = await client.request(commands.image.upload, { ...firstBody, data: file.subarray(0, firstChunk) }, { timeoutMs: options.firstChunkTimeoutMs ?? 30000, tries: 1, signal });
+        const data = await source.read(0, firstChunk);
+        const rsp = await client.request(commands.image.upload, { ...firstBody, data }, { timeoutMs: options.firstChunkTimeoutMs ?? 30000, tries: 1, signal });
         bytesSent += firstChunk;
         return rsp;
       } catch (e) {
@@ -170,12 +183,12 @@ export async function uploadImage(client: SmpClient, file: Uint8Array, options: 
 
   const sendChunk = (off: number): void => {
     const len = Math.min(chunkSize, file.length - off);
-    const data = file.subarray(off, off + len);
     const sentInEpoch = epoch;
     const key = requestKey++;
     chunks++;
-    const p = client
-      .request(commands.image.upload, { off, data }, { timeoutMs: chunkTimeoutMs, tries: 1, signal })
+    const p = source
+      .read(off, len)
+      .then((data) => client.request(commands.image.upload, { off, data }, { timeoutMs: chunkTimeoutMs, tries: 1, signal }))
       .then(
         (rsp) => {
           bytesSent += len;

@@ -8,7 +8,7 @@
 import { commands } from '../core/commands/index.ts';
 import { bytesEqual, toHex } from '../core/bytes.ts';
 import { McuMgrError, TransportError, UsageError } from '../core/errors.ts';
-import { parseImage } from '../image/image.ts';
+import { bytesImageSource, readImage, type ImageSource } from '../image/image.ts';
 import type { Infer } from '../core/schema.ts';
 import type { imageSlotState } from '../core/commands/image.ts';
 import type { SmpClient } from './client.ts';
@@ -46,10 +46,12 @@ export async function readImageState(client: SmpClient, timeoutMs?: number): Pro
   return (await client.request(commands.image.state, {}, timeoutMs === undefined ? {} : { timeoutMs, tries: 1 })).images;
 }
 
-export async function upgradeImage(client: SmpClient, file: Uint8Array, options: UpgradeOptions = {}): Promise<UpgradeResult> {
+/** `input`: the image file's bytes, or a random-access source (read on demand). */
+export async function upgradeImage(client: SmpClient, input: Uint8Array | ImageSource, options: UpgradeOptions = {}): Promise<UpgradeResult> {
   const stage = (s: UpgradeStage, detail: string): void => options.onStage?.(s, detail);
   const image = options.image ?? 0;
-  const parsed = parseImage(file);
+  const source = input instanceof Uint8Array ? bytesImageSource(input) : input;
+  const parsed = await readImage(source);
   if (!parsed.hash) throw new UsageError('the image has no SHA256 TLV: not an MCUboot image a device can report');
   const newHash = parsed.hash;
   const to = { version: parsed.version, hash: toHex(newHash) };
@@ -73,8 +75,8 @@ export async function upgradeImage(client: SmpClient, file: Uint8Array, options:
   if (before.some((s) => imageOf(s) === image && !s.active && s.hash && bytesEqual(s.hash, newHash))) {
     stage('upload', 'skipped: the device already holds this image in its secondary slot');
   } else {
-    stage('upload', `${file.length} bytes`);
-    upload = await uploadImage(client, file, options);
+    stage('upload', `${source.size} bytes`);
+    upload = await uploadImage(client, input, options);
     if (upload.match === false) throw new McuMgrError('VERIFY_FAILED', 'the device reports that the uploaded image does not match its SHA-256');
   }
 

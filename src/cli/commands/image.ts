@@ -12,6 +12,7 @@ import { uploadImage } from '../../client/image-upload.ts';
 import { upgradeImage, type SlotState } from '../../client/upgrade.ts';
 import type { CliContext } from '../context.ts';
 import { createTransferProgress, formatBytes } from '../transfer-progress.ts';
+import { openFileSource } from '../file-source.ts';
 
 function flagsOf(s: SlotState): string {
   const flags: string[] = [];
@@ -111,13 +112,15 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
   addUploadFlags(image.command('upload').description('upload an image into the secondary slot').argument('<file>', 'MCUboot image file')).action(
     (file: string, o: UploadFlags) =>
       ctx.withClient(async (client, out) => {
-        const bytes = await readImageFile(file);
-        const progress = createTransferProgress(bytes.length, { enabled: !out.json });
+        const source = await openFileSource(file);
+        const bytes = { length: source.size };
+        const progress = createTransferProgress(source.size, { enabled: !out.json });
         let result;
         try {
-          result = await uploadImage(client, bytes, { ...uploadOptions(o), onProgress: (p) => progress.update(p.offset) });
+          result = await uploadImage(client, source, { ...uploadOptions(o), onProgress: (p) => progress.update(p.offset) });
         } finally {
           progress.stop();
+          await source.close();
         }
         const rate = result.elapsedMs > 0 ? (bytes.length - result.resumedAt) / (result.elapsedMs / 1000) : 0;
         out.result({ file, size: bytes.length, ...result }, () =>
@@ -245,11 +248,12 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
       .option('--wait <seconds>', 'how long to wait for the device after the reset (default 60)'),
   ).action((file: string, o: UploadFlags & { confirm?: boolean; wait?: string }) =>
     ctx.withClient(async (client, out) => {
-      const bytes = await readImageFile(file);
+      const source = await openFileSource(file);
+      const bytes = { length: source.size };
       let progress: ReturnType<typeof createTransferProgress> | undefined;
       const wait = o.wait === undefined ? undefined : Number(o.wait);
       if (wait !== undefined && !(wait > 0)) throw new UsageError('--wait must be a positive number of seconds');
-      const result = await upgradeImage(client, bytes, {
+      const result = await upgradeImage(client, source, {
         ...uploadOptions(o),
         noConfirm: o.confirm === false,
         ...(wait !== undefined ? { waitMs: wait * 1000 } : {}),
@@ -259,7 +263,7 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
           if (stage === 'upload' && !detail.startsWith('skipped')) progress = createTransferProgress(bytes.length, { enabled: !out.json });
         },
         onProgress: (p) => progress?.update(p.offset),
-      });
+      }).finally(() => source.close());
       progress?.stop();
       out.result(result, () =>
         result.alreadyRunning
