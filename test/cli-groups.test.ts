@@ -55,17 +55,21 @@ test('CLI: every group command against a served emulator, then a restart keeps s
 
     // Settings: write, read (text and --json hex), errors v2 and v1, save.
     assert.equal((await cli('config', 'app/greeting', 'hello world')).stdout, 'Done\n');
-    assert.equal((await cli('config', 'app/greeting')).stdout, 'hello world\n');
-    assert.deepEqual(await json('settings', 'read', 'app/greeting'), { name: 'app/greeting', val: toHexString('hello world') });
-    const missing = await cli('--json', 'settings', 'read', 'app/none');
+    const [readText, readJson, missing, missing1, tooLong, longName] = await Promise.all([
+      cli('config', 'app/greeting'),
+      json('settings', 'read', 'app/greeting'),
+      cli('--json', 'settings', 'read', 'app/none'),
+      cli('--json', '--smp-v1', 'settings', 'read', 'app/none'),
+      cli('settings', 'write', 'app/x', 'x'.repeat(300)),
+      cli('--smp-v1', 'config', 'app/' + 'n'.repeat(40), 'v'),
+    ]);
+    assert.equal(readText.stdout, 'hello world\n');
+    assert.deepEqual(readJson, { name: 'app/greeting', val: toHexString('hello world') });
     assert.equal(missing.code, 1);
     assert.deepEqual(pick(JSON.parse(missing.stdout).error), { code: 'DEVICE_ERROR', name: 'SETTINGS_MGMT_ERR_KEY_NOT_FOUND', rc: 3, group: 3 });
-    const missing1 = await cli('--json', '--smp-v1', 'settings', 'read', 'app/none');
     assert.deepEqual(pick(JSON.parse(missing1.stdout).error), { code: 'DEVICE_ERROR', name: 'MGMT_ERR_ENOENT', rc: 5, group: undefined });
-    const tooLong = await cli('settings', 'write', 'app/x', 'x'.repeat(300));
     assert.equal(tooLong.code, 1);
     assert.match(tooLong.stderr, /SETTINGS_MGMT_ERR_UNKNOWN/);
-    const longName = await cli('--smp-v1', 'config', 'app/' + 'n'.repeat(40), 'v');
     assert.match(longName.stderr, /MGMT_ERR_EINVAL/);
     assert.equal((await cli('settings', 'write', 'app/bin', '00ff10', '--hex')).code, 0);
     assert.equal((await cli('settings', 'read', 'app/bin')).stdout, '0x00ff10\n');
@@ -75,30 +79,38 @@ test('CLI: every group command against a served emulator, then a restart keeps s
     const up = await json('fs', 'upload', local, '/lfs/in.bin');
     assert.equal(up['bytes'], 50_000);
     assert.equal((up['verified'] as { type: string }).type, 'sha256');
-    assert.deepEqual(await json('fs', 'stat', '/lfs/in.bin'), { name: '/lfs/in.bin', len: 50_000 });
-    const crc = await json('fs', 'hash', '/lfs/in.bin', '--type', 'crc32', '--off', '10', '--len', '100');
-    assert.deepEqual([crc['type'], crc['off'], crc['len']], ['crc32', 10, 100]);
     const out = join(dir.path, 'out.bin');
-    assert.equal((await cli('fs', 'download', '/lfs/in.bin', out)).code, 0);
+    const [st, crc, dl, notFound, escape] = await Promise.all([
+      json('fs', 'stat', '/lfs/in.bin'),
+      json('fs', 'hash', '/lfs/in.bin', '--type', 'crc32', '--off', '10', '--len', '100'),
+      cli('fs', 'download', '/lfs/in.bin', out),
+      cli('fs', 'download', '/lfs/nope', join(dir.path, 'nope.bin')),
+      cli('--smp-v1', 'fs', 'upload', local, '/lfs/../escape'),
+    ]);
+    assert.deepEqual(st, { name: '/lfs/in.bin', len: 50_000 });
+    assert.deepEqual([crc['type'], crc['off'], crc['len']], ['crc32', 10, 100]);
+    assert.equal(dl.code, 0, dl.stderr);
     assert.deepEqual(new Uint8Array(await readFile(out)), payload);
-    const notFound = await cli('fs', 'download', '/lfs/nope', out);
     assert.equal(notFound.code, 1);
     assert.match(notFound.stderr, /FS_MGMT_ERR_FILE_NOT_FOUND/);
-    const escape = await cli('--smp-v1', 'fs', 'upload', local, '/lfs/../escape');
     assert.match(escape.stderr, /MGMT_ERR_EINVAL/);
     assert.equal((await cli('fs', 'close')).code, 0);
 
     // Stat show, shell errors, enum details, raw, storage-erase of a throwaway.
-    const smp = await json('stat', 'smp_udp');
+    const [smp, noStat, frob, details, raw, rawErr] = await Promise.all([
+      json('stat', 'smp_udp'),
+      cli('stat', 'nope'),
+      json('shell', 'exec', 'frobnicate'),
+      json('enum', 'details', '3'),
+      json('raw', 'read', '0', '0', '{"d":"raw hi"}'),
+      cli('raw', 'write', '100', '1'),
+    ]);
     assert.ok(((smp['fields'] as Record<string, number>)['requests'] ?? 0) > 10);
-    const noStat = await cli('stat', 'nope');
     assert.equal(noStat.code, 1);
     assert.match(noStat.stderr, /no statistics group "nope"/);
-    assert.deepEqual(await json('shell', 'exec', 'frobnicate'), { o: 'frobnicate: command not found\n', ret: -8 });
-    const details = await json('enum', 'details', '3');
+    assert.deepEqual(frob, { o: 'frobnicate: command not found\n', ret: -8 });
     assert.deepEqual(details, { groups: [{ group: 3, name: 'settings mgmt', handlers: 4 }] });
-    assert.deepEqual(await json('raw', 'read', '0', '0', '{"d":"raw hi"}'), { r: 'raw hi' });
-    const rawErr = await cli('raw', 'write', '100', '1');
+    assert.deepEqual(raw, { r: 'raw hi' });
     assert.equal(rawErr.code, 1);
     assert.match(rawErr.stderr, /MGMT_ERR_ENOTSUP/);
 
