@@ -427,3 +427,50 @@ describe('MCUboot model: memory', () => {
     assert.ok(peak < 1024 * 1024, `array buffers grew by ${peak} bytes during a ${size}-byte swap`);
   });
 });
+
+describe('MCUboot model: fuzzed slot contents (fast-check)', () => {
+  it('random secondary contents never break read_info, the state list, set-next-boot or boot', async () => {
+    const fc = (await import('fast-check')).default;
+    const m = await openModel();
+    await m.boot();
+    const valid = await image('2.0.0', 3000);
+    const slot1 = m.slot(1);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ minLength: 32, maxLength: 4000 }),
+          fc.tuple(fc.array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }), fc.nat(valid.length)).map(([writes, cut]) => {
+            const b = valid.slice(0, Math.max(32, cut));
+            for (const [p, v] of writes) if (p < b.length) b[p] = v;
+            return b;
+          }),
+        ),
+        fc.uint8Array({ minLength: 48, maxLength: 48 }),
+        async (contents, tail) => {
+          await slot1.eraseAll();
+          await slot1.write(0, contents);
+          await slot1.write(SLOT - 48, tail);
+          const info = await m.readInfo(1);
+          assert.equal(typeof info.rc, 'number');
+          const states = await m.imageStates();
+          assert.ok(states.length >= 1);
+          if ('hash' in info && info.rc === 0) {
+            await m.setNextBoot(info.hash, false).catch((e: unknown) => assert.ok(e instanceof MgmtError, String(e)));
+          }
+          const r = await m.boot();
+          assert.equal(r.ok, true, JSON.stringify(r));
+          // Whatever happened, the running image is a valid one: 1.0.0, or 2.0.0 if the fuzzed copy verified.
+          assert.ok(['1.0.0', '2.0.0'].includes(r.images[0]!.version!), r.images[0]!.version);
+          // Reset the device to the factory image for the next run.
+          if (r.images[0]!.version !== '1.0.0' || (await m.swapType(0)) !== SwapType.NONE) {
+            await m.boot();
+            if ((await m.imageStates())[0]!.version !== '1.0.0') {
+              await m.setNextBoot(undefined, true);
+            }
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
