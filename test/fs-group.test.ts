@@ -5,7 +5,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +20,6 @@ import { startEmulator, tempDir, type TestEmulator } from './helpers.ts';
 import { startUdpRelay } from '../src/transport/udp-relay.ts';
 import { openUdpClient } from '../src/transport/udp.ts';
 import { SmpClient } from '../src/client/client.ts';
-import type { SmpClient } from '../src/client/client.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -77,7 +76,7 @@ describe('fs group over UDP', () => {
     assert.deepEqual(await v2.request(commands.fs.download, { name: '/lfs/digits', off: 9 }), { off: 9, data: new Uint8Array(0) });
     assert.deepEqual(await v2.request(commands.fs.hash, { name: '/lfs/digits' }), { type: 'crc32', len: 9, output: 0xcbf43926 });
     const sha = await v2.request(commands.fs.hash, { name: '/lfs/digits', type: 'sha256', off: 3, len: 3 });
-    assert.deepEqual({ ...sha, output: toHex(sha.output as Uint8Array) }, { type: 'sha256', off: 3, len: 3, output: toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', enc('456')))) });
+    assert.deepEqual({ ...sha, output: toHex(sha.output as Uint8Array) }, { type: 'sha256', off: 3, len: 3, output: toHex(new Uint8Array(createHash('sha256').update(enc('456')).digest())) });
     assert.deepEqual(await v2.request(commands.fs.hashTypes, {}), { types: { crc32: { format: 0, size: 4 }, sha256: { format: 1, size: 32 } } });
     assert.deepEqual(await v2.request(commands.fs.close, {}), {});
     // Zero-length file: {off 0, len 0, data empty} creates it.
