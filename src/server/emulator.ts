@@ -4,7 +4,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { createOsGroup } from './groups/os.ts';
-import { createImageGroup } from './groups/image.ts';
+import { createImageGroup, type ImageGroupOptions } from './groups/image.ts';
 import { createStatGroup } from './groups/stat.ts';
 import { createSettingsGroup } from './groups/settings.ts';
 import { createFsGroup } from './groups/fs.ts';
@@ -17,10 +17,10 @@ import { SmpServer, type SmpServerOptions } from './server.ts';
 import type { ServerTransport } from '../transport/types.ts';
 
 /** Builds one group for a server; may register boot and close tasks on it. */
-export type GroupFactory = (server: SmpServer) => MgmtGroup | Promise<MgmtGroup>;
+export type GroupFactory = (server: SmpServer, options: EmulatorOptions) => MgmtGroup | Promise<MgmtGroup>;
 
 /** The groups an emulator registers, in registration (= enumeration) order. */
-export const EMULATOR_GROUPS: GroupFactory[] = [createOsGroup, createImageGroup, createStatGroup, createSettingsGroup, createFsGroup, createShellGroup, createEnumGroup, createZephyrBasicGroup];
+export const EMULATOR_GROUPS: GroupFactory[] = [createOsGroup, (server, options) => createImageGroup(server, options.image), createStatGroup, createSettingsGroup, (server) => createFsGroup(server), createShellGroup, createEnumGroup, createZephyrBasicGroup];
 
 export interface EmulatorOptions extends SmpServerOptions {
   /** Groups to register instead of {@link EMULATOR_GROUPS}. */
@@ -28,13 +28,15 @@ export interface EmulatorOptions extends SmpServerOptions {
   transports?: ServerTransport[];
   /** Options of the emulated device's shared services (file system mounts, settings subtrees, shell host commands, bootloader mode). */
   device?: DeviceOptions;
+  /** The image group and its MCUboot model: images, slot size, trusted signing keys, ... */
+  image?: ImageGroupOptions;
 }
 
 export async function createEmulator(options: EmulatorOptions): Promise<SmpServer> {
   await mkdir(options.dataDir, { recursive: true });
   const server = new SmpServer(options);
   if (options.device) configureDevice(server, options.device);
-  for (const factory of options.groups ?? EMULATOR_GROUPS) server.registerGroup(await factory(server));
+  for (const factory of options.groups ?? EMULATOR_GROUPS) server.registerGroup(await factory(server, options));
   await server.boot();
   for (const t of options.transports ?? []) await server.listen(t);
   return server;
