@@ -6,7 +6,8 @@
 import cliProgress from 'cli-progress';
 
 export interface TransferProgress {
-  update(done: number): void;
+  /** Bytes done so far; `total` when it becomes known later (a download learns it from the device). */
+  update(done: number, total?: number): void;
   stop(): void;
 }
 
@@ -23,8 +24,9 @@ function formatEta(seconds: number): string {
   return `${String(m).padStart(2, '0')}m${String(s).padStart(2, '0')}`;
 }
 
-/** A progress line for a transfer of `total` bytes, or a silent one when not on a terminal. */
-export function createTransferProgress(total: number, options: { enabled: boolean; label?: string }): TransferProgress {
+/** A progress line for a transfer of `total` bytes (0 if not known yet), or a silent one when not on a terminal. */
+export function createTransferProgress(initialTotal: number, options: { enabled: boolean; label?: string }): TransferProgress {
+  let total = initialTotal;
   if (!options.enabled || !process.stderr.isTTY) return { update: () => {}, stop: () => {} };
   const start = Date.now();
   const bar = new cliProgress.SingleBar(
@@ -47,7 +49,13 @@ export function createTransferProgress(total: number, options: { enabled: boolea
   );
   bar.start(total, 0);
   return {
-    update: (done) => bar.update(Math.min(done, total)),
+    update: (done, newTotal) => {
+      if (newTotal !== undefined && newTotal !== total) {
+        total = newTotal;
+        bar.setTotal(total);
+      }
+      bar.update(Math.min(done, total));
+    },
     stop: () => bar.stop(),
   };
 }

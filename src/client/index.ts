@@ -1,2 +1,5 @@
-/** The client side: SmpClient and its helpers. Portable (no Node built-ins). */
+/** The client side: SmpClient, file transfers, image upload and upgrade. Portable (no Node built-ins). */
 export * from './client.ts';
+export * from './fs-transfer.ts';
+export * from './image-upload.ts';
+export * from './upgrade.ts';

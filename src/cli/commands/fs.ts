@@ -10,7 +10,7 @@ import { toHex } from '../../core/bytes.ts';
 import { UsageError } from '../../core/errors.ts';
 import { downloadFile, uploadFile, type HashType, type TransferResult } from '../../client/fs-transfer.ts';
 import type { CliContext } from '../context.ts';
-import { createProgress } from '../progress.ts';
+import { createTransferProgress } from '../transfer-progress.ts';
 
 interface TransferFlags {
   resume?: boolean;
@@ -65,13 +65,13 @@ export function registerFsCommands(program: Command, ctx: CliContext): void {
         } catch (e) {
           throw new UsageError(`cannot read ${local}: ${(e as Error).message}`, { cause: e });
         }
-        const progress = createProgress(`upload ${remote}`, !out.json);
+        const progress = createTransferProgress(data.length, { enabled: !out.json, label: `upload ${remote}` });
         try {
-          const r = await uploadFile(client, remote, data, { resume: opts.resume === true, verify: verifyOption(opts), window: windowOption(opts), onProgress: (p) => progress.update(p) });
-          progress.finish();
+          const r = await uploadFile(client, remote, data, { resume: opts.resume === true, verify: verifyOption(opts), window: windowOption(opts), onProgress: (p) => progress.update(p.done, p.total) });
+          progress.stop();
           out.result({ name: remote, ...r }, () => summary('Uploaded', r));
         } catch (e) {
-          progress.finish();
+          progress.stop();
           throw e;
         }
       }),
@@ -82,20 +82,20 @@ export function registerFsCommands(program: Command, ctx: CliContext): void {
       ctx.withClient(async (client, out) => {
         let resumeFrom: Uint8Array | undefined;
         if (opts.resume) resumeFrom = await readFile(local).then((b) => new Uint8Array(b), () => undefined);
-        const progress = createProgress(`download ${remote}`, !out.json);
+        const progress = createTransferProgress(0, { enabled: !out.json, label: `download ${remote}` });
         const save = async (bytes: Uint8Array): Promise<void> => {
           const tmp = `${local}.part-${process.pid}`;
           await writeFile(tmp, bytes);
           await rename(tmp, local);
         };
         try {
-          const r = await downloadFile(client, remote, { resumeFrom, verify: verifyOption(opts), window: windowOption(opts), onProgress: (p) => progress.update(p) });
-          progress.finish();
+          const r = await downloadFile(client, remote, { resumeFrom, verify: verifyOption(opts), window: windowOption(opts), onProgress: (p) => progress.update(p.done, p.total) });
+          progress.stop();
           await save(r.data);
           const { data: _data, ...figures } = r;
           out.result({ name: remote, local, ...figures }, () => summary('Downloaded', r));
         } catch (e) {
-          progress.finish();
+          progress.stop();
           // Keep what arrived in order, so that --resume can continue from it.
           const partial = (e as { partial?: Uint8Array }).partial;
           if (partial && partial.length > (resumeFrom?.length ?? 0)) await save(partial);
