@@ -13,7 +13,7 @@
 import { encodeCbor } from '../core/cbor.ts';
 import { MgmtErr } from '../core/error-codes.ts';
 import { HEADER_SIZE, Op, encodeHeader, type OpCode, type SmpHeader } from '../core/header.ts';
-import { ProtocolError } from '../core/errors.ts';
+import { ProtocolError, TransportError } from '../core/errors.ts';
 import { SchemaError, type ObjectSchema } from '../core/schema.ts';
 import { decodeCbor } from '../core/cbor.ts';
 import type { ServerTransport, SmpPeer } from '../transport/types.ts';
@@ -140,10 +140,33 @@ export class SmpServer {
     for (const t of this.bootTasks) await t('power-on');
   }
 
-  /** Starts a transport; its packets are dispatched to the registry. */
+  /**
+   * Starts a transport; its packets are dispatched to the registry. A transport stopped with
+   * {@link unlisten} may be started again. Once the server is closed, a transport whose start
+   * finishes is closed at once.
+   */
   async listen(transport: ServerTransport): Promise<void> {
+    if (this.transports.includes(transport)) return;
     await transport.start((packet, peer) => this.enqueue(packet, peer));
+    if (this.closed) {
+      await transport.close();
+      return;
+    }
     this.transports.push(transport);
+  }
+
+  /**
+   * Stops one transport (closes it) while the server goes on serving the others, as Zephyr's
+   * smp_udp_close() does for its sockets. Requests of that transport being processed finish;
+   * their answers are dropped (counted in `dropped`), never sent elsewhere. Returns false when
+   * the transport was not listening.
+   */
+  async unlisten(transport: ServerTransport): Promise<boolean> {
+    const at = this.transports.indexOf(transport);
+    if (at < 0) return false;
+    this.transports.splice(at, 1);
+    await transport.close();
+    return true;
   }
 
   counterFor(kind: string): TransportCounters {
@@ -294,7 +317,8 @@ export class SmpServer {
       await peer.reply(out);
     } catch (e) {
       c.dropped++;
-      this.onError?.(e);
+      // The transport was stopped while the request was processed: not a server failure.
+      if (!(e instanceof TransportError && e.code === 'TRANSPORT_CLOSED')) this.onError?.(e);
     }
   }
 

@@ -153,15 +153,18 @@ export function createUdpServer(options: UdpServerOptions): ServerTransport & { 
       const family = isIP(options.host) === 6 ? 'udp6' : 'udp4';
       const s = dgram.createSocket({ type: family, ipv6Only: family === 'udp6' ? false : undefined } as dgram.SocketOptions);
       socket = s;
+      // Started again after close(): the same port, also when the first start chose it (port 0).
+      const port = boundPort;
       await new Promise<void>((res, rej) => {
         s.once('error', rej);
-        s.bind(options.port, options.host, () => {
+        s.bind(port, options.host, () => {
           s.off('error', rej);
           res();
         });
       }).catch((e: unknown) => {
+        if (socket === s) socket = undefined;
         s.close();
-        throw new TransportError('TRANSPORT_IO', `cannot listen on UDP ${options.host}:${options.port}: ${(e as Error).message}`, { cause: e });
+        throw new TransportError('TRANSPORT_IO', `cannot listen on UDP ${options.host}:${port}: ${(e as Error).message}`, { cause: e });
       });
       const a = s.address();
       boundPort = a.port;
@@ -178,6 +181,8 @@ export function createUdpServer(options: UdpServerOptions): ServerTransport & { 
           transport: 'udp',
           mtu,
           reply(packet: Uint8Array): Promise<void> {
+            // The socket this request came in on was closed (close(), or a restart opened a new one).
+            if (socket !== s) return Promise.reject(new TransportError('TRANSPORT_CLOSED', `UDP socket ${options.host}:${boundPort} closed before the answer`));
             return new Promise((res) => {
               s.send(packet, rinfo.port, rinfo.address, () => res());
             });
