@@ -31,9 +31,9 @@ let linkCounter = 0;
 const linkPath = (): string => join(dir, `tty${linkCounter++}`);
 
 /** Two ptys joined by socat: what one end writes the other reads, like a null-modem cable. */
-async function ptyPair(): Promise<{ a: string; b: string; child: ChildProcess; stop: () => Promise<void> }> {
-  const a = linkPath();
-  const b = linkPath();
+async function ptyPair(links?: { a: string; b: string }): Promise<{ a: string; b: string; child: ChildProcess; stop: () => Promise<void> }> {
+  const a = links?.a ?? linkPath();
+  const b = links?.b ?? linkPath();
   const child = spawn('socat', ['-d', '-d', `PTY,raw,echo=0,link=${a}`, `PTY,raw,echo=0,link=${b}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     let err = '';
@@ -412,6 +412,29 @@ describe('serial: the port going away', () => {
     } finally {
       await client.close();
       await server.close();
+    }
+  });
+
+  it('the device side (serve --serial PATH) gets its port back after it disappears, for as long as it runs', async () => {
+    let pair = await ptyPair();
+    const status: string[] = [];
+    const server = await echoServer({ path: pair.b, onStatus: (m) => status.push(m) });
+    const clientOptions = { path: pair.a, reopen: { timeoutMs: 5000, intervalMs: 50 } };
+    let client = await openSerialClient(clientOptions);
+    try {
+      assert.deepEqual(await roundTrip(client, packetOfSize(60, 1)), packetOfSize(60, 1));
+      await pair.stop(); // the cable is unplugged: both ends vanish
+      await until(() => status.some((m) => /went away/.test(m)), 'the device to notice');
+      await client.close();
+      await sleep(600); // the device retries every 500 ms meanwhile
+      pair = await ptyPair({ a: pair.a, b: pair.b });
+      await until(() => status.some((m) => /is back/.test(m)), 'the device to reopen', 5000);
+      client = await openSerialClient(clientOptions);
+      assert.deepEqual(await roundTrip(client, packetOfSize(90, 2)), packetOfSize(90, 2));
+    } finally {
+      await client.close();
+      await server.close();
+      await pair.stop();
     }
   });
 
