@@ -182,6 +182,25 @@ test('dispatch: a response larger than the buffer answers rc 7; a handler bug an
   assert.equal(errors.length, 1);
 });
 
+test('dispatch: hooks that throw are reported, answered rc 1, and never crash the server', async () => {
+  const errors: unknown[] = [];
+  const s = server({ onError: (e) => errors.push(e) });
+  const offRecv = s.hooks.on('cmd_recv', () => {
+    throw new Error('recv hook bug');
+  });
+  s.hooks.on('cmd_done', async () => {
+    throw new Error('done hook bug');
+  });
+  const { peer, sent } = capture();
+  await s.processPacket(encodePacket({ op: Op.WRITE, version: 1, flags: 0, group: 0, seq: 1, id: 0 }, encodeCbor({ d: 'x' })), peer);
+  assert.deepEqual(decodeCbor(sent[0]!.subarray(8)), { rc: 1 });
+  offRecv();
+  await s.processPacket(encodePacket({ op: Op.WRITE, version: 1, flags: 0, group: 0, seq: 2, id: 0 }, encodeCbor({ d: 'y' })), peer);
+  assert.deepEqual(decodeCbor(sent[1]!.subarray(8)), { r: 'y' });
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(errors.map((e) => (e as Error).message), ['recv hook bug', 'done hook bug', 'done hook bug']);
+});
+
 test('dispatch: random packets never crash the server or hang it (fast-check)', async () => {
   const s = server();
   let answered = 0;

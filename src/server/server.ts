@@ -246,11 +246,11 @@ export class SmpServer {
     const entry: RegisteredHandler | undefined = h.op === Op.READ ? handler?.read : handler?.write;
     if (!entry) return fail(MgmtErr.ENOTSUP);
 
-    const denied = await this.hooks.notify('cmd_recv', { group: h.group, id: h.id, op: h.op, peer: peer.address });
-    if (denied) return this.errorBody(h, denied.rc, 'group' in denied ? denied.group : undefined, undefined, {});
-
     let result: { body: Record<string, unknown>; failed: boolean };
     try {
+      // A hook that throws is a bug in the application: answered like a handler bug (rc 1).
+      const denied = await this.hooks.notify('cmd_recv', { group: h.group, id: h.id, op: h.op, peer: peer.address });
+      if (denied) return this.errorBody(h, denied.rc, 'group' in denied ? denied.group : undefined, undefined, {});
       const body = this.decodeRequest(entry, payload);
       const rsp = await entry.fn({ body, header: h, peer, server: this });
       result = { body: (rsp ?? {}) as Record<string, unknown>, failed: false };
@@ -263,12 +263,14 @@ export class SmpServer {
       }
     }
     const err = result.body['err'] as { group?: number; rc?: number } | undefined;
-    void this.hooks.notify('cmd_done', {
-      group: h.group,
-      id: h.id,
-      rc: typeof result.body['rc'] === 'number' ? (result.body['rc'] as number) : (err?.rc ?? 0),
-      ...(err?.group !== undefined ? { errGroup: err.group } : {}),
-    });
+    this.hooks
+      .notify('cmd_done', {
+        group: h.group,
+        id: h.id,
+        rc: typeof result.body['rc'] === 'number' ? (result.body['rc'] as number) : (err?.rc ?? 0),
+        ...(err?.group !== undefined ? { errGroup: err.group } : {}),
+      })
+      .catch((e: unknown) => this.onError?.(e));
     return result;
   }
 
