@@ -127,6 +127,7 @@ describe('serial transports over a socat pty pair (echo harness)', () => {
         assert.deepEqual(await roundTrip(client, p), p, `size ${size}`);
       }
       assert.equal(client.stats.packetsSent, 11);
+      assert.equal(client.frameOverhead, 4);
       assert.equal(server.stats.packetsReceived, 11);
       assert.equal(server.stats.decoder.packets, 11);
     } finally {

@@ -18,7 +18,7 @@
  * retransmissions recover anything lost on the way.
  */
 import { TransportError, UsageError } from '../core/errors.ts';
-import { ConsoleDecoder, consoleFrameSize, DEFAULT_LINE_LENGTH, encodeConsoleFrame, MAX_CONSOLE_PACKET } from '../framing/console.ts';
+import { CONSOLE_FRAME_OVERHEAD, ConsoleDecoder, consoleFrameSize, DEFAULT_LINE_LENGTH, encodeConsoleFrame, MAX_CONSOLE_PACKET } from '../framing/console.ts';
 import type { ConsoleDecoderStats } from '../framing/console.ts';
 import { encodeRawPacket, MAX_RAW_PACKET, RawPacketDecoder } from '../framing/raw.ts';
 import type { RawDecoderStats } from '../framing/raw.ts';
@@ -134,6 +134,12 @@ export interface SerialClientTransport extends SmpTransport {
   readonly path: string;
   readonly framing: SerialFraming;
   readonly stats: SerialClientStats;
+  /**
+   * Bytes of the device's receive buffer the framing takes besides the SMP packet: 4 with console
+   * framing (LEN and CRC share Zephyr's net_buf with the packet), 0 raw. A packet must satisfy
+   * `packet ≤ buf_size − frameOverhead` (MCUmgr params) as well as `≤ mtu`.
+   */
+  readonly frameOverhead: number;
 }
 
 /**
@@ -204,6 +210,7 @@ export async function openSerialClient(options: SerialClientOptions): Promise<Se
     mtu,
     path: options.path,
     framing,
+    frameOverhead: framing === 'raw' ? 0 : CONSOLE_FRAME_OVERHEAD,
     get stats() {
       stats.lostWrites = link.lostWrites;
       stats.reopens = link.reopens;
