@@ -14,3 +14,5 @@ export * from './net-if.ts';
 export * from './conn-mgr.ts';
 export * from './address-watch.ts';
 export * from './format.ts';
+export * from './event-log.ts';
+export * from './shell-text.ts';

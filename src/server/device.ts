@@ -9,6 +9,7 @@ import type { SmpServer } from './server.ts';
 import { createKeyValueSettingsHandler, SettingsErrno, SettingsSubsystem, type KeyValueSettingsHandler } from './settings.ts';
 import { registerHostCommands, ShellRegistry, type HostCommandOptions } from './shell.ts';
 import { StatsRegistry, type StatGroupView } from './stats.ts';
+import { createDeviceNetwork, registerNetShellCommands, type DeviceNetwork } from './net-shell.ts';
 
 /** MCUboot modes as the bootloader information command reports them (`enum mcuboot_mode`). */
 export const McubootMode = {
@@ -38,6 +39,8 @@ export interface DeviceOptions {
   bootloaderNoDowngrade?: boolean;
   /** Threads reported by task statistics instead of the process's own (an emulated firmware's). */
   threads?: () => Array<{ name: string; prio: number; state: number; stksiz?: number; stkuse?: number; runtime?: number }>;
+  /** The device's network for `net iface` / `net events` (serve feeds it from the host); default: an empty registry. */
+  network?: DeviceNetwork;
 }
 
 export interface DeviceServices {
@@ -50,6 +53,8 @@ export interface DeviceServices {
   readonly fsRoot: FileSystemRoot;
   /** Hooks run by erase storage (group 63) after the storage is wiped (fs closes its open file). */
   readonly onStorageErase: Array<() => Promise<void> | void>;
+  /** net_mgmt instance, interface registry and event log the `net` shell commands show. */
+  readonly network: DeviceNetwork;
 }
 
 const services = new WeakMap<SmpServer, DeviceServices>();
@@ -84,7 +89,7 @@ export function deviceServices(server: SmpServer): DeviceServices {
       return v === undefined ? SettingsErrno.ENOENT : new TextEncoder().encode(v);
     },
   });
-  s = { options, stats, settings, settingsStores, shell, fsRoot, onStorageErase: [] };
+  s = { options, stats, settings, settingsStores, shell, fsRoot, onStorageErase: [], network: options.network ?? createDeviceNetwork() };
   services.set(server, s);
   registerBuiltins(server, s);
   return s;
@@ -149,6 +154,7 @@ function registerBuiltins(server: SmpServer, s: DeviceServices): void {
     'Show statistics groups [name...]',
   );
   sh.describe('stats', 'Statistics commands');
+  registerNetShellCommands(sh, s.network, { hostname: () => server.identity.nodeName });
   sh.register(
     'help',
     ({ println }) => {

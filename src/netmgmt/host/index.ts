@@ -19,6 +19,8 @@ export interface HostNetMonitorOptions {
   /** An existing instance to feed; by default a new one in queue mode with a 256-entry queue. */
   netMgmt?: NetMgmt;
   netMgmtOptions?: NetMgmtOptions;
+  /** An existing interface registry to feed (its instance is then the one used); by default a new one. */
+  netIfs?: NetIfManager;
   /** `auto` (default): netlink on Linux if it loads, else polling. */
   source?: 'auto' | 'netlink' | 'poll';
   /** Polling interval (ms) for the polling source. */
@@ -46,8 +48,8 @@ export interface HostNetMonitor {
 
 /** Starts monitoring the host's network. Rejects if `source: 'netlink'` is asked for and cannot start. */
 export async function startHostNetMonitor(options: HostNetMonitorOptions = {}): Promise<HostNetMonitor> {
-  const netMgmt = options.netMgmt ?? new NetMgmt({ queueSize: 256, ...options.netMgmtOptions });
-  const netIfs = new NetIfManager(netMgmt);
+  const netMgmt = options.netIfs?.netMgmt ?? options.netMgmt ?? new NetMgmt({ queueSize: 256, ...options.netMgmtOptions });
+  const netIfs = options.netIfs ?? new NetIfManager(netMgmt);
   const want = options.source ?? 'auto';
   let source: { close(): void; ref(keepAlive: boolean): void } | undefined;
   let kind: 'netlink' | 'poll' = 'poll';

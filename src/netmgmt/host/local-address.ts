@@ -21,6 +21,8 @@ export interface LocalAddressGateOptions {
   signal?: AbortSignal;
   /** Options of the host monitor (source, polling interval). */
   monitor?: HostNetMonitorOptions;
+  /** A running host monitor to use instead of starting one; the gate then leaves it open and its ref alone. */
+  hostMonitor?: HostNetMonitor;
 }
 
 /** A live watch of one local address. */
@@ -46,11 +48,12 @@ export async function awaitLocalAddress(host: string, options: LocalAddressGateO
   if (!isIpLiteral(host)) return undefined;
   const addr = host.startsWith('[') ? host.slice(1, -1) : host;
   if (isUnspecifiedIp(addr)) return undefined;
-  const monitor = await startHostNetMonitor(options.monitor);
+  const owned = options.hostMonitor === undefined;
+  const monitor = options.hostMonitor ?? (await startHostNetMonitor(options.monitor));
   const watcher = new LocalAddressWatcher(monitor.netMgmt, monitor.netIfs, addr);
   const close = (): void => {
     watcher.close();
-    monitor.close();
+    if (owned) monitor.close();
   };
   try {
     if (!watcher.current.available) {
@@ -62,7 +65,7 @@ export async function awaitLocalAddress(host: string, options: LocalAddressGateO
     throw e;
   }
   // Once serving, the server's own sockets keep the process alive; the watch must not.
-  monitor.ref(false);
+  if (owned) monitor.ref(false);
   watcher.onChange((change) => {
     const why = change.event === undefined ? '' : ` (${describeNetEvent(change.event)})`;
     if (change.available) options.onAvailable?.(change, `local address ${watcher.address} is available again${why}`);
