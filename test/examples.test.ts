@@ -17,3 +17,8 @@ test('examples/custom-group.ts', async () => {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'examples', 'custom-group.ts')], { cwd: ROOT });
   assert.equal(stdout, '{ value: 60 }\n{ value: 120 }\naccess denied (rc 11)\n{ value: 120 }\n');
 });
+
+test('examples/netmgmt.ts', async () => {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'examples', 'netmgmt.ts')], { cwd: ROOT });
+  assert.equal(stdout, 'NET_EVENT_IF_UP eth0\nNET_EVENT_IPV4_ADDR_ADD on eth0: {"addr":"192.0.2.1"}\ninterfaces: 1\n');
+});
