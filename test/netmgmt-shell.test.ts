@@ -134,6 +134,10 @@ describe('net iface / net events text', () => {
       ].join('\n'),
     );
     assert.equal(netEventsText(log, { args: ['1'], since: 5000 }).text, '(3 older events not shown; 3 kept)\n[00:00:06.000] NET_EVENT_L4_CONNECTED 0xF1140001 [2] eth0\n');
+    // A budget leaves the oldest lines out (and says so), never the newest.
+    const fit = netEventsText(log, { since: 5000, maxBytes: 140 });
+    assert.equal(fit.text, '(3 older events not shown; 3 kept)\n[00:00:06.000] NET_EVENT_L4_CONNECTED 0xF1140001 [2] eth0\n');
+    assert.ok(new TextEncoder().encode(fit.text).length <= 140);
     assert.equal(netEventsText(log, { args: ['0'] }).ret, -8);
     assert.equal(netEventsText(log, { args: ['x'] }).ret, -8);
   });
@@ -195,6 +199,21 @@ describe('net shell commands over SMP shell exec (UDP)', () => {
     assert.match(lines[0]!, /^\(\d+ older events not shown; 64 kept\)$/);
     assert.match(lines.at(-1)!, /^\[\d\d:\d\d:\d\d\.\d{3}\] NET_EVENT_IPV4_ADDR_DEL 0xE0040002 \[2\] eth0 \{"addr":"192\.0\.2\.1"\}$/);
     assert.match(lines.at(-2)!, /NET_EVENT_IPV4_ROUTER_ADD 0xE0040005 \[2\] eth0 \{"addr":"192\.0\.2\.254"\}$/);
+  });
+
+  it('a full ring longer than the shell buffer shows the newest events that fit, the newest last', async () => {
+    for (let i = 0; i < 80; i++) network.netIfs.addAddress(2, { addr: `2001:db8:aaaa:bbbb:cccc:dddd:eeee:${i.toString(16)}`, prefixLen: 64 });
+    await network.netMgmt.idle();
+    assert.equal(network.events.entries().length, 64);
+    const c = await emu.client();
+    const { o, ret } = await c.request(commands.shell.exec, { argv: ['net', 'events'] });
+    assert.equal(ret, 0);
+    const lines = o.trimEnd().split('\n');
+    assert.ok(new TextEncoder().encode(o).length <= 2048, `${o.length} bytes`);
+    assert.match(lines[0]!, /^\(\d+ older events not shown; 64 kept\)$/);
+    assert.ok(lines.length > 10 && lines.length < 64, `${lines.length} lines`);
+    assert.match(lines.at(-1)!, /NET_EVENT_IPV6_ADDR_ADD 0xE0600001 \[2\] eth0 \{"addr":"2001:db8:aaaa:bbbb:cccc:dddd:eeee:4f"\}$/);
+    assert.match(lines.at(-2)!, /"addr":"2001:db8:aaaa:bbbb:cccc:dddd:eeee:4e"/);
   });
 });
 

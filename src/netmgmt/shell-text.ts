@@ -150,9 +150,13 @@ export interface NetEventsTextOptions {
   args?: readonly string[];
   /** Time shown as 00:00:00.000 (the device's boot), in the log's clock. */
   since?: number;
+  /** Output budget in bytes (the shell's buffer): the oldest lines are left out to fit it. */
+  maxBytes?: number;
 }
 
-/** `net events [COUNT]`: the recorded events, newest last. */
+const utf8Length = (text: string): number => new TextEncoder().encode(text).length;
+
+/** `net events [COUNT]`: the recorded events, newest last; those left out are announced first. */
 export function netEventsText(log: NetEventLog, options: NetEventsTextOptions = {}): NetShellOutput {
   const arg = options.args?.[0];
   let last: number | undefined;
@@ -160,13 +164,22 @@ export function netEventsText(log: NetEventLog, options: NetEventsTextOptions = 
     last = /^\d+$/.test(arg) ? Number(arg) : NaN;
     if (!Number.isSafeInteger(last) || last < 1) return { text: `Invalid count ${arg}\n`, ret: NET_SHELL_ENOEXEC };
   }
-  const entries = log.entries(last);
   if (log.total === 0) return { text: 'No network events recorded.\n', ret: 0 };
-  const lines: string[] = [];
-  const hidden = log.total - entries.length;
-  if (hidden > 0) lines.push(`(${hidden} older event${hidden === 1 ? '' : 's'} not shown; ${log.capacity} kept)`);
   const since = options.since ?? 0;
-  for (const e of entries) lines.push(netEventLogLine(e, since));
-  return { text: lines.join('\n') + '\n', ret: 0 };
+  const lines = log.entries(last).map((e) => netEventLogLine(e, since) + '\n');
+  const header = (hidden: number): string => (hidden > 0 ? `(${hidden} older event${hidden === 1 ? '' : 's'} not shown; ${log.capacity} kept)\n` : '');
+  // The newest lines that fit the budget together with the header.
+  let shown = lines.length;
+  if (options.maxBytes !== undefined) {
+    const budget = options.maxBytes;
+    let used = 0;
+    shown = 0;
+    for (let i = lines.length - 1; i >= 0; i--) {
+      const next = used + utf8Length(lines[i]!);
+      if (next + utf8Length(header(log.total - shown - 1)) > budget) break;
+      used = next;
+      shown++;
+    }
+  }
+  return { text: header(log.total - shown) + lines.slice(lines.length - shown).join(''), ret: 0 };
 }
-

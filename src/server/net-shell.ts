@@ -7,7 +7,8 @@
  * Shell commands (registered into the device's shell registry, so they answer SMP shell exec
  * and plain text lines on a serial console alike):
  *  - `net iface [INDEX]`: the interfaces, close to Zephyr's output (see netmgmt/shell-text.ts);
- *  - `net events [COUNT]`: the recorded net_mgmt events, newest last.
+ *  - `net events [COUNT]`: the recorded net_mgmt events, newest last (as many of the newest as
+ *    fit the shell's output buffer).
  */
 import { NetMgmt } from '../netmgmt/net-mgmt.ts';
 import { NetIfManager } from '../netmgmt/net-if.ts';
@@ -66,8 +67,8 @@ export function registerNetShellCommands(shell: ShellRegistry, network: DeviceNe
     ),
     shell.register(
       'net events',
-      ({ argv, print }) => {
-        const r = netEventsText(network.events, { args: argv.slice(1), since: options.since?.() ?? network.createdAt });
+      ({ argv, print, maxOutput }) => {
+        const r = netEventsText(network.events, { args: argv.slice(1), since: options.since?.() ?? network.createdAt, ...(maxOutput !== undefined ? { maxBytes: maxOutput } : {}) });
         print(r.text);
         return r.ret;
       },

@@ -25,6 +25,8 @@ export interface ShellCommandContext {
   print(text: string): void;
   /** Appends a line of text. */
   println(text: string): void;
+  /** Bytes of output the caller keeps (the rest is cut), when it says; long listings may shorten themselves to fit. */
+  readonly maxOutput?: number;
 }
 
 /** Runs a command; returns its return code (0 success, negative errno on failure). */
@@ -90,12 +92,13 @@ export class ShellRegistry {
   }
 
   /** Runs argv (already split) and collects the output. Never throws. */
-  async execute(argv: readonly string[]): Promise<ShellResult> {
+  async execute(argv: readonly string[], options: { maxOutput?: number } = {}): Promise<ShellResult> {
     let output = '';
     const ctx = (args: readonly string[]): ShellCommandContext => ({
       argv: args,
       print: (t) => void (output += t),
       println: (t) => void (output += t + '\n'),
+      ...(options.maxOutput !== undefined ? { maxOutput: options.maxOutput } : {}),
     });
     if (argv.length === 0) return { output: '', ret: 0 };
     let node = this.root;
@@ -130,8 +133,8 @@ export class ShellRegistry {
   }
 
   /** Splits a command line as Zephyr's shell does (whitespace, double quotes, backslash escapes) and runs it. */
-  executeLine(line: string): Promise<ShellResult> {
-    return this.execute(splitShellLine(line));
+  executeLine(line: string, options: { maxOutput?: number } = {}): Promise<ShellResult> {
+    return this.execute(splitShellLine(line), options);
   }
 }
 

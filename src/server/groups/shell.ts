@@ -27,8 +27,8 @@ export function createShellGroup(server: SmpServer): MgmtGroup {
       const line = body.argv.join(' ');
       if (new TextEncoder().encode(line).length + 1 > SHELL_CMD_BUFF_SIZE) throw MgmtError.group(Group.SHELL, ShellMgmtErr['COMMAND_TOO_LONG']!);
       // Zephyr's shell splits the joined line again: quoting inside arguments is not preserved.
-      const { output, ret } = await shell.executeLine(line);
       const limit = Math.max(0, Math.min(server.bufSize, peer.mtu) - 8 - RESPONSE_OVERHEAD);
+      const { output, ret } = await shell.executeLine(line, { maxOutput: limit });
       return { o: truncateUtf8(output, limit), ret };
     }),
   ]);
