@@ -103,6 +103,14 @@ export class SmpClient {
   }
 
   /**
+   * Largest SMP packet (header included) for a device with MCUmgr buffers of `bufSize` bytes: the
+   * link MTU, and the buffer less what the link's framing stores in it.
+   */
+  packetLimit(bufSize: number): number {
+    return Math.min(this.transport.mtu, bufSize - (this.transport.frameOverhead ?? 0));
+  }
+
+  /**
    * Sends a command from the command table and returns its typed response. Throws DeviceError,
    * TransportError or ProtocolError.
    */

@@ -26,6 +26,7 @@ import { DeviceError, McuMgrError, UsageError } from '../core/errors.ts';
 import { FsMgmtErr, MgmtErr } from '../core/error-codes.ts';
 import { Group } from '../core/commands/command.ts';
 import type { SmpClient } from './client.ts';
+import { readBufferParams } from './params.ts';
 
 export type HashType = 'sha256' | 'crc32';
 
@@ -76,16 +77,8 @@ export interface TransferParams {
 
 /** Reads the device's MCUmgr parameters (0/6) and derives the packet limit and window. */
 export async function transferParams(client: SmpClient, options: Pick<TransferOptions, 'window' | 'packetLimit' | 'signal'> = {}): Promise<TransferParams> {
-  let bufSize = client.mtu;
-  let bufCount = 2;
-  try {
-    const p = await client.request(commands.os.params, {}, { signal: options.signal });
-    bufSize = p.buf_size;
-    bufCount = p.buf_count;
-  } catch (e) {
-    if (!(e instanceof DeviceError && e.group === undefined && e.rc === MgmtErr.ENOTSUP)) throw e;
-  }
-  const packetLimit = Math.min(options.packetLimit ?? Infinity, bufSize, client.mtu);
+  const { bufSize, bufCount } = await readBufferParams(client, options.signal);
+  const packetLimit = Math.min(options.packetLimit ?? Infinity, client.packetLimit(bufSize));
   const window = Math.max(1, Math.floor(options.window ?? bufCount - 1));
   return { bufSize, bufCount, packetLimit, window };
 }

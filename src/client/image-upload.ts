@@ -17,11 +17,10 @@
  *   image answers at once with `match`.
  */
 import { commands } from '../core/commands/index.ts';
-import { HEADER_SIZE } from '../core/header.ts';
-import { encodeCbor } from '../core/cbor.ts';
-import { DeviceError, TransportError, UsageError } from '../core/errors.ts';
-import { MgmtErr } from '../core/error-codes.ts';
+import { maxChunkData } from '../core/cbor-size.ts';
+import { TransportError, UsageError } from '../core/errors.ts';
 import type { SmpClient } from './client.ts';
+import { readBufferParams } from './params.ts';
 import { bytesImageSource, type ImageSource } from '../image/image.ts';
 import { nobleHashFactory } from '../image/hash.ts';
 
@@ -71,19 +70,6 @@ export interface ImageUploadResult {
   elapsedMs: number;
 }
 
-/** Largest `data` length that keeps `header + CBOR(body with data)` within `frame` bytes. */
-export function maxChunkData(frame: number, bodyWithoutData: Record<string, unknown>): number {
-  const base = HEADER_SIZE + encodeCbor({ ...bodyWithoutData, data: new Uint8Array(0) }).length - 1; // minus the empty bstr head
-  let n = frame - base;
-  // The bstr head grows with the length: 1 byte below 24, 2 below 256, 3 below 65536, 5 beyond.
-  while (n > 0 && base + bstrHead(n) + n > frame) n--;
-  return Math.max(0, n);
-}
-
-function bstrHead(n: number): number {
-  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
-}
-
 /** SHA-256 of the whole file: Web Crypto for bytes in memory, an incremental hash over 64 KiB reads for a source. */
 async function sha256(file: Uint8Array | ImageSource): Promise<Uint8Array> {
   if (file instanceof Uint8Array) return new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', file as Uint8Array<ArrayBuffer>));
@@ -92,16 +78,7 @@ async function sha256(file: Uint8Array | ImageSource): Promise<Uint8Array> {
   return h.digest();
 }
 
-/** Reads the device's buffer parameters; a device without the command gets Zephyr's defaults. */
-export async function readBufferParams(client: SmpClient, signal?: AbortSignal): Promise<{ bufSize: number; bufCount: number }> {
-  try {
-    const p = await client.request(commands.os.params, {}, { signal });
-    return { bufSize: p.buf_size, bufCount: p.buf_count };
-  } catch (e) {
-    if (e instanceof DeviceError && e.rc === MgmtErr.ENOTSUP) return { bufSize: 384, bufCount: 4 };
-    throw e;
-  }
-}
+
 
 /**
  * Uploads an image file into the device's secondary slot (see the module notes). `input` is the
@@ -115,7 +92,7 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
   if (file.length < 32) throw new UsageError(`an image is at least 32 bytes (the MCUboot header); got ${file.length}`);
   const signal = options.signal;
   const params = options.params ?? (await readBufferParams(client, signal));
-  const frame = Math.min(params.bufSize, client.mtu);
+  const frame = client.packetLimit(params.bufSize);
   const sha = await sha256(input);
   const image = options.image ?? 0;
   const firstBody = { image, len: file.length, off: 0, sha, ...(options.upgrade ? { upgrade: true } : {}) };

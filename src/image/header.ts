@@ -38,21 +38,13 @@ export interface ImageHeader {
 }
 
 /**
- * Decodes the header at the start of `bytes`. Throws {@link ImageFormatError}: `TRUNCATED` for
- * fewer than 32 bytes, `BAD_MAGIC` when the magic is not 0x96f3b83d, `BAD_HEADER` when
- * `ih_hdr_size` < 32 (the payload would overlap the header).
+ * The 32 header fields as stored, with no check at all (`bytes` must hold 32 bytes): for readers
+ * that apply their own rules, as Zephyr's img_mgmt does for slot contents.
  */
-export function decodeImageHeader(bytes: Uint8Array): ImageHeader {
-  if (bytes.length < IMAGE_HEADER_SIZE) {
-    throw new ImageFormatError('TRUNCATED', `truncated image header: ${bytes.length} of ${IMAGE_HEADER_SIZE} bytes`, 0);
-  }
+export function readImageHeaderFields(bytes: Uint8Array): ImageHeader {
   const v = new DataView(bytes.buffer, bytes.byteOffset, IMAGE_HEADER_SIZE);
-  const magic = v.getUint32(0, true);
-  if (magic !== IMAGE_MAGIC) {
-    throw new ImageFormatError('BAD_MAGIC', `bad image magic 0x${magic.toString(16).padStart(8, '0')} (expected 0x96f3b83d)`, 0);
-  }
-  const header: ImageHeader = {
-    magic,
+  return {
+    magic: v.getUint32(0, true),
     loadAddress: v.getUint32(4, true),
     headerSize: v.getUint16(8, true),
     protectedTlvSize: v.getUint16(10, true),
@@ -61,6 +53,21 @@ export function decodeImageHeader(bytes: Uint8Array): ImageHeader {
     version: { major: v.getUint8(20), minor: v.getUint8(21), revision: v.getUint16(22, true), build: v.getUint32(24, true) },
     pad: v.getUint32(28, true),
   };
+}
+
+/**
+ * Decodes the header at the start of `bytes`. Throws {@link ImageFormatError}: `TRUNCATED` for
+ * fewer than 32 bytes, `BAD_MAGIC` when the magic is not 0x96f3b83d, `BAD_HEADER` when
+ * `ih_hdr_size` < 32 (the payload would overlap the header).
+ */
+export function decodeImageHeader(bytes: Uint8Array): ImageHeader {
+  if (bytes.length < IMAGE_HEADER_SIZE) {
+    throw new ImageFormatError('TRUNCATED', `truncated image header: ${bytes.length} of ${IMAGE_HEADER_SIZE} bytes`, 0);
+  }
+  const header = readImageHeaderFields(bytes);
+  if (header.magic !== IMAGE_MAGIC) {
+    throw new ImageFormatError('BAD_MAGIC', `bad image magic 0x${header.magic.toString(16).padStart(8, '0')} (expected 0x96f3b83d)`, 0);
+  }
   if (header.headerSize < IMAGE_HEADER_SIZE) {
     throw new ImageFormatError('BAD_HEADER', `ih_hdr_size ${header.headerSize} is smaller than the 32-byte header`, 8);
   }

@@ -6,6 +6,7 @@ export * from './constants.ts';
 export { ImageFormatError, type ImageErrorReason } from './errors.ts';
 export {
   decodeImageHeader,
+  readImageHeaderFields,
   encodeImageHeader,
   formatImageVersion,
   formatImgtoolVersion,

@@ -18,6 +18,12 @@ export interface SmpTransport {
   readonly mtu: number;
   /** Short name of the link kind: `udp`, `serial`, `loopback`, ... */
   readonly kind: string;
+  /**
+   * Bytes of the device's MCUmgr buffer that the link's framing takes per packet (console framing:
+   * 2 length + 2 CRC = 4; UDP and raw links: 0, the default). A packet must fit
+   * `buf_size - frameOverhead` as well as `mtu`.
+   */
+  readonly frameOverhead?: number;
   readonly closed: boolean;
   send(packet: Uint8Array): Promise<void>;
   /** Sets the one receiver of incoming packets (replacing any earlier one). */

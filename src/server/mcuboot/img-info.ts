@@ -20,7 +20,7 @@
  *   TLV_INVALID_SIZE (7); no SHA256 TLV → HASH_NOT_FOUND (8);
  * - a read outside the slot → FLASH_READ_FAILED (11).
  */
-import { IMAGE_MAGIC, TLV_INFO_MAGIC, TLV_PROT_INFO_MAGIC, TlvType, decodeImageHeader, type ImageHeader, type ImageVersion } from '../../image/index.ts';
+import { IMAGE_MAGIC, TLV_INFO_MAGIC, TLV_PROT_INFO_MAGIC, TlvType, decodeImageHeader, readImageHeaderFields, type ImageHeader, type ImageVersion } from '../../image/index.ts';
 import type { SlotFile } from './slot-file.ts';
 
 /** img_mgmt error numbers used here (values of core/error-codes.ts, IMG table). */
@@ -75,7 +75,7 @@ export async function readImgMgmtInfo(slot: SlotFile): Promise<ImgInfo> {
   } catch {
     // Only a header size below 32 can fail here; img_mgmt does not check it and reads on. The
     // slot is still unusable for MCUboot, so it is reported as having no TLVs where expected.
-    header = decodeHeaderUnchecked(hdrBytes);
+    header = readImageHeaderFields(hdrBytes);
   }
 
   const findTlvs = async (start: number, expected: number): Promise<{ start: number; end: number } | number> => {
@@ -117,18 +117,4 @@ export async function readImgMgmtInfo(slot: SlotFile): Promise<ImgInfo> {
   }
   if (!hash) return { rc: ImgErr.HASH_NOT_FOUND };
   return { rc: 0, header, version: header.version, hash, flags: header.flags };
-}
-
-function decodeHeaderUnchecked(b: Uint8Array): ImageHeader {
-  const v = new DataView(b.buffer, b.byteOffset, 32);
-  return {
-    magic: v.getUint32(0, true),
-    loadAddress: v.getUint32(4, true),
-    headerSize: v.getUint16(8, true),
-    protectedTlvSize: v.getUint16(10, true),
-    imageSize: v.getUint32(12, true),
-    flags: v.getUint32(16, true),
-    version: { major: v.getUint8(20), minor: v.getUint8(21), revision: v.getUint16(22, true), build: v.getUint32(24, true) },
-    pad: v.getUint32(28, true),
-  };
 }
