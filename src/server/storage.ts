@@ -4,7 +4,7 @@
  * fsync the directory. A kill -9 at any moment leaves either the old or the new content, never a
  * torn file.
  */
-import { open, rename, mkdir, unlink } from 'node:fs/promises';
+import { open, rename, mkdir, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 
 let counter = 0;
@@ -18,14 +18,18 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Replaces `path` with `data` atomically and durably. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+/**
+ * Replaces `path` atomically and durably with `data`, or with what `write` puts into the fresh
+ * temporary file (for contents too large to build in memory).
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | string | ((handle: FileHandle) => Promise<void>)): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${counter++}`);
   const h = await open(tmp, 'w');
   try {
-    await h.writeFile(data);
+    if (typeof data === 'function') await data(h);
+    else await h.writeFile(data);
     await h.sync();
   } catch (e) {
     await h.close();

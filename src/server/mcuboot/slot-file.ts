@@ -5,11 +5,10 @@
  * directory fsynced, so a kill -9 leaves either the old slot or an erased one.
  */
 import { createHash } from 'node:crypto';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open, type FileHandle } from 'node:fs/promises';
 import { McuMgrError } from '../../core/errors.ts';
 import type { HashFactory, ImageSource } from '../../image/index.ts';
-import { fsyncDir } from '../storage.ts';
+import { writeFileAtomic } from '../storage.ts';
 
 /** Value of erased flash. */
 export const ERASED_BYTE = 0xff;
@@ -42,19 +41,9 @@ async function writeFully(handle: FileHandle, data: Uint8Array, position: number
 
 /** Writes a file of `size` erased bytes at `path` (temp + fsync + rename + fsync dir). */
 export async function createErasedFile(path: string, size: number): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.erase-${process.pid}`);
-  const h = await open(tmp, 'w');
-  try {
+  await writeFileAtomic(path, async (h) => {
     for (let off = 0; off < size; off += IO_CHUNK) await writeFully(h, ERASED_CHUNK.subarray(0, Math.min(IO_CHUNK, size - off)), off);
-    await h.sync();
-  } catch (e) {
-    await h.close();
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
-  await h.close();
-  await rename(tmp, path);
-  await fsyncDir(dirname(path));
+  });
 }
 
 export class SlotFile implements ImageSource {
