@@ -8,8 +8,10 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { startEmulator, runCli, startServeProcess, tempDir, CLI } from './helpers.ts';
+import { startEmulator, runCli, startServeProcess, tempDir, CLI, ROOT } from './helpers.ts';
 import { buildImage } from '../src/image/build.ts';
+import { loadSigningKey } from '../src/image/keys.ts';
+import { readFile } from 'node:fs/promises';
 import { uploadImage } from '../src/client/image-upload.ts';
 import { upgradeImage, readImageState } from '../src/client/upgrade.ts';
 import { commands } from '../src/core/commands/index.ts';
@@ -212,6 +214,37 @@ test('cli: image upload killed mid-way resumes; image list and upgrade as proces
     assert.match(bad.stdout, /SHA256: DOES NOT MATCH the content/);
   } finally {
     await relay.close();
+    await serve.stop();
+    await data.remove();
+  }
+});
+
+test('cli: serve --image-key boots only signed images; upgrade reports a rejected one by name', async () => {
+  const data = await tempDir();
+  const fixtures = join(ROOT, 'test', 'fixtures', 'imgtool');
+  const key = await loadSigningKey(await readFile(join(fixtures, 'ecdsa-p256.pem'), 'utf8'));
+  const otherKey = await loadSigningKey(await readFile(join(fixtures, 'ed25519.pem'), 'utf8'));
+  const signed = async (version: string, signingKey = key): Promise<string> => {
+    const file = join(data.path, `app-${version}-${signingKey === key ? 'p256' : 'other'}.bin`);
+    await writeFile(file, (await buildImage({ payload: payload(20000, version.length), version, signingKey })).bytes);
+    return file;
+  };
+  const factory = await signed('1.0.0');
+  const serve = await startServeProcess(['--data', join(data.path, 'device'), '--image-key', join(fixtures, 'ecdsa-p256.pub.pem'), '--factory-image', factory]);
+  const udp = ['--udp', `127.0.0.1:${serve.port}`, '-t', '0.5'];
+  try {
+    const good = await runCli([...udp, 'upgrade', await signed('2.0.0')]);
+    assert.equal(good.code, 0, good.stderr);
+    assert.equal(good.stdout, 'Upgraded image 0: 1.0.0 → 2.0.0, confirmed\n');
+    const unsigned = join(data.path, 'unsigned.bin');
+    await writeFile(unsigned, (await image('3.0.0', 20000, 5)).bytes);
+    const bad = await runCli([...udp, 'upgrade', unsigned]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /Error: the device came back running 2\.0\.0 instead of 3\.0\.0/);
+    const foreign = await runCli([...udp, 'upgrade', await signed('3.0.1', otherKey)]);
+    assert.equal(foreign.code, 1);
+    assert.match(foreign.stderr, /came back running 2\.0\.0 instead of 3\.0\.1/);
+  } finally {
     await serve.stop();
     await data.remove();
   }

@@ -6,6 +6,9 @@ import { createEmulator } from '../../server/emulator.ts';
 import { createUdpServer, parseHostPort, DEFAULT_UDP_MTU } from '../../transport/udp.ts';
 import type { ServerTransport } from '../../transport/types.ts';
 import { UsageError } from '../../core/errors.ts';
+import { readFile } from 'node:fs/promises';
+import { parsePublicKey } from '../../image/keys.ts';
+import type { ImageGroupOptions } from '../../server/groups/image.ts';
 import type { CliContext } from '../context.ts';
 import type { SmpServer } from '../../server/server.ts';
 import { awaitLocalAddress, type LocalAddressGate } from '../../netmgmt/host/local-address.ts';
@@ -30,6 +33,43 @@ function positiveInt(name: string, text: string | undefined, fallback: number): 
   return n;
 }
 
+/** The MCUboot model's options from `--images`, `--slot-size` and `--image-key`. */
+async function imageOptions(opts: Record<string, unknown>): Promise<ImageGroupOptions> {
+  const out: ImageGroupOptions = {};
+  if (opts['images'] !== undefined) out.images = positiveInt('--images', opts['images'] as string, 1);
+  if (opts['slotSize'] !== undefined) out.slotSize = positiveInt('--slot-size', opts['slotSize'] as string, 0);
+  if (typeof opts['factoryImage'] === 'string') {
+    const file = opts['factoryImage'];
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await readFile(file));
+    } catch (e) {
+      throw new UsageError(`cannot read --factory-image ${file}: ${(e as Error).message}`);
+    }
+    out.factoryImage = () => bytes;
+  }
+  const keyFiles = opts['imageKey'] as string[] | undefined;
+  if (keyFiles) {
+    out.keys = await Promise.all(
+      keyFiles.map(async (file) => {
+        let bytes: Uint8Array;
+        try {
+          bytes = new Uint8Array(await readFile(file));
+        } catch (e) {
+          throw new UsageError(`cannot read --image-key ${file}: ${(e as Error).message}`);
+        }
+        try {
+          const text = new TextDecoder().decode(bytes);
+          return parsePublicKey(text.includes('-----BEGIN') ? text : bytes);
+        } catch (e) {
+          throw new UsageError(`--image-key ${file}: not a public key we can use: ${(e as Error).message}`);
+        }
+      }),
+    );
+  }
+  return out;
+}
+
 /** Extra server transports other modules add (serial adds --serial / --pty). */
 export const serveTransportFactories: Array<(opts: Record<string, unknown>, ctx: CliContext) => Promise<ServerTransport | undefined> | ServerTransport | undefined> = [];
 
@@ -44,6 +84,10 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
     .option('--no-udp-listen', 'do not listen on UDP (with another transport)')
     .option('--definite-cbor', 'answer with definite-length CBOR instead of Zephyr-style indefinite maps')
     .option('--shell-host <programs>', 'let the device shell run these host programs (comma-separated names) as "host PROGRAM ARGS"; off by default')
+    .option('--images <n>', 'updatable images (pairs of slots) on the emulated device (default 1)')
+    .option('--slot-size <bytes>', 'size of each image slot (default 1.5 MiB)')
+    .option('--image-key <file...>', 'trust this public key (PEM or DER: ECDSA P-256/P-384, Ed25519, RSA): MCUboot then boots only images signed with a trusted key')
+    .option('--factory-image <file>', 'the image a new device has in its primary slot (default: an unsigned 1.0.0 image; with --image-key give one signed with a trusted key)')
     .option('--close-on-disconnect', "close the UDP socket while the --udp address is gone (or, for 0.0.0.0/::, while the network is disconnected: NET_EVENT_L4_DISCONNECTED) and reopen it when it is back, like Zephyr's smp_udp")
     .action((opts: Record<string, unknown>) =>
       ctx.run(async (out) => {
@@ -116,17 +160,25 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
             if (t) transports.push(t);
           }
           if (transports.length === 0 && !udp) throw new UsageError('no transport to serve on');
+          const image = await imageOptions(opts);
           const server: SmpServer = await createEmulator({
             dataDir,
             bufSize,
             bufCount: positiveInt('--buf-count', opts['bufCount'] as string | undefined, 4),
             indefiniteCbor: opts['definiteCbor'] !== true,
+            image,
             transports,
             device: {
               network,
               ...(typeof opts['shellHost'] === 'string' ? { shellHostCommands: { allow: opts['shellHost'].split(',').map((p) => p.trim()).filter((p) => p !== '') } } : {}),
             },
             onError: (e) => process.stderr.write(`server: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`),
+          }).catch((e: unknown) => {
+            // With trusted keys MCUboot validates the primary slot too: the default factory image is unsigned.
+            if (image.keys && !image.factoryImage && e instanceof Error && /no bootable image/.test(e.message)) {
+              throw new UsageError(`${e.message}; with --image-key, give --factory-image FILE signed with a trusted key (or a data directory whose device already runs a signed image)`);
+            }
+            throw e;
           });
           if (closeOnDisconnect && udp) {
             const udpServer = udp;
