@@ -22,3 +22,8 @@ test('examples/netmgmt.ts', async () => {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'examples', 'netmgmt.ts')], { cwd: ROOT });
   assert.equal(stdout, 'NET_EVENT_IF_UP eth0\nNET_EVENT_IPV4_ADDR_ADD on eth0: {"addr":"192.0.2.1"}\ninterfaces: 1\n');
 });
+
+test('examples/upgrade.ts', async () => {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'examples', 'upgrade.ts')], { cwd: ROOT });
+  assert.equal(stdout, '- inspect\n- upload\n- test\n- reset\n- wait\n- verify\n- confirm\n- done\nupgraded 1.0.0 -> 2.1.0, confirmed: true\nslot 0: 2.1.0 active confirmed\nslot 1: 1.0.0\n');
+});
