@@ -10,28 +10,18 @@ import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commands } from '../src/core/commands/index.ts';
-import { DeviceError, McuMgrError } from '../src/core/errors.ts';
+import { McuMgrError } from '../src/core/errors.ts';
 import { toHex } from '../src/core/bytes.ts';
 import { crc32 } from '../src/core/crc32.ts';
 import { maxChunkData } from '../src/core/cbor-size.ts';
 import { encodeCbor } from '../src/core/cbor.ts';
 import { downloadFile, uploadFile } from '../src/client/fs-transfer.ts';
-import { startEmulator, tempDir, type TestEmulator } from './helpers.ts';
+import { startEmulator, tempDir, type TestEmulator, deviceError } from './helpers.ts';
 import { startUdpRelay } from '../src/transport/udp-relay.ts';
 import { openUdpClient } from '../src/transport/udp.ts';
 import { SmpClient } from '../src/client/client.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-
-async function deviceError(p: Promise<unknown>): Promise<DeviceError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof DeviceError) return e;
-    throw e;
-  }
-  assert.fail('expected a device error');
-}
 
 async function listTree(dir: string): Promise<string[]> {
   const out: string[] = [];

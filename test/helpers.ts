@@ -8,6 +8,8 @@ import type { SmpServer } from '../src/server/server.ts';
 import { createUdpServer } from '../src/transport/udp.ts';
 import { openUdpClient } from '../src/transport/udp.ts';
 import { SmpClient, type SmpClientOptions } from '../src/client/client.ts';
+import { DeviceError } from '../src/core/errors.ts';
+import assert from 'node:assert/strict';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
 export const CLI = join(ROOT, 'bin', 'mcumgr');
@@ -110,4 +112,15 @@ export async function startServeProcess(args: string[]): Promise<{ port: number;
       });
     },
   };
+}
+
+/** The DeviceError a request fails with; fails the test when it succeeds or fails otherwise. */
+export async function deviceError(p: Promise<unknown>): Promise<DeviceError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof DeviceError) return e;
+    throw e;
+  }
+  assert.fail('expected a device error');
 }

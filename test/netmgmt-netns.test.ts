@@ -11,45 +11,10 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cleanupNamespaces, ip, netnsUnavailable, newNamespace } from './netns.ts';
 import { NET_EVENTS } from '../src/netmgmt/index.ts';
 
 const MCUMGR = fileURLToPath(new URL('../bin/mcumgr', import.meta.url));
-const created = new Set<string>();
-let seq = 0;
-
-function ip(...args: string[]): void {
-  const r = spawnSync('ip', args, { encoding: 'utf8', timeout: 5000 });
-  if (r.status !== 0) throw new Error(`ip ${args.join(' ')} failed: ${r.stderr || r.error}`);
-}
-
-function cleanup(): void {
-  for (const ns of created) spawnSync('ip', ['netns', 'del', ns], { timeout: 5000 });
-  created.clear();
-}
-process.on('exit', cleanup);
-
-function newNamespace(): string {
-  const ns = `mcumgr-nm-${process.pid}-${seq++}`;
-  ip('netns', 'add', ns);
-  created.add(ns);
-  return ns;
-}
-
-/** Why namespaces cannot be used here, or undefined when they can. */
-function netnsUnavailable(): string | undefined {
-  if (process.platform !== 'linux') return `network namespaces need Linux (this is ${process.platform})`;
-  const which = spawnSync('ip', ['-V'], { encoding: 'utf8' });
-  if (which.error || which.status !== 0) return 'iproute2 (`ip`) is not installed: apt-get install iproute2';
-  try {
-    const ns = newNamespace();
-    ip('-n', ns, 'link', 'add', 'probe0', 'type', 'veth', 'peer', 'name', 'probe1');
-    spawnSync('ip', ['netns', 'del', ns]);
-    created.delete(ns);
-    return undefined;
-  } catch (e) {
-    return `cannot create a network namespace with a veth pair here (${(e as Error).message.trim()}); run as root on a kernel with netns and veth`;
-  }
-}
 
 interface Line { event: string; code: number; iface: string | null; info: Record<string, unknown> | null }
 
@@ -114,7 +79,7 @@ describe('net_mgmt on real kernel events (network namespace)', { skip: unavailab
   let ns = '';
   const children: MonitorChild[] = [];
   before(() => {
-    ns = newNamespace();
+    ns = newNamespace('mcumgr-nm');
     // No link-local addresses (deterministic IPv6 event lists) and fast DAD.
     // Written through /proc/sys (per namespace) so that no sysctl binary is needed.
     const sysctl = (k: string, v: string): void => {
@@ -129,7 +94,7 @@ describe('net_mgmt on real kernel events (network namespace)', { skip: unavailab
   });
   after(async () => {
     for (const c of children) await c.stop();
-    cleanup();
+    cleanupNamespaces();
   });
 
   it('rtnetlink monitor reports link, address, DAD and connectivity events in order, with info', async () => {

@@ -13,45 +13,9 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cleanupNamespaces, ip, netnsUnavailable, newNamespace } from './netns.ts';
 import { CLI } from './helpers.ts';
 
-const created = new Set<string>();
-
-function ip(...args: string[]): void {
-  const r = spawnSync('ip', args, { encoding: 'utf8', timeout: 5000 });
-  if (r.status !== 0) throw new Error(`ip ${args.join(' ')} failed: ${r.stderr || r.error}`);
-}
-
-function cleanup(): void {
-  for (const ns of created) spawnSync('ip', ['netns', 'del', ns], { timeout: 5000 });
-  created.clear();
-}
-process.on('exit', cleanup);
-
-function newNamespace(tag: string): string {
-  const ns = `mcumgr-cod-${process.pid}-${tag}`;
-  ip('netns', 'add', ns);
-  created.add(ns);
-  return ns;
-}
-
-/** Why namespaces cannot be used here, or undefined when they can. */
-function netnsUnavailable(): string | undefined {
-  if (process.platform !== 'linux') return `network namespaces need Linux (this is ${process.platform})`;
-  for (const tool of [['ip', '-V'], ['ss', '-V']]) {
-    const r = spawnSync(tool[0]!, tool.slice(1), { encoding: 'utf8' });
-    if (r.error || r.status !== 0) return `${tool[0]} (iproute2) is not installed: apt-get install iproute2`;
-  }
-  try {
-    const ns = newNamespace('probe');
-    ip('-n', ns, 'link', 'add', 'probe0', 'type', 'veth', 'peer', 'name', 'probe1');
-    spawnSync('ip', ['netns', 'del', ns]);
-    created.delete(ns);
-    return undefined;
-  } catch (e) {
-    return `cannot create a network namespace with a veth pair here (${(e as Error).message.trim()}); run as root on a kernel with netns and veth`;
-  }
-}
 
 /** UDP sockets listening inside the namespace, as `ss -Huln` prints their local address:port. */
 function udpListeners(ns: string): string[] {
@@ -94,20 +58,20 @@ class ServeChild {
   }
 }
 
-const unavailable = netnsUnavailable();
+const unavailable = netnsUnavailable([['ip', '-V'], ['ss', '-V']]);
 if (unavailable) console.log(`# serve --close-on-disconnect netns tests skipped: ${unavailable}`);
 
 describe('serve --close-on-disconnect on real kernel events (network namespace)', { skip: unavailable, timeout: 40_000 }, () => {
   let ns = '';
   const children: ServeChild[] = [];
   before(() => {
-    ns = newNamespace('a');
+    ns = newNamespace('mcumgr-cod');
     ip('-n', ns, 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb');
     for (const dev of ['lo', 'va', 'vb']) ip('-n', ns, 'link', 'set', dev, 'up');
   });
   after(async () => {
     for (const c of children) await c.stop();
-    cleanup();
+    cleanupNamespaces();
   });
 
   it('closes the socket when the address is removed and answers again once it is re-added', async () => {

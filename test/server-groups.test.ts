@@ -6,21 +6,11 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { commands } from '../src/core/commands/index.ts';
 import { DeviceError } from '../src/core/errors.ts';
-import { startEmulator, tempDir, type TestEmulator } from './helpers.ts';
+import { startEmulator, tempDir, type TestEmulator, deviceError } from './helpers.ts';
 import { deviceServices } from '../src/server/device.ts';
 import { parseDeviceDatetime, formatDeviceDatetime } from '../src/server/device-clock.ts';
 import { splitShellLine } from '../src/server/shell.ts';
 import type { SmpClient } from '../src/client/client.ts';
-
-async function deviceError(p: Promise<unknown>): Promise<DeviceError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof DeviceError) return e;
-    throw e;
-  }
-  assert.fail('expected a device error');
-}
 
 describe('groups over UDP', () => {
   let emu: TestEmulator;

@@ -8,23 +8,12 @@ import fc from 'fast-check';
 import { appendFile, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { commands } from '../src/core/commands/index.ts';
-import { DeviceError } from '../src/core/errors.ts';
-import { startEmulator, tempDir } from './helpers.ts';
+import { startEmulator, tempDir, deviceError } from './helpers.ts';
 import { decodeSettingsLog, encodeSettingsBatch, replaySettingsLog, SETTINGS_LOG_MAGIC, type SettingsLogEntry } from '../src/server/settings-log.ts';
 import { SettingsStore } from '../src/server/settings.ts';
 import { concatBytes } from '../src/core/bytes.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-
-async function deviceError(p: Promise<unknown>): Promise<DeviceError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof DeviceError) return e;
-    throw e;
-  }
-  assert.fail('expected a device error');
-}
 
 describe('settings group over UDP', () => {
   test('write is runtime only; save persists; a restart loads what was saved', async () => {
