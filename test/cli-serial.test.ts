@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -168,6 +168,26 @@ describe('cli: serial failures', () => {
       const r = await runCli(['--serial', silent, '-t', '0.3', '-r', '2', 'echo', 'x']);
       assert.equal(r.code, 3);
       assert.match(r.stderr, /no response from the device after 2 tries/);
+    } finally {
+      socat.kill();
+    }
+  });
+
+  it('-v reports the frames the decoder dropped (a bad CRC from the device)', async () => {
+    const host = join(tmp.path, 'noisy');
+    const device = `${host}-device`;
+    const socat = spawn('socat', [`PTY,raw,echo=0,link=${host}`, `PTY,raw,echo=0,link=${device}`], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100; i++) {
+        if (existsSync(host) && existsSync(device)) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // The §4.1.4 echo frame with its CRC's last byte changed (0x19 → 0x00), written while the CLI waits.
+      const writer = setTimeout(() => writeFileSync(device, Buffer.from('\x06\x09ABMKAAAJAABCAKFhZGVoZWxsb0YA\n', 'latin1')), 400);
+      const r = await runCli(['--serial', host, '-v', '-t', '1.2', '-r', '1', 'echo', 'x']);
+      clearTimeout(writer);
+      assert.equal(r.code, 3);
+      assert.match(r.stderr, /serial: frames dropped: bad CRC 1\n/);
     } finally {
       socat.kill();
     }

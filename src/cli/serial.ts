@@ -29,10 +29,29 @@ export function servesSerial(globals: GlobalOptions): boolean {
   return typeof globals['serial'] === 'string' || globals['pty'] === true || typeof globals['ptyLink'] === 'string';
 }
 
+/** The decoder's drop counters that are not zero, as `bad CRC 2, orphan continuation 1`. */
+export function describeDrops(decoder: Readonly<Record<string, number>>): string {
+  const names: Record<string, string> = {
+    badCrc: 'bad CRC',
+    badBase64: 'bad base64',
+    badLength: 'bad length',
+    lineTooLong: 'line too long',
+    orphanContinuation: 'continuation without a start',
+    interrupted: 'interrupted by a new frame',
+    badHeader: 'bad header',
+    skippedBytes: 'bytes skipped',
+    abandoned: 'partial packets abandoned',
+  };
+  return Object.entries(names)
+    .filter(([k]) => (decoder[k] ?? 0) > 0)
+    .map(([k, label]) => `${label} ${decoder[k]}`)
+    .join(', ');
+}
+
 connectionOpeners.set('serial', async (connstring, o) => {
   const extra = typeof o['connextra'] === 'string' && o['connextra'] !== '' ? `,${o['connextra']}` : '';
   const c = parseSerialConnstring(connstring + extra);
-  return openSerialClient({
+  const transport = await openSerialClient({
     path: c.path,
     baudRate: c.baudRate,
     mtu: c.mtu,
@@ -45,6 +64,14 @@ connectionOpeners.set('serial', async (connstring, o) => {
         }
       : {}),
   });
+  if (o.verbose) {
+    // Frames the decoder dropped (bad CRC, bad base64, ...) are reported when the link closes.
+    transport.onClose(() => {
+      const drops = describeDrops(transport.stats.decoder as unknown as Record<string, number>);
+      if (drops) process.stderr.write(`serial: frames dropped: ${drops}\n`);
+    });
+  }
+  return transport;
 });
 
 function bufSizeOf(opts: Record<string, unknown>): number {
