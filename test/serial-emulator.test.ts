@@ -159,3 +159,57 @@ describe('emulator over a pty: shell text and SMP on the same line', () => {
     });
   });
 });
+
+describe('an image upload when the serial port vanishes and comes back (USB re-enumeration)', () => {
+  it('both ends reopen the port and the upload carries on from the device offset to a matching image', async () => {
+    const { spawn } = await import('node:child_process');
+    const host = join(data.path, 'usb-host');
+    const device = join(data.path, 'usb-device');
+    const cable = async (): Promise<() => Promise<void>> => {
+      const child = spawn('socat', ['-d', '-d', `PTY,raw,echo=0,link=${host}`, `PTY,raw,echo=0,link=${device}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      await new Promise<void>((resolve, reject) => {
+        let err = '';
+        child.stderr!.on('data', (d: Buffer) => {
+          err += d.toString();
+          if (/starting data transfer loop/.test(err)) resolve();
+        });
+        child.once('exit', () => reject(new Error(`socat failed: ${err}`)));
+      });
+      return () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once('exit', () => resolve()), child.kill())));
+    };
+    let unplug = await cable();
+    const devSerial = createSerialServer({ path: device });
+    const dev = await createEmulator({ dataDir: join(data.path, 'usb-dev'), bufSize: 384, resetDelayMs: 20, bootTimeMs: 20, transports: [devSerial] });
+    const events: string[] = [];
+    const transport = await openSerialClient({ path: host, reopen: { timeoutMs: 10000, intervalMs: 50 }, onEvent: (e) => events.push(e) });
+    const client = new SmpClient(transport, { timeoutMs: 1000, tries: 3 });
+    try {
+      const image = await buildImage({ payload: randomBytes(48 * 1024), version: '5.0.0' });
+      let unplugged = false;
+      const upload = uploadImage(client, image.bytes, {
+        chunkTimeoutMs: 500,
+        chunkTries: 30,
+        onProgress: (p) => {
+          if (!unplugged && p.offset > image.bytes.length / 3) {
+            unplugged = true;
+            void (async () => {
+              await unplug();
+              await new Promise((r) => setTimeout(r, 400));
+              unplug = await cable();
+            })();
+          }
+        },
+      });
+      const r = await upload;
+      assert.ok(unplugged);
+      assert.equal(r.match, true);
+      assert.ok(events.includes('lost') && events.includes('reopened'), events.join(','));
+      const state = await client.request(commands.image.state, {});
+      assert.equal(state.images.find((s) => s.slot === 1)?.version, '5.0.0');
+    } finally {
+      await client.close();
+      await dev.close();
+      await unplug();
+    }
+  });
+});
