@@ -118,18 +118,32 @@ async function pacedRelay(deviceLink: string, clientLink: string, bytesPerSecond
 }
 
 /** Uploads `image` over the serial port at `path`; returns wire bytes each way and the time. */
-async function upload(path: string, image: Uint8Array, mtu: number): Promise<{ sent: number; received: number; seconds: number; chunk: number }> {
+async function upload(path: string, image: Uint8Array, mtu: number): Promise<{ sent: number; received: number; seconds: number; chunk: number; smpSent: number; framedSmp: number }> {
   const transport = await openSerialClient({ path, mtu });
-  const client = new SmpClient(transport, { timeoutMs: 5000, tries: 3 });
+  let smpSent = 0;
+  let framedSmp = 0;
+  let counting = false;
+  const client = new SmpClient(transport, {
+    timeoutMs: 5000,
+    tries: 3,
+    // SMP packets sent, and what the console framing alone makes of each (the framing's limit).
+    onPacket: (dir, p) => {
+      if (dir !== 'tx' || !counting) return;
+      smpSent += p.length;
+      framedSmp += consoleFrameSize(p.length);
+    },
+  });
   try {
     await client.request(commands.image.erase, {});
     const sent0 = transport.stats.bytesSent;
     const received0 = transport.stats.bytesReceived;
     const t0 = performance.now();
+    counting = true;
     const r = await uploadImage(client, image, { chunkTimeoutMs: 5000 });
+    counting = false;
     const seconds = (performance.now() - t0) / 1000;
     if (r.bytesSent !== image.length) throw new Error(`upload sent ${r.bytesSent} of ${image.length} bytes`);
-    return { sent: transport.stats.bytesSent - sent0, received: transport.stats.bytesReceived - received0, seconds, chunk: r.chunkSize };
+    return { sent: transport.stats.bytesSent - sent0, received: transport.stats.bytesReceived - received0, seconds, chunk: r.chunkSize, smpSent, framedSmp };
   } finally {
     await client.close();
   }
@@ -165,6 +179,7 @@ export async function benchSerial(): Promise<void> {
     for (const mtu of [256, 380]) {
       const r = await upload(deviceLink, big.bytes, mtu);
       printFigure({ name: `1 MiB image, MTU ${mtu} (chunk ${r.chunk} B): wire bytes out per image byte`, value: r.sent / big.bytes.length, unit: 'B/B', limit: { value: framingLimit, label: 'console framing alone' } });
+      printFigure({ name: `  wire bytes out per SMP packet byte`, value: r.sent / r.smpSent, unit: 'B/B', limit: { value: r.framedSmp / r.smpSent, label: 'console framing of these packets' } });
       printFigure({ name: `  answers: wire bytes in per image byte`, value: r.received / big.bytes.length, unit: 'B/B' });
       printFigure({ name: `  unpaced pty throughput`, value: big.bytes.length / r.seconds / 1024, unit: 'KiB/s' });
     }
