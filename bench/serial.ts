@@ -10,7 +10,7 @@
  *    pace; the ratio shows what framing, protocol and round trips leave of it.
  * 3. Framing codec speed (encode and decode in this process), beside 115200 baud.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { SmpClient } from '../src/client/client.ts';
 import { uploadImage } from '../src/client/image-upload.ts';
@@ -21,6 +21,7 @@ import { openRawSerialPort } from '../src/transport/serial-link.ts';
 import { openSerialClient } from '../src/transport/serial.ts';
 import { CLI, tempDir } from '../test/helpers.ts';
 import { printFigure, section } from './report.ts';
+import { startSocat, stopChild } from '../test/pty.ts';
 
 const BAUD = 115200;
 /** 8N1: a start bit, 8 data bits, a stop bit. */
@@ -44,14 +45,6 @@ async function servePty(args: string[], link: string): Promise<{ stop(): Promise
     child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
   });
   return { stop: () => stopChild(child) };
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
 }
 
 /** Sends queued bytes no faster than `bytesPerSecond` (a token bucket refilled every millisecond). */
@@ -93,15 +86,7 @@ class Pacer {
  * to and from the device's pty (`deviceLink`).
  */
 async function pacedRelay(deviceLink: string, clientLink: string, bytesPerSecond: number): Promise<{ stop(): Promise<void> }> {
-  const socat = spawn('socat', ['-d', '-d', `PTY,raw,echo=0,link=${clientLink}`, 'STDIO'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    let err = '';
-    socat.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (/starting data transfer loop/.test(err)) resolve();
-    });
-    socat.once('exit', () => reject(new Error(`socat failed: ${err}`)));
-  });
+  const socat = await startSocat([`PTY,raw,echo=0,link=${clientLink}`, 'STDIO'], 'pipe');
   const device = await openRawSerialPort(deviceLink);
   const toDevice = new Pacer(bytesPerSecond, (b) => device.write(Buffer.from(b)));
   const toClient = new Pacer(bytesPerSecond, (b) => socat.stdin!.write(b));

@@ -6,11 +6,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CLI, runCli, tempDir } from './helpers.ts';
+import { ptyPair, stopChild } from './pty.ts';
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;
 before(async () => {
@@ -125,24 +126,12 @@ describe('cli: mcumgr serve --serial PATH (a socat pty pair as the cable)', () =
   const hostEnd = (): string => join(tmp.path, 'host-end');
   const deviceEnd = (): string => join(tmp.path, 'device-end');
   before(async () => {
-    socat = spawn('socat', ['-d', '-d', `PTY,raw,echo=0,link=${hostEnd()}`, `PTY,raw,echo=0,link=${deviceEnd()}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-    await new Promise<void>((resolve, reject) => {
-      let err = '';
-      socat.stderr!.on('data', (d: Buffer) => {
-        err += d.toString();
-        if (/starting data transfer loop/.test(err)) resolve();
-      });
-      socat.once('exit', () => reject(new Error(`socat failed: ${err}`)));
-    });
+    socat = (await ptyPair(hostEnd(), deviceEnd())).child;
     device = await serve(['--serial', deviceEnd(), '--data', join(tmp.path, 'serial-device')]);
   });
   after(async () => {
     await device.stop();
-    await new Promise<void>((resolve) => {
-      if (socat.exitCode !== null || socat.signalCode !== null) return resolve();
-      socat.once('exit', () => resolve());
-      socat.kill();
-    });
+    await stopChild(socat);
   });
 
   it('prints the device path and answers the CLI on the other end', async () => {
@@ -159,29 +148,21 @@ describe('cli: mcumgr serve --serial PATH (a socat pty pair as the cable)', () =
 describe('cli: serial failures', () => {
   it('a port nobody answers on times out with exit code 3', async () => {
     const silent = join(tmp.path, 'silent');
-    const socat = spawn('socat', [`PTY,raw,echo=0,link=${silent}`, `PTY,raw,echo=0,link=${silent}-other`], { stdio: 'ignore' });
+    const pair = await ptyPair(silent, `${silent}-other`);
     try {
-      for (let i = 0; i < 100; i++) {
-        if (existsSync(silent)) break;
-        await new Promise((r) => setTimeout(r, 20));
-      }
       const r = await runCli(['--serial', silent, '-t', '0.3', '-r', '2', 'echo', 'x']);
       assert.equal(r.code, 3);
       assert.match(r.stderr, /no response from the device after 2 tries/);
     } finally {
-      socat.kill();
+      await pair.stop();
     }
   });
 
   it('-v reports the frames the decoder dropped (a bad CRC from the device)', async () => {
     const host = join(tmp.path, 'noisy');
     const device = `${host}-device`;
-    const socat = spawn('socat', [`PTY,raw,echo=0,link=${host}`, `PTY,raw,echo=0,link=${device}`], { stdio: 'ignore' });
+    const pair = await ptyPair(host, device);
     try {
-      for (let i = 0; i < 100; i++) {
-        if (existsSync(host) && existsSync(device)) break;
-        await new Promise((r) => setTimeout(r, 20));
-      }
       // The §4.1.4 echo frame with its CRC's last byte changed (0x19 → 0x00), written while the CLI waits.
       const writer = setTimeout(() => writeFileSync(device, Buffer.from('\x06\x09ABMKAAAJAABCAKFhZGVoZWxsb0YA\n', 'latin1')), 400);
       const r = await runCli(['--serial', host, '-v', '-t', '1.2', '-r', '1', 'echo', 'x']);
@@ -189,7 +170,7 @@ describe('cli: serial failures', () => {
       assert.equal(r.code, 3);
       assert.match(r.stderr, /serial: frames dropped: bad CRC 1\n/);
     } finally {
-      socat.kill();
+      await pair.stop();
     }
   });
 

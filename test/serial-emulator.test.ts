@@ -18,6 +18,7 @@ import { openRawSerialPort } from '../src/transport/serial-link.ts';
 import { openSerialClient, type SerialClientTransport } from '../src/transport/serial.ts';
 import { createSerialServer, type SerialServerTransport } from '../src/transport/serial-server.ts';
 import { tempDir } from './helpers.ts';
+import { ptyPair } from './pty.ts';
 
 let data: Awaited<ReturnType<typeof tempDir>>;
 let server: SmpServer;
@@ -162,21 +163,9 @@ describe('emulator over a pty: shell text and SMP on the same line', () => {
 
 describe('an image upload when the serial port vanishes and comes back (USB re-enumeration)', () => {
   it('both ends reopen the port and the upload carries on from the device offset to a matching image', async () => {
-    const { spawn } = await import('node:child_process');
     const host = join(data.path, 'usb-host');
     const device = join(data.path, 'usb-device');
-    const cable = async (): Promise<() => Promise<void>> => {
-      const child = spawn('socat', ['-d', '-d', `PTY,raw,echo=0,link=${host}`, `PTY,raw,echo=0,link=${device}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-      await new Promise<void>((resolve, reject) => {
-        let err = '';
-        child.stderr!.on('data', (d: Buffer) => {
-          err += d.toString();
-          if (/starting data transfer loop/.test(err)) resolve();
-        });
-        child.once('exit', () => reject(new Error(`socat failed: ${err}`)));
-      });
-      return () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once('exit', () => resolve()), child.kill())));
-    };
+    const cable = async (): Promise<() => Promise<void>> => (await ptyPair(host, device)).stop;
     let unplug = await cable();
     const devSerial = createSerialServer({ path: device });
     const dev = await createEmulator({ dataDir: join(data.path, 'usb-dev'), bufSize: 384, resetDelayMs: 20, bootTimeMs: 20, transports: [devSerial] });

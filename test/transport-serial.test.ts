@@ -4,7 +4,6 @@
  * full emulator over serial is tested in cli-serial.test.ts.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +17,7 @@ import { base64Encode, encodeConsoleFrame } from '../src/framing/index.ts';
 import { openSerialClient, parseSerialConnstring, type SerialClientTransport } from '../src/transport/serial.ts';
 import { createSerialServer, type SerialServerTransport } from '../src/transport/serial-server.ts';
 import type { ConsoleDecoderStats } from '../src/framing/console.ts';
+import { ptyPair as sharedPtyPair } from './pty.ts';
 
 let dir: string;
 before(async () => {
@@ -30,26 +30,9 @@ after(async () => {
 let linkCounter = 0;
 const linkPath = (): string => join(dir, `tty${linkCounter++}`);
 
-/** Two ptys joined by socat: what one end writes the other reads, like a null-modem cable. */
-async function ptyPair(links?: { a: string; b: string }): Promise<{ a: string; b: string; child: ChildProcess; stop: () => Promise<void> }> {
-  const a = links?.a ?? linkPath();
-  const b = links?.b ?? linkPath();
-  const child = spawn('socat', ['-d', '-d', `PTY,raw,echo=0,link=${a}`, `PTY,raw,echo=0,link=${b}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (/starting data transfer loop/.test(err)) resolve();
-    });
-    child.once('exit', () => reject(new Error(`socat failed: ${err}`)));
-  });
-  const stop = (): Promise<void> =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill();
-    });
-  return { a, b, child, stop };
+/** Two ptys joined by socat (new link paths unless given). */
+function ptyPair(links?: { a: string; b: string }): ReturnType<typeof sharedPtyPair> {
+  return sharedPtyPair(links?.a ?? linkPath(), links?.b ?? linkPath());
 }
 
 /** A packet with a valid SMP header and `size` bytes in all. */

@@ -1,0 +1,34 @@
+/**
+ * Pseudo-terminals for serial tests and benchmarks, made by socat: a pair joined like a
+ * null-modem cable, or one pty relayed to socat's stdin/stdout.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/** Ends a child process (SIGTERM) and resolves when it has exited. */
+export function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+/** Runs socat with the given addresses and resolves once its data transfer loop has started (the ptys exist). */
+export async function startSocat(addresses: [string, string], stdio: 'ignore' | 'pipe' = 'ignore'): Promise<ChildProcess> {
+  const child = spawn('socat', ['-d', '-d', ...addresses], { stdio: [stdio, stdio, 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (/starting data transfer loop/.test(err)) resolve();
+    });
+    child.once('exit', () => reject(new Error(`socat failed: ${err}`)));
+  });
+  return child;
+}
+
+/** Two ptys with links at `a` and `b`: what one end writes the other reads. */
+export async function ptyPair(a: string, b: string): Promise<{ a: string; b: string; child: ChildProcess; stop: () => Promise<void> }> {
+  const child = await startSocat([`PTY,raw,echo=0,link=${a}`, `PTY,raw,echo=0,link=${b}`]);
+  return { a, b, child, stop: () => stopChild(child) };
+}
