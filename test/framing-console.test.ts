@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { fromHex, toHex, concatBytes, utf8Encode } from '../src/core/bytes.ts';
 import { McuMgrError, ProtocolError } from '../src/core/errors.ts';
+import { cut } from './split.ts';
 import {
   base64Decode,
   base64Encode,
@@ -49,18 +50,6 @@ function decodeAll(bytes: Uint8Array, options: ConstructorParameters<typeof Cons
   return { packets: decoder.push(bytes), decoder };
 }
 
-/** Cuts `bytes` at the given (sorted, deduplicated) offsets. */
-function cut(bytes: Uint8Array, offsets: number[]): Uint8Array[] {
-  const points = [...new Set(offsets.map((o) => o % (bytes.length + 1)))].sort((a, b) => a - b);
-  const parts: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of points) {
-    parts.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  parts.push(bytes.subarray(prev));
-  return parts;
-}
 
 const ascii = (s: string): Uint8Array => utf8Encode(s);
 

@@ -5,6 +5,7 @@ import { concatBytes, fromHex } from '../src/core/bytes.ts';
 import { encodePacket } from '../src/core/header.ts';
 import { McuMgrError } from '../src/core/errors.ts';
 import { encodeRawPacket, RawPacketDecoder } from '../src/framing/index.ts';
+import { cut } from './split.ts';
 
 /** A whole SMP message with a random header and payload. */
 const message = fc
@@ -19,17 +20,6 @@ const message = fc
   })
   .map(({ payload, ...h }) => encodePacket(h, payload));
 
-function cut(bytes: Uint8Array, offsets: number[]): Uint8Array[] {
-  const points = [...new Set(offsets.map((o) => o % (bytes.length + 1)))].sort((a, b) => a - b);
-  const parts: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of points) {
-    parts.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  parts.push(bytes.subarray(prev));
-  return parts;
-}
 
 describe('raw UART packetizer (§4.2)', () => {
   const echo = fromHex('0A 00 00 09 00 00 42 00 A1 61 64 65 68 65 6C 6C 6F');
