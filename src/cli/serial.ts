@@ -14,7 +14,7 @@ import { GLOBAL_FLAGS } from './context.ts';
 import { connectionOpeners, shortConnectionFlags, type GlobalOptions } from './connection.ts';
 import { serveTransportFactories } from './commands/serve.ts';
 import { UsageError } from '../core/errors.ts';
-import { openSerialClient, parseSerialConnstring } from '../transport/serial.ts';
+import { describeDecoderDrops, openSerialClient, parseSerialConnstring } from '../transport/serial.ts';
 import { createSerialServer } from '../transport/serial-server.ts';
 
 GLOBAL_FLAGS.push(
@@ -30,23 +30,7 @@ export function servesSerial(globals: GlobalOptions): boolean {
 }
 
 /** The decoder's drop counters that are not zero, as `bad CRC 2, orphan continuation 1`. */
-export function describeDrops(decoder: Readonly<Record<string, number>>): string {
-  const names: Record<string, string> = {
-    badCrc: 'bad CRC',
-    badBase64: 'bad base64',
-    badLength: 'bad length',
-    lineTooLong: 'line too long',
-    orphanContinuation: 'continuation without a start',
-    interrupted: 'interrupted by a new frame',
-    badHeader: 'bad header',
-    skippedBytes: 'bytes skipped',
-    abandoned: 'partial packets abandoned',
-  };
-  return Object.entries(names)
-    .filter(([k]) => (decoder[k] ?? 0) > 0)
-    .map(([k, label]) => `${label} ${decoder[k]}`)
-    .join(', ');
-}
+export const describeDrops = describeDecoderDrops;
 
 connectionOpeners.set('serial', async (connstring, o) => {
   const extra = typeof o['connextra'] === 'string' && o['connextra'] !== '' ? `,${o['connextra']}` : '';

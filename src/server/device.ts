@@ -112,6 +112,7 @@ function registerBuiltins(server: SmpServer, s: DeviceServices): void {
             ['bytes_in', c.bytesIn],
             ['bytes_out', c.bytesOut],
             ['dropped', c.dropped],
+            ['undecodable', c.undecodable],
           ];
         },
       });
