@@ -47,7 +47,9 @@ export type ErrorCode =
   /** A transfer finished but the device's hash or checksum of the file differs from the local data. */
   | 'VERIFY_FAILED'
   /** An upgrade's new image did not come up: the device runs another image after the reset. */
-  | 'UPGRADE_REVERTED';
+  | 'UPGRADE_REVERTED'
+  /** Another live emulator holds the data directory (its lock file names the pid). */
+  | 'DATA_DIR_LOCKED';
 
 export interface McuMgrErrorOptions {
   cause?: unknown;

@@ -15,6 +15,7 @@ import { configureDevice, type DeviceOptions } from './device.ts';
 import type { MgmtGroup } from './registry.ts';
 import { SmpServer, type SmpServerOptions } from './server.ts';
 import type { ServerTransport } from '../transport/types.ts';
+import { lockDataDir } from './data-lock.ts';
 
 /** Builds one group for a server; may register boot and close tasks on it. */
 export type GroupFactory = (server: SmpServer, options: EmulatorOptions) => MgmtGroup | Promise<MgmtGroup>;
@@ -30,14 +31,29 @@ export interface EmulatorOptions extends SmpServerOptions {
   device?: DeviceOptions;
   /** The image group and its MCUboot model: images, slot size, trusted signing keys, ... */
   image?: ImageGroupOptions;
+  /**
+   * Lock the data directory (default true): a second emulator on the same directory, in this
+   * process or another, is refused with DATA_DIR_LOCKED naming the holder's pid; a stale lock of
+   * a killed process is taken over. Released when the server closes.
+   */
+  lockDataDir?: boolean;
 }
 
 export async function createEmulator(options: EmulatorOptions): Promise<SmpServer> {
   await mkdir(options.dataDir, { recursive: true });
+  const lock = options.lockDataDir === false ? undefined : await lockDataDir(options.dataDir);
   const server = new SmpServer(options);
-  if (options.device) configureDevice(server, options.device);
-  for (const factory of options.groups ?? EMULATOR_GROUPS) server.registerGroup(await factory(server, options));
-  await server.boot();
-  for (const t of options.transports ?? []) await server.listen(t);
+  try {
+    if (options.device) configureDevice(server, options.device);
+    for (const factory of options.groups ?? EMULATOR_GROUPS) server.registerGroup(await factory(server, options));
+    // Registered after the groups' close tasks: the lock goes once every store is closed.
+    if (lock) server.onClose(() => lock.release());
+    await server.boot();
+    for (const t of options.transports ?? []) await server.listen(t);
+  } catch (e) {
+    await server.close().catch(() => {});
+    await lock?.release();
+    throw e;
+  }
   return server;
 }
