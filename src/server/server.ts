@@ -211,6 +211,11 @@ export class SmpServer {
     this.transports.push(transport);
   }
 
+  /** The transports listening now, in the order they started. */
+  get listeningTransports(): readonly ServerTransport[] {
+    return this.transports;
+  }
+
   /**
    * Stops one transport (closes it) while the server goes on serving the others, as Zephyr's
    * smp_udp_close() does for its sockets. Requests of that transport being processed finish;
