@@ -8,7 +8,10 @@ import { commands } from '../src/core/commands/index.ts';
 import { Group } from '../src/core/commands/command.ts';
 import { SettingsMgmtErr } from '../src/core/error-codes.ts';
 import { badHostProgramNames } from '../src/server/shell.ts';
-import { deviceError, startEmulator } from './helpers.ts';
+import { spawn } from 'node:child_process';
+import { isLoopbackBind } from '../src/server/agent.ts';
+import { CLI, deviceError, runCli, startEmulator, tempDir } from './helpers.ts';
+import { newNamespace, netnsUnavailable } from './netns.ts';
 
 test('settings: runtime keys are capped device-wide; a new key past the cap answers err 3/1 (a full backend), overwrites still work', async () => {
   const emu = await startEmulator({ device: { settingsMaxKeys: 4, settingsSubtrees: ['app', 'cfg'] } });
@@ -47,6 +50,52 @@ test('shell: output past the cap is never kept; a host program that prints more 
   }
 });
 
-test('shell-host: absolute paths, separators and options as program names are refused', () => {
+test('shell-host: absolute paths, separators and options as program names are refused by the library and by serve', async () => {
   assert.deepEqual(badHostProgramNames(['uname', '/bin/cat', '../x', 'a\\b', '.', '-e', 'date', 'a b']), ['/bin/cat', '../x', 'a\\b', '.', '-e', 'a b']);
+  const dir = await tempDir();
+  try {
+    const r = await runCli(['serve', '--udp', '127.0.0.1:0', '--data', dir.path, '--shell-host', 'uname,/bin/cat']);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /--shell-host takes program names looked up in PATH, not paths or options: "\/bin\/cat"/);
+    const help = await runCli(['serve', '--help']);
+    assert.match(help.stdout.replace(/\s+/g, ' '), /with any arguments, as the user running serve, without a shell/);
+  } finally {
+    await dir.remove();
+  }
+});
+
+test('shell-host: loopback binds are told from the others', () => {
+  for (const h of ['127.0.0.1', '127.5.6.7', '::1', '[::1]', 'localhost', '::ffff:127.0.0.1']) assert.ok(isLoopbackBind(h), h);
+  for (const h of ['0.0.0.0', '::', '[::]', '192.0.2.1', 'device.example', '::ffff:10.0.0.1']) assert.ok(!isLoopbackBind(h), h);
+});
+
+const noNetns = netnsUnavailable();
+test('shell-host: serve warns at start-up when host programs meet a non-loopback bind (0.0.0.0 inside a network namespace)', { skip: noNetns, timeout: 30_000 }, async () => {
+  const ns = newNamespace('mcumgr-exposed');
+  const dir = await tempDir();
+  const child = spawn('ip', ['netns', 'exec', ns, CLI, 'serve', '--udp', '0.0.0.0:0', '--data', dir.path, '--shell-host', 'uname'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 25_000);
+      const onData = (d: Buffer): void => {
+        out += d.toString();
+        if (/listening on/.test(out)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
+    });
+    assert.match(out, /serve: warning: host programs \(uname\) are allowed and UDP listens on 0\.0\.0\.0: anyone who can send a datagram there/);
+  } finally {
+    await new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    });
+    await dir.remove();
+  }
 });
