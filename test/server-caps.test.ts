@@ -9,6 +9,9 @@ import { Group } from '../src/core/commands/command.ts';
 import { SettingsMgmtErr } from '../src/core/error-codes.ts';
 import { badHostProgramNames } from '../src/server/shell.ts';
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { buildImage } from '../src/image/index.ts';
+import { uploadImage } from '../src/client/image-upload.ts';
 import { isLoopbackBind } from '../src/server/agent.ts';
 import { CLI, deviceError, runCli, startEmulator, tempDir } from './helpers.ts';
 import { newNamespace, netnsUnavailable } from './netns.ts';
@@ -97,5 +100,22 @@ test('shell-host: serve warns at start-up when host programs meet a non-loopback
       child.kill('SIGKILL');
     });
     await dir.remove();
+  }
+});
+
+test('image upload: a repeated first chunk with the sha of the slot answers the instant match from the kept digest; a changed slot is hashed again', async () => {
+  const emu = await startEmulator();
+  try {
+    const c = await emu.client();
+    const bytes = (await buildImage({ payload: randomBytes(64 * 1024), version: '2.0.0' })).bytes;
+    await uploadImage(c, bytes);
+    const sha = new Uint8Array(createHash('sha256').update(bytes).digest());
+    const first = { off: 0, len: bytes.length, data: bytes.subarray(0, 512), sha };
+    for (let i = 0; i < 3; i++) assert.deepEqual(await c.request(commands.image.upload, first), { off: bytes.length, match: true });
+    await c.request(commands.image.erase, {});
+    // The slot changed: no match now, the upload starts over at the first chunk.
+    assert.deepEqual(await c.request(commands.image.upload, first), { off: 512 });
+  } finally {
+    await emu.close();
   }
 });
