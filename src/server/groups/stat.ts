@@ -11,14 +11,14 @@
 import { commands } from '../../core/commands/index.ts';
 import { Group, GROUP_NAMES } from '../../core/commands/command.ts';
 import { MgmtErr, StatMgmtErr } from '../../core/error-codes.ts';
-import { deviceServices } from '../device.ts';
+import { createDeviceServices, type DeviceServices } from '../device.ts';
 import { MgmtError } from '../errors.ts';
 import { defineGroup, handle, type MgmtGroup } from '../registry.ts';
 import type { SmpServer } from '../server.ts';
 import { STAT_MAX_NAME_LEN } from '../stats.ts';
 
-export function createStatGroup(server: SmpServer): MgmtGroup {
-  const { stats } = deviceServices(server);
+export function createStatGroup(server: SmpServer, device: DeviceServices = createDeviceServices(server)): MgmtGroup {
+  const { stats } = device;
   const group = defineGroup(Group.STAT, GROUP_NAMES[Group.STAT]!, [
     handle(commands.stat.show, ({ body }) => {
       const len = new TextEncoder().encode(body.name).length;
