@@ -39,8 +39,7 @@ export const FS_IDLE_CLOSE_MS = 4000;
 /** Largest type name (HASH_CHECKSUM_TYPE_SIZE). */
 const HASH_TYPE_SIZE = 8;
 
-const E = FsMgmtErr as Record<string, number>;
-const fsErr = (name: string, extra?: Record<string, unknown>): MgmtError => MgmtError.group(Group.FS, E[name]!, extra);
+const fsErr = (name: Exclude<keyof typeof FsMgmtErr, 'OK'>, extra?: Record<string, unknown>): MgmtError => MgmtError.group(Group.FS, FsMgmtErr[name], extra);
 
 /** The hash and checksum types, as fs_mgmt_hash_checksum registers them (crc32 first: the default). */
 export const FS_HASH_TYPES = {

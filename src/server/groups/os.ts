@@ -42,7 +42,7 @@ export async function osInfoOutput(server: SmpServer, format: string | undefined
   await server.hooks.notify('os_info_check', { format: fmt, claimed });
   const all = fmt.includes('a');
   for (const ch of fmt) {
-    if (ch !== 'a' && !known.has(ch) && !claimed.has(ch)) throw MgmtError.group(Group.OS, OsMgmtErr['INVALID_FORMAT']!);
+    if (ch !== 'a' && !known.has(ch) && !claimed.has(ch)) throw MgmtError.group(Group.OS, OsMgmtErr.INVALID_FORMAT);
   }
   const out: string[] = [];
   for (const [c, v] of fields) if (v !== undefined && (all || fmt.includes(c))) out.push(v);
@@ -107,7 +107,7 @@ async function osTaskStats({ device }: OsContext): Promise<{ tasks: Record<strin
 async function osDatetimeGet({ server, clock }: OsContext): Promise<{ datetime: string }> {
   await notifyOrThrow(server, 'os_datetime_get', {});
   const now = await clock.now();
-  if (now === undefined) throw MgmtError.group(Group.OS, OsMgmtErr['RTC_NOT_SET']!);
+  if (now === undefined) throw MgmtError.group(Group.OS, OsMgmtErr.RTC_NOT_SET);
   return { datetime: formatDeviceDatetime(now) };
 }
 
@@ -116,11 +116,11 @@ async function osDatetimeSet({ server, clock }: OsContext, body: Body<'datetimeS
   const parsed = parseDeviceDatetime(body.datetime);
   if (!parsed.ok && parsed.reason === 'invalid') throw MgmtError.rc(MgmtErr.EINVAL, 'invalid datetime');
   await notifyOrThrow(server, 'os_datetime_set', { datetime: body.datetime });
-  if (!parsed.ok) throw MgmtError.group(Group.OS, OsMgmtErr['RTC_COMMAND_FAILED']!);
+  if (!parsed.ok) throw MgmtError.group(Group.OS, OsMgmtErr.RTC_COMMAND_FAILED);
   try {
     await clock.set(parsed.ms);
   } catch {
-    throw MgmtError.group(Group.OS, OsMgmtErr['RTC_COMMAND_FAILED']!);
+    throw MgmtError.group(Group.OS, OsMgmtErr.RTC_COMMAND_FAILED);
   }
   return {};
 }
@@ -137,7 +137,7 @@ async function osBootloaderInfo({ server, device }: OsContext, body: Body<'bootl
     if (device.options.bootloaderNoDowngrade) rsp['no-downgrade'] = true;
     return rsp;
   }
-  throw MgmtError.group(Group.OS, OsMgmtErr['QUERY_YIELDS_NO_ANSWER']!);
+  throw MgmtError.group(Group.OS, OsMgmtErr.QUERY_YIELDS_NO_ANSWER);
 }
 
 /** 0/5: schedules a reset unless the reset hook refuses. Decoded leniently (the table's `decode`): a `force` that is not a bool reads as false. */

@@ -30,10 +30,9 @@ export const SETTINGS_NAME_LEN = 32;
 /** CONFIG_MCUMGR_GRP_SETTINGS_VALUE_LEN: the most a read returns. */
 export const SETTINGS_VALUE_LEN = 32;
 
-const E = SettingsMgmtErr as Record<string, number>;
 
 function errnoToGroupError(rc: number, notSupported: 'READ_NOT_SUPPORTED' | 'WRITE_NOT_SUPPORTED' | 'DELETE_NOT_SUPPORTED'): MgmtError {
-  const code = rc === SettingsErrno.EINVAL ? E['ROOT_KEY_NOT_FOUND']! : rc === SettingsErrno.ENOENT ? E['KEY_NOT_FOUND']! : rc === SettingsErrno.ENOTSUP ? E[notSupported]! : E['UNKNOWN']!;
+  const code = rc === SettingsErrno.EINVAL ? SettingsMgmtErr.ROOT_KEY_NOT_FOUND : rc === SettingsErrno.ENOENT ? SettingsMgmtErr.KEY_NOT_FOUND : rc === SettingsErrno.ENOTSUP ? SettingsMgmtErr[notSupported] : SettingsMgmtErr.UNKNOWN;
   return MgmtError.group(Group.SETTINGS, code);
 }
 
@@ -48,7 +47,7 @@ type Empty = Record<string, never>;
 
 function checkName(name: string): void {
   if (name.length === 0) throw MgmtError.rc(MgmtErr.EINVAL, 'empty name');
-  if (new TextEncoder().encode(name).length >= SETTINGS_NAME_LEN) throw MgmtError.group(Group.SETTINGS, E['KEY_TOO_LONG']!);
+  if (new TextEncoder().encode(name).length >= SETTINGS_NAME_LEN) throw MgmtError.group(Group.SETTINGS, SettingsMgmtErr.KEY_TOO_LONG);
 }
 
 /** Runs the settings access hook; an error result becomes the command's error. */
@@ -128,7 +127,7 @@ async function settingsSave({ server, settings }: SettingsContext, body: Body<'s
   try {
     await settings.save(body.name);
   } catch {
-    throw MgmtError.group(Group.SETTINGS, E['UNKNOWN']!);
+    throw MgmtError.group(Group.SETTINGS, SettingsMgmtErr.UNKNOWN);
   }
   return {};
 }

@@ -23,9 +23,9 @@ export function createShellGroup(server: SmpServer, device: DeviceServices = cre
   const { shell } = device;
   return defineGroup(Group.SHELL, GROUP_NAMES[Group.SHELL]!, [
     handle(commands.shell.exec, async ({ body, peer }) => {
-      if (body.argv.length === 0) throw MgmtError.group(Group.SHELL, ShellMgmtErr['EMPTY_COMMAND']!);
+      if (body.argv.length === 0) throw MgmtError.group(Group.SHELL, ShellMgmtErr.EMPTY_COMMAND);
       const line = body.argv.join(' ');
-      if (new TextEncoder().encode(line).length + 1 > SHELL_CMD_BUFF_SIZE) throw MgmtError.group(Group.SHELL, ShellMgmtErr['COMMAND_TOO_LONG']!);
+      if (new TextEncoder().encode(line).length + 1 > SHELL_CMD_BUFF_SIZE) throw MgmtError.group(Group.SHELL, ShellMgmtErr.COMMAND_TOO_LONG);
       // Zephyr's shell splits the joined line again: quoting inside arguments is not preserved.
       const limit = Math.max(0, Math.min(server.bufSize, peer.mtu) - 8 - RESPONSE_OVERHEAD);
       const { output, ret } = await shell.executeLine(line, { maxOutput: limit });

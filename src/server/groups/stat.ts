@@ -24,7 +24,7 @@ export function createStatGroup(server: SmpServer, device: DeviceServices = crea
       const len = new TextEncoder().encode(body.name).length;
       if (len === 0 || len >= STAT_MAX_NAME_LEN) throw MgmtError.rc(MgmtErr.EINVAL, 'stat name length');
       const g = stats.find(body.name);
-      if (!g) throw MgmtError.group(Group.ZEPHYR_BASIC, StatMgmtErr['INVALID_STAT_NAME']!);
+      if (!g) throw MgmtError.group(Group.ZEPHYR_BASIC, StatMgmtErr.INVALID_STAT_NAME);
       const fields: Record<string, number> = {};
       for (const [k, v] of g.fields()) fields[k] = Number(BigInt.asUintN(32, BigInt(Math.trunc(v))));
       return { name: body.name, fields };

@@ -22,7 +22,7 @@ export function createZephyrBasicGroup(server: SmpServer, device: DeviceServices
         await rm(dev.fsRoot.storageDir, { recursive: true, force: true });
         await dev.fsRoot.ensureMounts();
       } catch {
-        throw MgmtError.group(Group.ZEPHYR_BASIC, BasicMgmtErr['FLASH_ERASE_FAILED']!);
+        throw MgmtError.group(Group.ZEPHYR_BASIC, BasicMgmtErr.FLASH_ERASE_FAILED);
       }
       return {};
     }),
