@@ -70,9 +70,6 @@ async function imageOptions(opts: Record<string, unknown>): Promise<ImageGroupOp
   return out;
 }
 
-/** Extra server transports other modules add (serial adds --serial / --pty). */
-export const serveTransportFactories: Array<(opts: Record<string, unknown>, ctx: CliContext) => Promise<ServerTransport | undefined> | ServerTransport | undefined> = [];
-
 export function registerServeCommand(program: Command, ctx: CliContext): Command {
   return program
     .command('serve')
@@ -155,8 +152,8 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
               );
             }
           }
-          for (const f of serveTransportFactories) {
-            const t = await f(opts, ctx);
+          for (const conntype of ctx.conntypes.all()) {
+            const t = await conntype.serve?.(opts, ctx.globals);
             if (t) transports.push(t);
           }
           if (transports.length === 0 && !udp) throw new UsageError('no transport to serve on');
