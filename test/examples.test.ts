@@ -27,3 +27,8 @@ test('examples/upgrade.ts', async () => {
   const { stdout } = await run(process.execPath, ['--conditions=mcumgr:source', '--import', 'tsx', join(ROOT, 'examples', 'upgrade.ts')], { cwd: ROOT });
   assert.equal(stdout, '- inspect\n- upload\n- test\n- reset\n- wait\n- verify\n- confirm\n- done\nupgraded 1.0.0 -> 2.1.0, confirmed: true\nslot 0: 2.1.0 active confirmed\nslot 1: 1.0.0\n');
 });
+
+test('examples/agent.ts', async () => {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'examples', 'agent.ts')], { cwd: ROOT });
+  assert.equal(stdout, 'listening: udp | udp open: true\necho: hello\nnet iface shows lo: true\nhost echo: from the host\n');
+});
