@@ -120,7 +120,8 @@ export async function createImageGroup(server: SmpServer, options: ImageGroupOpt
   server.onBoot(async () => {
     session = undefined;
     const report: BootReport = await model.boot();
-    if (!report.ok) {
+    // Single slot: the SMP server is MCUboot's serial recovery, which serves without an application.
+    if (!report.ok && model.mode !== 'single-slot') {
       const bad = report.images.filter((i) => !i.primaryValid).map((i) => i.image);
       throw new McuMgrError('DEVICE_STATE', `MCUboot: no bootable image in the primary slot of image ${bad.join(', ')} (the device stays in the bootloader)`);
     }

@@ -19,6 +19,7 @@ import { deviceServices, McubootMode } from '../device.ts';
 import type { HookEvents } from '../hooks.ts';
 import { DeviceClock, formatDeviceDatetime, parseDeviceDatetime } from '../device-clock.ts';
 import { heapStats, processThreads } from '../process-stats.ts';
+import { imageModelOf } from './image.ts';
 
 /** Zephyr's CONFIG_MCUMGR_GRP_OS_INFO_MAX_RESPONSE_SIZE, NUL included. */
 const INFO_MAX_RESPONSE_SIZE = 256;
@@ -108,8 +109,10 @@ export function createOsGroup(server: SmpServer): MgmtGroup {
       if (hook.handled) return response;
       if (body.query === undefined) return { bootloader: 'MCUboot' };
       if (body.query === 'mode') {
-        const rsp: { mode: number; 'no-downgrade'?: boolean } = { mode: dev.options.bootloaderMode ?? McubootMode.SWAP_USING_MOVE };
-        if (dev.options.bootloaderNoDowngrade) rsp['no-downgrade'] = true;
+        // The mode of the image group's MCUboot model unless the device options say otherwise.
+        const model = imageModelOf(server);
+        const rsp: { mode: number; 'no-downgrade'?: boolean } = { mode: dev.options.bootloaderMode ?? model?.modeNumber ?? McubootMode.SWAP_USING_MOVE };
+        if (dev.options.bootloaderNoDowngrade ?? model?.noDowngrade) rsp['no-downgrade'] = true;
         return rsp;
       }
       throw MgmtError.group(Group.OS, OsMgmtErr['QUERY_YIELDS_NO_ANSWER']!);
