@@ -64,6 +64,8 @@ export interface FsGroupOptions {
 export function createFsGroup(server: SmpServer, options: FsGroupOptions = {}): MgmtGroup {
   const dev = deviceServices(server);
   const root = dev.fsRoot;
+  // The hash types the firmware registers (Kconfig CONFIG_MCUMGR_GRP_FS_CHECKSUM_IEEE_CRC32 / _HASH_SHA256).
+  const hashTypes = dev.options.fsHashTypes ?? (['crc32', 'sha256'] as const);
   const idleCloseMs = options.idleCloseMs ?? FS_IDLE_CLOSE_MS;
   let current: Transfer | undefined;
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
@@ -235,7 +237,7 @@ export function createFsGroup(server: SmpServer, options: FsGroupOptions = {}): 
         checkName(body.name);
         const type = body.type === undefined || body.type === '' ? 'crc32' : body.type;
         if (new TextEncoder().encode(type).length > HASH_TYPE_SIZE || body.len === 0) throw MgmtError.rc(MgmtErr.EINVAL);
-        if (!Object.hasOwn(FS_HASH_TYPES, type)) throw fsErr('CHECKSUM_HASH_NOT_FOUND');
+        if (!Object.hasOwn(FS_HASH_TYPES, type) || !hashTypes.includes(type as 'crc32' | 'sha256')) throw fsErr('CHECKSUM_HASH_NOT_FOUND');
         const path = await access('hash', body.name);
         const { size, hostPath } = fileLen(await root.resolve(path));
         const off = body.off ?? 0;
@@ -271,7 +273,7 @@ export function createFsGroup(server: SmpServer, options: FsGroupOptions = {}): 
         return rsp;
       }),
     ),
-    handle(commands.fs.hashTypes, () => ({ types: { crc32: { ...FS_HASH_TYPES.crc32 }, sha256: { ...FS_HASH_TYPES.sha256 } } })),
+    handle(commands.fs.hashTypes, () => ({ types: Object.fromEntries(hashTypes.map((t) => [t, { ...FS_HASH_TYPES[t] }])) })),
     handle(commands.fs.close, () =>
       locked(async () => {
         await cleanup();

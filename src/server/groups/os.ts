@@ -69,15 +69,23 @@ export function createOsGroup(server: SmpServer): MgmtGroup {
     handle(commands.os.info, async ({ body }) => ({ output: await osInfoOutput(server, body.format) })),
     handle(commands.os.taskStats, async () => {
       const threads = dev.options.threads ? dev.options.threads() : await processThreads();
-      const tasks: Record<string, { prio: number; tid: number; state: number; stksiz?: number; stkuse?: number; runtime?: number }> = {};
+      const tasks: Record<string, { prio: number; tid: number; state: number; stksiz?: number; stkuse?: number; runtime?: number; cswcnt?: number; last_checkin?: number; next_checkin?: number }> = {};
       threads.forEach((t, tid) => {
         // Names are map keys: make repeats unique (a JS map cannot hold duplicate keys).
         let name = t.name.slice(0, 32);
         for (let n = 2; Object.hasOwn(tasks, name); n++) name = `${t.name.slice(0, 28)}#${n}`;
         const entry: (typeof tasks)[string] = { prio: t.prio, tid, state: t.state };
-        if (t.stksiz !== undefined) entry.stksiz = t.stksiz;
-        if (t.stkuse !== undefined) entry.stkuse = t.stkuse;
-        if (t.runtime !== undefined) entry.runtime = t.runtime;
+        const cols = dev.options.taskstat;
+        if (cols) {
+          // The columns the firmware's Kconfig asks for (os_mgmt_taskstat_encode_one).
+          if (cols.stackInfo) Object.assign(entry, { stksiz: t.stksiz ?? 0, stkuse: t.stkuse ?? 0 });
+          if (cols.runtime !== 'none') entry.runtime = cols.runtime === 'measured' ? (t.runtime ?? 0) : 0;
+          if (cols.unsupported) Object.assign(entry, { cswcnt: 0, last_checkin: 0, next_checkin: 0 });
+        } else {
+          if (t.stksiz !== undefined) entry.stksiz = t.stksiz;
+          if (t.stkuse !== undefined) entry.stkuse = t.stkuse;
+          if (t.runtime !== undefined) entry.runtime = t.runtime;
+        }
         tasks[name] = entry;
       });
       return { tasks };
