@@ -265,8 +265,8 @@ export function kconfigGroupFactories(k: Pick<KconfigResult, 'groups' | 'command
   EMULATOR_GROUPS.forEach((factory, i) => {
     const id = EMULATOR_GROUP_IDS[i]!;
     if (!k.groups.has(id)) return;
-    out.push(async (server, options) => {
-      const group = await factory(server, options);
+    out.push(async (server, device, options) => {
+      const group = await factory(server, device, options);
       if (group.id !== id) throw new Error(`EMULATOR_GROUPS[${i}] builds group ${group.id}, not ${id}: update EMULATOR_GROUP_IDS in kconfig.ts`);
       const keep = k.commands.get(id);
       if (keep) group.handlers.forEach((_, cmd) => void (keep.has(cmd) || (group.handlers[cmd] = undefined)));

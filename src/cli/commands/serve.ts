@@ -86,9 +86,6 @@ async function readKconfig(file: string): Promise<KconfigSource> {
   }
 }
 
-/** Extra server transports other modules add (serial adds --serial / --pty). */
-export const serveTransportFactories: Array<(opts: Record<string, unknown>, ctx: CliContext) => Promise<ServerTransport | undefined> | ServerTransport | undefined> = [];
-
 export function registerServeCommand(program: Command, ctx: CliContext): Command {
   return program
     .command('serve')
@@ -130,8 +127,8 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
         const closeOnDisconnect = opts['closeOnDisconnect'] === true;
         if (closeOnDisconnect && !servesUdp) throw new UsageError('--close-on-disconnect needs UDP (--udp ADDR:PORT)');
         const transports: ServerTransport[] = [];
-        for (const f of serveTransportFactories) {
-          const t = await f(opts, ctx);
+        for (const conntype of ctx.conntypes.all()) {
+          const t = await conntype.serve?.(opts, ctx.globals);
           if (t) transports.push(t);
         }
         if (transports.length === 0 && !servesUdp) throw new UsageError('no transport to serve on');
