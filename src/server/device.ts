@@ -27,7 +27,21 @@ export const McubootMode = {
   SWAP_USING_OFFSET: 9,
 } as const;
 
+/** Which taskstat columns Zephyr's os_mgmt.c writes (from Kconfig; see kconfig.ts). */
+export interface TaskstatColumns {
+  /** CONFIG_MCUMGR_GRP_OS_TASKSTAT_STACK_INFO: stksiz and stkuse. */
+  stackInfo: boolean;
+  /** CONFIG_SCHED_THREAD_USAGE: measured; otherwise 0 unless ONLY_SUPPORTED_STATS ('none'). */
+  runtime: 'measured' | 'zero' | 'none';
+  /** Not ONLY_SUPPORTED_STATS: cswcnt, last_checkin and next_checkin, all 0. */
+  unsupported: boolean;
+}
+
 export interface DeviceOptions {
+  /** Taskstat columns (default: whatever the thread source gives). */
+  taskstat?: TaskstatColumns;
+  /** fs hash/checksum types (default crc32 and sha256). */
+  fsHashTypes?: ReadonlyArray<'crc32' | 'sha256'>;
   /** Mount points of the file system (default `['lfs']`, i.e. `/lfs/...`). */
   fsMounts?: readonly string[];
   /** Settings subtrees that accept any key (default `['app']`). */
