@@ -7,6 +7,7 @@ import { benchCbor } from './cbor.ts';
 import { benchImageUpload } from './image-upload.ts';
 import { benchSerial } from './serial.ts';
 import { benchLoad } from './load.ts';
+import { benchStartup } from './startup.ts';
 
 /** Every benchmark by name. Other modules add theirs here. */
 export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
@@ -15,6 +16,7 @@ export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
   'image-upload': benchImageUpload,
   serial: benchSerial,
   load: benchLoad,
+  startup: benchStartup,
 };
 
 const only = process.argv.slice(2);

@@ -48,6 +48,10 @@ export type ErrorCode =
   | 'VERIFY_FAILED'
   /** An upgrade's new image did not come up: the device runs another image after the reset. */
   | 'UPGRADE_REVERTED'
+  /** An upgrade's image needs another image (DEPENDENCY TLV) that the device would not run. */
+  | 'UPGRADE_DEPENDENCY'
+  /** The new image runs in test but the device refuses to confirm it (it reverts at the next reset). */
+  | 'UPGRADE_NOT_CONFIRMED'
   /** Another live emulator holds the data directory (its lock file names the pid). */
   | 'DATA_DIR_LOCKED';
 

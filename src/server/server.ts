@@ -21,7 +21,7 @@
  */
 import { encodeCbor } from '../core/cbor.ts';
 import { MgmtErr } from '../core/error-codes.ts';
-import { HEADER_SIZE, Op, encodeHeader, type OpCode, type SmpHeader } from '../core/header.ts';
+import { HEADER_SIZE, Op, decodeWireHeader, encodeHeader, hasValidOp, type SmpHeader, type WireSmpHeader } from '../core/header.ts';
 import { ProtocolError, TransportError } from '../core/errors.ts';
 import { SchemaError, isLenient, type ObjectSchema } from '../core/schema.ts';
 import { decodeCbor } from '../core/cbor.ts';
@@ -362,16 +362,7 @@ export class SmpServer {
         return settled();
       }
       const started = performance.now();
-      const b0 = packet[off]!;
-      const h: SmpHeader = {
-        op: (b0 & 0x07) as OpCode,
-        version: (b0 >> 3) & 0x03,
-        flags: packet[off + 1]!,
-        length: (packet[off + 2]! << 8) | packet[off + 3]!,
-        group: (packet[off + 4]! << 8) | packet[off + 5]!,
-        seq: packet[off + 6]!,
-        id: packet[off + 7]!,
-      };
+      const h = decodeWireHeader(packet, off);
       const start = off + HEADER_SIZE;
       if (packet.length - start < h.length) {
         counters.errors++;
@@ -382,7 +373,7 @@ export class SmpServer {
       off = start + h.length;
       if (h.op === Op.READ_RSP || h.op === Op.WRITE_RSP) continue; // no SMP client on this device
       counters.requests++;
-      if (h.op !== Op.READ && h.op !== Op.WRITE) {
+      if (!hasValidOp(h) || (h.op !== Op.READ && h.op !== Op.WRITE)) {
         counters.errors++;
         replies.push(this.send(peer, h, { rc: MgmtErr.ENOTSUP }, started));
         return settled();
@@ -460,7 +451,7 @@ export class SmpServer {
    * Encodes and hands one answer to the transport (synchronously); the promise settles when the
    * transport has sent it and never rejects: a failed send is counted as a drop.
    */
-  private send(peer: SmpPeer, req: SmpHeader, body: Record<string, unknown>, started: number): Promise<void> {
+  private send(peer: SmpPeer, req: WireSmpHeader, body: Record<string, unknown>, started: number): Promise<void> {
     let payload = encodeCbor(body, { indefinite: this.indefinite });
     const limit = Math.min(peer.mtu, this.bufSize);
     if (HEADER_SIZE + payload.length > limit) payload = encodeCbor({ rc: MgmtErr.EMSGSIZE }, { indefinite: this.indefinite });
