@@ -17,6 +17,7 @@ import { registerShellCommands } from './commands/shell.ts';
 import { registerEnumCommands } from './commands/enum.ts';
 import { registerStorageCommands } from './commands/storage.ts';
 import { registerRawCommands } from './commands/raw.ts';
+import { registerDashboardCommand } from './commands/dashboard.ts';
 import { ExitCode } from './output.ts';
 // Registers --conntype serial, --serial, and serve --serial / --pty into the hooks above.
 import './serial.ts';
@@ -67,6 +68,7 @@ Examples:
   registerEnumCommands(program, ctx);
   registerStorageCommands(program, ctx);
   registerRawCommands(program, ctx);
+  registerDashboardCommand(program, ctx);
   try {
     await program.parseAsync([...rest], { from: 'user' });
   } catch (e) {
