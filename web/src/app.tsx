@@ -159,7 +159,9 @@ function Sidebar({ devices }: { devices: Devices }) {
       >
         <label for="connection">Connection (through the bridge)</label>
         <input id="connection" name="connection" value={connection} onInput={(e) => setConnection((e.target as HTMLInputElement).value)} placeholder="udp:127.0.0.1:1337" autocomplete="off" spellcheck={false} />
-        <p class="hint">udp:HOST:PORT, serial:dev=/dev/ttyACM0,baud=115200</p>
+        <p class="hint">
+          e.g. <code>udp:HOST:PORT</code> or <code>serial:dev=/dev/ttyACM0</code>
+        </p>
         <button type="submit">Add device</button>
       </form>
       <div class="pickers">

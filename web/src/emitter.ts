@@ -5,6 +5,9 @@ export class Emitter {
   private readonly listeners = new Set<() => void>();
   private scheduled = false;
 
+  /** `throttleMs`: tell listeners at most that often (default: once per frame). */
+  constructor(private readonly throttleMs = 0) {}
+
   subscribe(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -18,7 +21,8 @@ export class Emitter {
       this.scheduled = false;
       for (const l of [...this.listeners]) l();
     };
-    if (typeof requestAnimationFrame === 'function' && typeof document !== 'undefined' && document.visibilityState === 'visible') requestAnimationFrame(run);
+    if (this.throttleMs > 0) setTimeout(run, this.throttleMs);
+    else if (typeof requestAnimationFrame === 'function' && typeof document !== 'undefined' && document.visibilityState === 'visible') requestAnimationFrame(run);
     else setTimeout(run, 16);
   }
 }

@@ -153,6 +153,8 @@ interface Progress {
   startOffset: number;
   startTime: number;
   uploadStart?: number;
+  /** When the device held the whole image. */
+  uploadEnd?: number;
   retransmissions: number;
   window: number;
 }
@@ -204,6 +206,7 @@ function UpgradeWizard({ session, slots, onDone }: { session: DeviceSession; slo
     setProgress(p);
     setVerdict(undefined);
     setRunning(true);
+    let lastShown = 0;
     const budget = 120_000 + Math.ceil(picked.bytes.length / 1024) * 100;
     try {
       const r = await session.run(
@@ -218,16 +221,20 @@ function UpgradeWizard({ session, slots, onDone }: { session: DeviceSession; slo
               setProgress(p);
             },
             onProgress: (u) => {
-              const first = p.offset === 0 && u.offset > 0 && p.startOffset === 0;
+              const t = Date.now();
               p = {
                 ...p,
                 offset: u.offset,
                 total: u.total,
                 window: u.window,
-                ...(first ? { startOffset: 0 } : {}),
                 retransmissions: client.stats.timeouts - base.timeouts + client.stats.retransmissions - base.retransmissions,
+                ...(u.offset >= u.total && p.uploadEnd === undefined ? { uploadEnd: t } : {}),
               };
-              setProgress(p);
+              // Rendering on every chunk would slow the upload: the view follows at most every 100 ms.
+              if (t - lastShown >= 100 || u.offset >= u.total) {
+                lastShown = t;
+                setProgress(p);
+              }
             },
           }),
         budget,
@@ -238,8 +245,9 @@ function UpgradeWizard({ session, slots, onDone }: { session: DeviceSession; slo
       setVerdict({ kind: 'upgraded', text });
     } catch (e) {
       const error = explainError(e);
-      if (e instanceof McuMgrError && e.code === 'UPGRADE_REVERTED') setVerdict({ kind: 'reverted', text: `Reverted: the device kept its old image. ${e.message}`, error });
-      else setVerdict({ kind: 'failed', text: `Upgrade failed at “${STAGE_LABELS[p.stage]}”`, error });
+      if (e instanceof McuMgrError && e.code === 'UPGRADE_REVERTED') setVerdict({ kind: 'reverted', text: `the device kept its old image: ${e.message}`, error });
+      else setVerdict({ kind: 'failed', text: `stopped at “${STAGE_LABELS[p.stage]}”: ${error.name}: ${error.message}`, error });
+      session.dismissError(); // the verdict says it, with the advice
     } finally {
       setRunning(false);
       await onDone();
@@ -248,8 +256,8 @@ function UpgradeWizard({ session, slots, onDone }: { session: DeviceSession; slo
 
   const check = picked?.check;
   const already = check?.image.hash && slots?.find((s) => s.hash && toHex(s.hash) === toHex(check.image.hash!));
-  const uploadElapsed = progress?.uploadStart ? (running ? now : Date.now()) - progress.uploadStart : 0;
-  const speed = progress && uploadElapsed > 200 ? (progress.offset - progress.startOffset) / (uploadElapsed / 1000) : 0;
+  const uploadElapsed = progress?.uploadStart ? (progress.uploadEnd ?? (running ? now : Date.now())) - progress.uploadStart : 0;
+  const speed = progress && (uploadElapsed > 200 || progress.uploadEnd) && uploadElapsed > 0 ? (progress.offset - progress.startOffset) / (uploadElapsed / 1000) : 0;
   const eta = progress && speed > 0 ? ((progress.total - progress.offset) / speed) * 1000 : NaN;
 
   return (
@@ -326,7 +334,7 @@ function UpgradeWizard({ session, slots, onDone }: { session: DeviceSession; slo
           </ol>
           <label for="upload-progress">Upload</label>
           <progress id="upload-progress" max={progress.total} value={progress.offset} data-testid="upload-bar" />
-          <p class="numbers" data-testid="upload-numbers">
+          <p class="numbers" data-testid="upload-numbers" data-rate={Math.round(speed)}>
             {formatBytes(progress.offset)} of {formatBytes(progress.total)} ({Math.floor((progress.offset / Math.max(1, progress.total)) * 100)}%) · {speed > 0 ? `${formatBytes(Math.round(speed))}/s` : '–'} · ETA {progress.offset >= progress.total ? 'done' : formatDuration(eta)} · window {progress.window} · {progress.retransmissions} retransmissions
           </p>
         </div>

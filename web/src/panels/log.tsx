@@ -9,6 +9,7 @@ const SHOWN = 200;
 
 export function LogPanel({ session }: { session: DeviceSession }) {
   useEmitter(session);
+  useEmitter(session.logChanges);
   const [open, setOpen] = useState<number | undefined>();
   const shown = session.log.slice(-SHOWN).reverse();
   return (
@@ -65,7 +66,9 @@ export function LogPanel({ session }: { session: DeviceSession }) {
               open === p.n ? (
                 <tr key={`${p.n}-d`}>
                   <td colSpan={8}>
-                    <pre class="json">{JSON.stringify(d, null, 2)}</pre>
+                    <pre class="json" tabIndex={0} aria-label={`Packet ${p.n} decoded`}>
+                      {JSON.stringify(d, null, 2)}
+                    </pre>
                   </td>
                 </tr>
               ) : null,

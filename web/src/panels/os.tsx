@@ -4,6 +4,7 @@ import { commands } from '../../../src/core/commands/index.ts';
 import type { Infer } from '../../../src/core/schema.ts';
 import type { taskStat } from '../../../src/core/commands/index.ts';
 import { useEmitter } from '../emitter.ts';
+import { explainError } from '../error-help.ts';
 import type { DeviceSession } from '../session.ts';
 
 type TaskStat = Infer<typeof taskStat>;
@@ -25,8 +26,12 @@ export function OsPanel({ session }: { session: DeviceSession }) {
     if (r) setTasks(r.tasks);
   };
   const readClock = async (): Promise<void> => {
-    const r = await session.attempt(session.request('Read date-time', commands.os.datetimeGet, {}));
-    if (r) setClock(r.datetime);
+    try {
+      setClock((await session.request('Read date-time', commands.os.datetimeGet, {}, { quiet: true })).datetime);
+    } catch (e) {
+      // A device whose clock was never set answers OS_MGMT_ERR_RTC_NOT_SET: a state, not a failure.
+      setClock(`not available (${explainError(e).name})`);
+    }
   };
   useEffect(() => {
     void readTasks();
