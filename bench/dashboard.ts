@@ -51,12 +51,13 @@ export async function benchDashboard(): Promise<void> {
     await buildWeb({ outDir: out.path });
     let gz = 0;
     let raw = 0;
-    for (const f of await readdir(out.path)) {
-      const bytes = await readFile(join(out.path, f));
+    for (const f of await readdir(out.path, { recursive: true, withFileTypes: true })) {
+      if (!f.isFile()) continue;
+      const bytes = await readFile(join(f.parentPath, f.name));
       raw += bytes.length;
       gz += gzipSync(bytes, { level: 9 }).length;
     }
-    printFigure({ name: `production bundle, gzip (${(raw / 1000).toFixed(0)} KB raw)`, value: gz / 1000, unit: 'KB', limit: { value: BUDGET_BYTES / 1000, label: 'budget' } });
+    printFigure({ name: `production bundle, all files, gzip (${(raw / 1000).toFixed(0)} KB raw)`, value: gz / 1000, unit: 'KB', limit: { value: BUDGET_BYTES / 1000, label: 'budget' } });
 
     const serve = await startServeProcess(['--data', join(data.path, 'device')]);
     const dashboard = await startDashboardProcess([`udp:127.0.0.1:${serve.port}`], ['--quiet']);

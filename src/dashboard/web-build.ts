@@ -38,6 +38,8 @@ export async function buildWeb(options: WebBuildOptions = {}): Promise<WebBuildR
     entryPoints: { app: join(root, 'web', 'src', 'main.tsx') },
     bundle: true,
     format: 'esm',
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     platform: 'browser',
     target: ['chrome110', 'firefox115', 'safari16'],
     minify: options.minify ?? true,
@@ -52,7 +54,7 @@ export async function buildWeb(options: WebBuildOptions = {}): Promise<WebBuildR
   });
   await copyFile(join(root, 'web', 'index.html'), join(outDir, 'index.html'));
   const files: Record<string, number> = {};
-  for (const [file, info] of Object.entries(result.metafile.outputs)) files[file.slice(file.lastIndexOf('/') + 1)] = info.bytes;
+  for (const [file, info] of Object.entries(result.metafile.outputs)) files[file.slice(file.indexOf(outDir) === 0 ? outDir.length + 1 : file.lastIndexOf('/') + 1)] = info.bytes;
   return { outDir, files };
 }
 

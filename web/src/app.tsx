@@ -9,15 +9,39 @@ import { DeviceSession } from './session.ts';
 import { Emitter } from './emitter.ts';
 import { formatDuration } from './format.ts';
 import { explainError, type ExplainedError } from './error-help.ts';
+import { ErrorBox } from './error-box.tsx';
+import type { FunctionComponent } from 'preact';
 import { OverviewPanel } from './panels/overview.tsx';
-import { ImagesPanel } from './panels/images.tsx';
-import { StatsPanel } from './panels/stats.tsx';
 import { FilesPanel } from './panels/files.tsx';
 import { SettingsPanel } from './panels/settings.tsx';
 import { ShellPanel } from './panels/shell.tsx';
 import { OsPanel } from './panels/os.tsx';
 import { NetworkPanel } from './panels/network.tsx';
 import { LogPanel } from './panels/log.tsx';
+
+type PanelProps = { session: DeviceSession };
+
+/**
+ * A panel loaded when first shown: the image panel (signature verification, @noble/curves) and the
+ * stats charts (uPlot) are half the bundle, and the first render needs neither.
+ */
+function lazyPanel(load: () => Promise<FunctionComponent<PanelProps>>): FunctionComponent<PanelProps> {
+  let loaded: FunctionComponent<PanelProps> | undefined;
+  let pending: Promise<FunctionComponent<PanelProps>> | undefined;
+  return function LazyPanel(props: PanelProps) {
+    const [, setReady] = useState(0);
+    useEffect(() => {
+      if (loaded) return;
+      pending ??= load().then((c) => (loaded = c));
+      void pending.then(() => setReady(1));
+    }, []);
+    const C = loaded;
+    return C ? <C {...props} /> : <p class="hint">Loading…</p>;
+  };
+}
+
+const ImagesPanel = lazyPanel(() => import('./panels/images.tsx').then((m) => m.ImagesPanel));
+const StatsPanel = lazyPanel(() => import('./panels/stats.tsx').then((m) => m.StatsPanel));
 
 /** What the page was opened with: `#token=...&device=udp:127.0.0.1:1337&device=...`. */
 export interface PageConfig {
@@ -173,22 +197,6 @@ function Sidebar({ devices }: { devices: Devices }) {
         {pickError && <ErrorBox error={pickError} />}
       </div>
     </nav>
-  );
-}
-
-export function ErrorBox({ error, onDismiss }: { error: ExplainedError; onDismiss?: () => void }) {
-  return (
-    <div class="error" role="alert">
-      <p>
-        <strong data-testid="error-name">{error.name}</strong>: {error.message}
-      </p>
-      <p class="advice">{error.advice}</p>
-      {onDismiss && (
-        <button type="button" class="small" onClick={onDismiss}>
-          Dismiss
-        </button>
-      )}
-    </div>
   );
 }
 

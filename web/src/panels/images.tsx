@@ -14,7 +14,7 @@ import type { DeviceSession } from '../session.ts';
 import { slotActions } from '../slot-actions.ts';
 import { formatBytes, formatDuration, shortHex } from '../format.ts';
 import { explainError, type ExplainedError } from '../error-help.ts';
-import { ErrorBox } from '../app.tsx';
+import { ErrorBox } from '../error-box.tsx';
 
 interface SlotInfo {
   image: number;
