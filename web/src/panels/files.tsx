@@ -22,7 +22,8 @@ export function FilesPanel({ session }: { session: DeviceSession }) {
   const [entries, setEntries] = useState<Entry[]>([]);
   const [progress, setProgress] = useState<{ done: number; total: number; what: string } | undefined>();
 
-  const note = (e: Entry): void => setEntries((list) => [e, ...list.filter((x) => x.path !== e.path)].slice(0, 50));
+  // What is learned about a path adds to what was known (a hash keeps the "uploaded" note).
+  const note = (e: Entry): void => setEntries((list) => [{ ...list.find((x) => x.path === e.path), ...e }, ...list.filter((x) => x.path !== e.path)].slice(0, 50));
   const budget = (bytes: number): number => 30_000 + Math.ceil(bytes / 1024) * 200;
 
   const stat = async (path = name): Promise<void> => {
