@@ -19,6 +19,8 @@ import { McuMgrError } from '../src/core/errors.ts';
 import { buildImage } from '../src/image/build.ts';
 import { startDashboardServer, type DashboardServer } from '../src/dashboard/server.ts';
 import { parseConnection } from '../src/dashboard/connections.ts';
+import { ConntypeRegistry, udpConntype } from '../src/cli/conntypes.ts';
+import { serialConntype } from '../src/cli/serial.ts';
 import { openBridgeTransport, type WebSocketConstructor } from '../src/transport/websocket.ts';
 import { openWebSerialTransport, type SerialPortLike } from '../src/transport/web-serial.ts';
 import { createSerialServer } from '../src/transport/serial-server.ts';
@@ -57,6 +59,8 @@ async function refusal(p: Promise<unknown>): Promise<McuMgrError> {
   assert.fail('the bridge accepted a connection it must refuse');
 }
 
+const conntypes = new ConntypeRegistry().register(udpConntype).register(serialConntype);
+
 describe('dashboard bridge (ws package standing in for the browser WebSocket)', () => {
   let emulator: TestEmulator;
   let dashboard: DashboardServer;
@@ -68,7 +72,7 @@ describe('dashboard bridge (ws package standing in for the browser WebSocket)', 
     web = await tempDir('mcumgr-dash-web-');
     await writeFile(join(web.path, 'index.html'), '<!doctype html><title>test</title>');
     await mkdir(join(web.path, 'sub'));
-    dashboard = await startDashboardServer({ webRoot: web.path, port: 0, devices: [`udp:127.0.0.1:${emulator.port}`], log: (l) => log.push(l) });
+    dashboard = await startDashboardServer({ webRoot: web.path, port: 0, conntypes, devices: [`udp:127.0.0.1:${emulator.port}`], log: (l) => log.push(l) });
   });
   after(async () => {
     await dashboard.close();
@@ -132,9 +136,11 @@ describe('dashboard bridge (ws package standing in for the browser WebSocket)', 
   it('refuses a link kind the CLI does not open, and says which it opens', async () => {
     const e = await refusal(open({ connection: 'tcp:192.0.2.1:80' }));
     assert.equal(e.code, 'USAGE');
-    assert.match(e.message, /opens udp, serial/);
-    assert.throws(() => parseConnection('file:/etc/passwd'), /refused "file"/);
-    assert.throws(() => parseConnection('127.0.0.1:1337'), /refused "127.0.0.1"/);
+    assert.match(e.message, /opens udp, serial, profile connections only/);
+    assert.throws(() => parseConnection('file:/etc/passwd', conntypes), /refused "file"/);
+    assert.throws(() => parseConnection('127.0.0.1:1337', conntypes), /refused "127.0.0.1"/);
+    const profile = await refusal(open({ connection: 'profile:no-such-profile-here' }));
+    assert.match(profile.message, /connection profile "no-such-profile-here" doesn't exist/);
   });
 
   it('serves the app with a strict CSP, only to its own Host, and nothing outside its folder', async () => {
@@ -151,6 +157,26 @@ describe('dashboard bridge (ws package standing in for the browser WebSocket)', 
     assert.equal(config.status, 401);
     const withToken = await httpGet(dashboard.port, '/api/config', { host: `127.0.0.1:${dashboard.port}`, 'x-dashboard-token': dashboard.token });
     assert.deepEqual(JSON.parse(withToken.body).devices, [`udp:127.0.0.1:${emulator.port}`]);
+  });
+
+  it('opens a Go mcumgr connection profile (profile:NAME)', async () => {
+    const home = await tempDir('mcumgr-dash-home-');
+    const saved = process.env['HOME'];
+    process.env['HOME'] = home.path;
+    try {
+      await writeFile(join(home.path, '.mcumgr.cp.json'), JSON.stringify([{ MyName: 'emu', MyType: 'udp', MyConnString: `127.0.0.1:${emulator.port}` }]));
+      const transport = await open({ connection: 'profile:emu' });
+      const client = new SmpClient(transport, { timeoutMs: 2000, tries: 2 });
+      try {
+        assert.equal(transport.link.kind, 'udp');
+        assert.deepEqual(await client.request(commands.os.echo, { d: 'profile' }), { r: 'profile' });
+      } finally {
+        await client.close();
+      }
+    } finally {
+      process.env['HOME'] = saved;
+      await home.remove();
+    }
   });
 
   it('tells the page when the device link cannot be opened', async () => {

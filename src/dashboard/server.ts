@@ -21,6 +21,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { McuMgrError } from '../core/errors.ts';
 import type { SmpTransport } from '../transport/types.ts';
+import type { ConntypeRegistry } from '../cli/conntypes.ts';
 import { bridgeKinds, openConnection, parseConnection } from './connections.ts';
 
 export interface DashboardServerOptions {
@@ -34,7 +35,9 @@ export interface DashboardServerOptions {
   token?: string;
   /** Devices the page lists when it opens (connection strings). */
   devices?: readonly string[];
-  /** Opens a device for the bridge (default: the CLI's openers). */
+  /** The link kinds the bridge opens: the CLI's conntypes. */
+  conntypes: ConntypeRegistry;
+  /** Opens a device for the bridge (default: as the CLI opens it, see connections.ts). */
   openDevice?: (connection: string) => Promise<SmpTransport>;
   /** Bridge events, one line each (opened, closed, refused). */
   log?: (line: string) => void;
@@ -82,7 +85,7 @@ function isLoopback(host: string): boolean {
 export async function startDashboardServer(options: DashboardServerOptions): Promise<DashboardServer> {
   const host = options.host ?? '127.0.0.1';
   const token = options.token ?? randomBytes(24).toString('base64url');
-  const openDevice = options.openDevice ?? openConnection;
+  const openDevice = options.openDevice ?? ((c: string) => openConnection(c, options.conntypes));
   const log = options.log ?? (() => {});
   const webRoot = normalize(options.webRoot);
   const http = createServer();
@@ -119,7 +122,7 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
         const given = req.headers['x-dashboard-token'];
         if (typeof given !== 'string' || !sameToken(given, token)) return refuse(res, 401, 'wrong or missing token');
         res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', ...securityHeaders() });
-        res.end(JSON.stringify({ kinds: bridgeKinds(), devices: options.devices ?? [] }));
+        res.end(JSON.stringify({ kinds: bridgeKinds(options.conntypes), devices: options.devices ?? [] }));
         return;
       }
       let path: string;
@@ -168,7 +171,7 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     ws.on('close', () => sockets.delete(ws));
     let transport: SmpTransport;
     try {
-      parseConnection(connection);
+      parseConnection(connection, options.conntypes);
       transport = await openDevice(connection);
     } catch (e) {
       const code = e instanceof McuMgrError ? e.code : 'TRANSPORT_IO';

@@ -17,9 +17,11 @@ interface DashboardFlags {
   quiet?: boolean;
 }
 
-function defaultDevices(ctx: CliContext): string[] {
+/** The global connection (--udp, --conntype/--connstring, -c PROFILE), else the emulator's address. */
+async function defaultDevices(ctx: CliContext): Promise<string[]> {
+  if (ctx.globals.conn !== undefined && ctx.globals.conntype === undefined && ctx.globals.connstring === undefined) return [`profile:${ctx.globals.conn}`];
   try {
-    const { conntype, connstring } = resolveConnection(ctx.globals);
+    const { conntype, connstring } = await resolveConnection(ctx.globals, ctx.conntypes);
     return [`${conntype}:${connstring}`];
   } catch {
     return ['udp:127.0.0.1:1337'];
@@ -41,7 +43,7 @@ export function registerDashboardCommand(program: Command, ctx: CliContext): voi
   program
     .command('dashboard')
     .description('serve the web dashboard and its device bridge on 127.0.0.1 (prints the address with its token)')
-    .argument('[connections...]', 'devices to list, e.g. udp:127.0.0.1:1337 serial:dev=/dev/ttyACM0 (default: the emulator)')
+    .argument('[connections...]', 'devices to list, e.g. udp:127.0.0.1:1337 serial:dev=/dev/ttyACM0 profile:NAME (default: the global connection, else the emulator)')
     .option('--port <port>', 'port to serve on (0: any free port)', '8080')
     .option('--host <address>', 'address to bind; anything but loopback exposes the bridge to the network', '127.0.0.1')
     .option('--open', 'open the dashboard in the default browser')
@@ -53,13 +55,13 @@ export function registerDashboardCommand(program: Command, ctx: CliContext): voi
         const { startDashboardServer } = await import('../../dashboard/server.ts');
         const { ensureWebRoot } = await import('../../dashboard/web-root.ts');
         const { parseConnection } = await import('../../dashboard/connections.ts');
-        const devices = connections.length > 0 ? connections : defaultDevices(ctx);
-        for (const d of devices) parseConnection(d);
+        const devices = connections.length > 0 ? connections : await defaultDevices(ctx);
+        for (const d of devices) parseConnection(d, ctx.conntypes);
         const webRoot = await ensureWebRoot((l) => process.stderr.write(`${l}\n`));
         const host = o.host ?? '127.0.0.1';
         let server;
         try {
-          server = await startDashboardServer({ webRoot, host, port, devices, log: o.quiet ? undefined : (l) => process.stderr.write(`${l}\n`) });
+          server = await startDashboardServer({ webRoot, host, port, devices, conntypes: ctx.conntypes, log: o.quiet ? undefined : (l) => process.stderr.write(`${l}\n`) });
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UsageError(`port ${port} on ${host} is in use: pick another with --port N (or --port 0 for any free one)`);
           throw e;

@@ -62,9 +62,6 @@ async function imageOptions(opts: Record<string, unknown>): Promise<ImageGroupOp
   return out;
 }
 
-/** Extra server transports other modules add (serial adds --serial / --pty). */
-export const serveTransportFactories: Array<(opts: Record<string, unknown>, ctx: CliContext) => Promise<ServerTransport | undefined> | ServerTransport | undefined> = [];
-
 export function registerServeCommand(program: Command, ctx: CliContext): Command {
   return program
     .command('serve')
@@ -91,8 +88,8 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
         const closeOnDisconnect = opts['closeOnDisconnect'] === true;
         if (closeOnDisconnect && !servesUdp) throw new UsageError('--close-on-disconnect needs UDP (--udp ADDR:PORT)');
         const transports: ServerTransport[] = [];
-        for (const f of serveTransportFactories) {
-          const t = await f(opts, ctx);
+        for (const conntype of ctx.conntypes.all()) {
+          const t = await conntype.serve?.(opts, ctx.globals);
           if (t) transports.push(t);
         }
         if (transports.length === 0 && !servesUdp) throw new UsageError('no transport to serve on');
