@@ -91,3 +91,77 @@ describe('cli: version and help', () => {
     }
   });
 });
+
+/** A signed-looking (hash TLV) MCUboot image file of `size` payload bytes. */
+async function imageFile(name: string, version: string, size: number): Promise<{ path: string; bytes: Uint8Array }> {
+  const { buildImage } = await import('../src/image/build.ts');
+  const payload = new Uint8Array(size).map((_, i) => (i * 7 + 3) & 0xff);
+  const { bytes } = await buildImage({ version, payload });
+  const path = join(tmp.path, name);
+  await writeFile(path, bytes);
+  return { path, bytes };
+}
+
+/** The versions in the device's slots, as `image list --json` reports them. */
+async function slotVersions(port: number): Promise<string[]> {
+  const r = await runCli(['--udp', `127.0.0.1:${port}`, '--json', 'image', 'list']);
+  assert.equal(r.code, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { images: Array<{ version: string }> }).images.map((s) => s.version);
+}
+
+describe('cli: image files are checked before anything is sent', () => {
+  it('a corrupted image (hash TLV does not match) is refused with the reason, exit 2; --force sends it', async () => {
+    const { path, bytes } = await imageFile('corrupt.bin', '3.0.0', 3000);
+    bytes[0x200 + 10] = bytes[0x200 + 10]! ^ 0xff;
+    await writeFile(path, bytes);
+    const device = await startServeProcess(['--data', join(tmp.path, 'device-corrupt')]);
+    try {
+      for (const cmd of [['image', 'upload', path], ['upgrade', path]]) {
+        const r = await runCli(['--udp', `127.0.0.1:${device.port}`, ...cmd]);
+        assert.equal(r.code, 2, `${cmd[0]}: ${r.stderr}`);
+        assert.match(r.stderr, /corrupt\.bin: refusing to send it: its hash TLV does not match the content.*--force/);
+      }
+      assert.deepEqual(await slotVersions(device.port), ['1.0.0'], 'nothing reached the device');
+      const forced = await runCli(['--udp', `127.0.0.1:${device.port}`, 'image', 'upload', '--force', path]);
+      assert.equal(forced.code, 0, forced.stderr);
+      assert.deepEqual(await slotVersions(device.port), ['1.0.0', '3.0.0']);
+    } finally {
+      await device.stop();
+    }
+  });
+
+  it('a truncated image and a file that is no image are refused (exit 2), as is a directory, with no stack trace', async () => {
+    const { path, bytes } = await imageFile('whole.bin', '3.0.1', 3000);
+    const truncated = join(tmp.path, 'truncated.bin');
+    await writeFile(truncated, bytes.subarray(0, bytes.length - 40));
+    const noImage = join(tmp.path, 'text.bin');
+    await writeFile(noImage, 'this is not an image at all, but long enough to have a header');
+    for (const [file, reason] of [[truncated, /truncated\.bin: not a valid MCUboot image/], [noImage, /text\.bin: not a valid MCUboot image/], [tmp.path, /cannot read .*: is a directory/]] as const) {
+      for (const cmd of ['image upload', 'upgrade', 'image info']) {
+        const r = await runCli(['--udp', '127.0.0.1:9', ...cmd.split(' '), file]);
+        assert.equal(r.code, 2, `${cmd} ${file}: ${r.stderr}`);
+        assert.match(r.stderr, reason, `${cmd} ${file}`);
+        assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+      }
+    }
+    void path;
+  });
+});
+
+describe('cli: image build', () => {
+  it('builds an MCUboot image from a binary that image info, upload and the device accept', async () => {
+    const bin = join(tmp.path, 'app.bin');
+    await writeFile(bin, new Uint8Array(5000).fill(0x5a));
+    const out = join(tmp.path, 'app.signed.bin');
+    const r = await runCli(['image', 'build', bin, out, '--image-version', '2.3.4+5', '--header-size', '0x200', '--align', '8']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Built .*app\.signed\.bin: \d+ bytes, version 2\.3\.4\+5, hash [0-9a-f]{64}\n$/);
+    const info = JSON.parse((await runCli(['--json', 'image', 'info', out])).stdout) as { version: string; headerSize: number; imageSize: number; hashValid: boolean };
+    assert.deepEqual([info.version, info.headerSize, info.imageSize, info.hashValid], ['2.3.4.5', 0x200, 5000, true]);
+    const up = await runCli(['--udp', `127.0.0.1:${serve.port}`, 'image', 'upload', out]);
+    assert.equal(up.code, 0, up.stderr);
+    const missing = await runCli(['image', 'create', bin, join(tmp.path, 'no', 'such', 'dir', 'x.bin'), '--image-version', '1.0.0']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /the directory .*no\/such\/dir does not exist/);
+  });
+});

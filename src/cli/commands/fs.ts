@@ -10,7 +10,8 @@ import { toHex } from '../../core/bytes.ts';
 import { UsageError } from '../../core/errors.ts';
 import { downloadFile, uploadFile, type HashType, type TransferResult } from '../../client/fs-transfer.ts';
 import type { CliContext } from '../context.ts';
-import { createTransferProgress } from '../transfer-progress.ts';
+import { createTransferProgress, formatBytes } from '../transfer-progress.ts';
+import { checkDestination, openFileSource, removeIfPresent } from '../file-source.ts';
 
 interface TransferFlags {
   resume?: boolean;
@@ -59,13 +60,13 @@ export function registerFsCommands(program: Command, ctx: CliContext): void {
   transferOptions(fs.command('upload').description('upload a local file to the device').argument('<local>').argument('<remote>', 'device path, e.g. /lfs/file.txt')).action(
     (local: string, remote: string, opts: TransferFlags) =>
       ctx.withClient(async (client, out) => {
-        let data: Uint8Array;
-        try {
-          data = new Uint8Array(await readFile(local));
-        } catch (e) {
-          throw new UsageError(`cannot read ${local}: ${(e as Error).message}`, { cause: e });
-        }
-        const progress = createTransferProgress(data.length, { enabled: !out.json, label: `upload ${remote}` });
+        const source = await openFileSource(local);
+        const data = await source.read(0, source.size).finally(() => source.close());
+        const progress = createTransferProgress(data.length, {
+          enabled: !out.json,
+          label: `upload ${remote}`,
+          onInterrupt: (done) => `the device keeps ${formatBytes(done)}; run the same command with --resume to continue`,
+        });
         try {
           const r = await uploadFile(client, remote, data, { resume: opts.resume === true, verify: verifyOption(opts), window: windowOption(opts), onProgress: (p) => progress.update(p.done, p.total) });
           progress.stop();
@@ -80,13 +81,20 @@ export function registerFsCommands(program: Command, ctx: CliContext): void {
   transferOptions(fs.command('download').description('download a device file to a local file').argument('<remote>', 'device path').argument('<local>')).action(
     (remote: string, local: string, opts: TransferFlags) =>
       ctx.withClient(async (client, out) => {
+        // The destination is checked before the device is asked for anything.
+        await checkDestination(local);
         let resumeFrom: Uint8Array | undefined;
         if (opts.resume) resumeFrom = await readFile(local).then((b) => new Uint8Array(b), () => undefined);
-        const progress = createTransferProgress(0, { enabled: !out.json, label: `download ${remote}` });
+        const progress = createTransferProgress(0, { enabled: !out.json, label: `download ${remote}`, onInterrupt: () => `nothing was written to ${local}` });
         const save = async (bytes: Uint8Array): Promise<void> => {
           const tmp = `${local}.part-${process.pid}`;
-          await writeFile(tmp, bytes);
-          await rename(tmp, local);
+          try {
+            await writeFile(tmp, bytes);
+            await rename(tmp, local);
+          } catch (e) {
+            await removeIfPresent(tmp);
+            throw new UsageError(`cannot write ${local}: ${(e as Error).message}`, { cause: e });
+          }
         };
         try {
           const r = await downloadFile(client, remote, { resumeFrom, verify: verifyOption(opts), window: windowOption(opts), onProgress: (p) => progress.update(p.done, p.total) });
