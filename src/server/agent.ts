@@ -28,6 +28,8 @@
  * | `--shell-host PROGRAMS` | `device.shellHostCommands.allow` |
  * | `--images`, `--slot-size`, `--image-key`, `--factory-image` | `image.images`, `.slotSize`, `.keys`, `.factoryImage` |
  * | `--serial PATH`, `--pty`, `--pty-link PATH` | `serial: { path }`, `serial: { pty: true }`, `serial: { pty: PATH }` |
+ * | `--mcuboot-mode MODE`, `--downgrade-prevention`, `--rollback-protection`, `--confirm-non-active` | `image.mode`, `.downgradePrevention`, `.hwRollbackProtection`, `.allowConfirmNonActiveImage` |
+ * | `--kconfig FILE` (`--print-config` lists what it sets and exits) | `kconfig: { text, time }` |
  * | (status lines on stderr) | `onStatus` |
  *
  * Adding an option: one field in {@link AgentOptions} (or in the emulator's, server's, device's
@@ -45,8 +47,9 @@ import { isUnspecifiedIp, tryParseIpv4, tryParseIpv6 } from '../netmgmt/ip.ts';
 import * as NetEvents from '../netmgmt/events.ts';
 import { createDeviceNetwork, type DeviceNetwork } from './net-shell.ts';
 import { TransportSwitch } from './transport-switch.ts';
-import { createEmulator, type EmulatorOptions } from './emulator.ts';
+import { createEmulator, type Emulator, type EmulatorOptions } from './emulator.ts';
 import type { SmpServer } from './server.ts';
+import { withKconfig, type KconfigSource } from './kconfig.ts';
 
 /** Where the agent serves UDP. */
 export interface AgentUdpOptions extends HostPort {
@@ -80,11 +83,18 @@ export interface AgentOptions extends EmulatorOptions {
   hostNetwork?: boolean | HostNetMonitorOptions;
   /** Lines for people about the agent's state (waiting for an address, closing UDP, warnings). */
   onStatus?: (message: string) => void;
+  /**
+   * Configure the device as a Zephyr build's `.config` does (groups, commands, buffers, os info,
+   * taskstat, fs hashes, MCUboot mode, image count, transport limits; see kconfig.ts). Options given
+   * explicitly win. `serve --kconfig FILE`.
+   */
+  kconfig?: KconfigSource;
 }
 
 /** A running agent. */
 export interface Agent {
-  readonly server: SmpServer;
+  /** The emulated device's server; `server.device` holds its shared services (stats, settings, shell, fs). */
+  readonly server: Emulator;
   readonly dataDir: string;
   /** The device's network its shell shows (fed from the host unless `hostNetwork: false`). */
   readonly network: DeviceNetwork;
@@ -227,7 +237,8 @@ async function switchUdp(server: SmpServer, part: UdpPart, options: AgentOptions
  * console.log(agent.listening().map((t) => t.describe()));
  * await agent.close();
  */
-export async function createAgent(options: AgentOptions): Promise<Agent> {
+export async function createAgent(agentOptions: AgentOptions): Promise<Agent> {
+  const options = agentOptions.kconfig ? withKconfig(agentOptions, agentOptions.kconfig) : agentOptions;
   const status = options.onStatus ?? (() => {});
   if (options.closeOnDisconnect && !options.udp) throw new UsageError('closing UDP on disconnect needs UDP to serve on');
   if (!options.udp && !options.serial && !options.transports?.length) throw new UsageError('no transport to serve on');

@@ -4,14 +4,15 @@
  * terminal, resume with --resume and verify the result with the device's sha256 or crc32.
  */
 import type { Command } from 'commander';
-import { readFile, writeFile, rename } from 'node:fs/promises';
+import { renameSync, unlinkSync } from 'node:fs';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { commands } from '../../core/commands/index.ts';
 import { toHex } from '../../core/bytes.ts';
 import { UsageError } from '../../core/errors.ts';
 import { downloadFile, uploadFile, type HashType, type TransferResult } from '../../client/fs-transfer.ts';
 import type { CliContext } from '../context.ts';
 import { createTransferProgress, formatBytes } from '../transfer-progress.ts';
-import { checkDestination, openFileSource, removeIfPresent } from '../file-source.ts';
+import { checkDestination, openFileSource } from '../file-source.ts';
 
 interface TransferFlags {
   resume?: boolean;
@@ -85,28 +86,51 @@ export function registerFsCommands(program: Command, ctx: CliContext): void {
         await checkDestination(local);
         let resumeFrom: Uint8Array | undefined;
         if (opts.resume) resumeFrom = await readFile(local).then((b) => new Uint8Array(b), () => undefined);
-        const progress = createTransferProgress(0, { enabled: !out.json, label: `download ${remote}`, onInterrupt: () => `nothing was written to ${local}` });
-        const save = async (bytes: Uint8Array): Promise<void> => {
-          const tmp = `${local}.part-${process.pid}`;
-          try {
-            await writeFile(tmp, bytes);
-            await rename(tmp, local);
-          } catch (e) {
-            await removeIfPresent(tmp);
-            throw new UsageError(`cannot write ${local}: ${(e as Error).message}`, { cause: e });
-          }
+        // Stream into a temporary file beside the destination (bounded memory whatever size the
+        // device claims), renamed over it at the end; on failure or Ctrl-C what arrived in order
+        // is kept in the destination, so that --resume can continue from it.
+        const tmp = `${local}.part-${process.pid}`;
+        let file;
+        try {
+          file = await open(tmp, 'w');
+        } catch (e) {
+          throw new UsageError(`cannot write ${local}: ${(e as Error).message}`, { cause: e });
+        }
+        let written = 0;
+        const progress = createTransferProgress(0, {
+          enabled: !out.json,
+          label: `download ${remote}`,
+          onInterrupt: () => {
+            try {
+              if (written > 0) renameSync(tmp, local);
+              else unlinkSync(tmp);
+            } catch {
+              // nothing to keep
+            }
+            return written > 0 ? `${local} keeps what arrived; run the same command with --resume to continue` : `nothing was written to ${local}`;
+          },
+        });
+        const sink = {
+          async start(_total: number, resumedFrom: number) {
+            if (resumeFrom && resumedFrom > 0) await file.write(resumeFrom.subarray(0, resumedFrom));
+          },
+          async write(d: Uint8Array) {
+            await file.write(d);
+            written += d.length;
+          },
         };
         try {
-          const r = await downloadFile(client, remote, { resumeFrom, verify: verifyOption(opts), window: windowOption(opts), onProgress: (p) => progress.update(p.done, p.total) });
+          const r = await downloadFile(client, remote, { resumeFrom, sink, verify: verifyOption(opts), window: windowOption(opts), onProgress: (p) => progress.update(p.done, p.total) });
           progress.stop();
-          await save(r.data);
+          await file.close();
+          await rename(tmp, local);
           const { data: _data, ...figures } = r;
           out.result({ name: remote, local, ...figures }, () => summary('Downloaded', r));
         } catch (e) {
           progress.stop();
-          // Keep what arrived in order, so that --resume can continue from it.
-          const partial = (e as { partial?: Uint8Array }).partial;
-          if (partial && partial.length > (resumeFrom?.length ?? 0)) await save(partial);
+          await file.close().catch(() => {});
+          if (written > 0) await rename(tmp, local);
+          else await unlink(tmp).catch(() => {});
           throw e;
         }
       }),

@@ -10,6 +10,9 @@ import { parsePublicKey } from '../../image/keys.ts';
 import { createAgent, type AgentOptions } from '../../server/agent.ts';
 import type { ImageGroupOptions } from '../../server/groups/image.ts';
 import type { CliContext } from '../context.ts';
+import { stat } from 'node:fs/promises';
+import { MCUBOOT_MODE_NAMES, isMcubootModeName } from '../../server/mcuboot/modes.ts';
+import { formatKconfigSettings, kconfigOptions, parseKconfig, type KconfigSource } from '../../server/kconfig.ts';
 
 export function defaultDataDir(): string {
   const env = process.env['MCUMGR_DATA'];
@@ -30,6 +33,18 @@ async function imageOptions(opts: Record<string, unknown>): Promise<ImageGroupOp
   const out: ImageGroupOptions = {};
   if (opts['images'] !== undefined) out.images = positiveInt('--images', opts['images'] as string, 1);
   if (opts['slotSize'] !== undefined) out.slotSize = positiveInt('--slot-size', opts['slotSize'] as string, 0);
+  const mode = opts['mcubootMode'];
+  if (typeof mode === 'string') {
+    if (!isMcubootModeName(mode)) throw new UsageError(`--mcuboot-mode must be one of ${MCUBOOT_MODE_NAMES.join(', ')}; got ${JSON.stringify(mode)}`);
+    out.mode = mode;
+  }
+  if (opts['downgradePrevention'] === true) out.downgradePrevention = true;
+  if (opts['rollbackProtection'] === true) out.hwRollbackProtection = true;
+  const confirm = opts['confirmNonActive'];
+  if (typeof confirm === 'string') {
+    if (confirm !== 'none' && confirm !== 'secondary' && confirm !== 'any') throw new UsageError(`--confirm-non-active must be none, secondary or any; got ${JSON.stringify(confirm)}`);
+    out.allowConfirmNonActiveImage = confirm;
+  }
   if (typeof opts['factoryImage'] === 'string') {
     const file = opts['factoryImage'];
     let bytes: Uint8Array;
@@ -62,6 +77,15 @@ async function imageOptions(opts: Record<string, unknown>): Promise<ImageGroupOp
   return out;
 }
 
+/** Reads a `.config`; its modification time stands for the build time (os info `b`). */
+async function readKconfig(file: string): Promise<KconfigSource> {
+  try {
+    return { text: await readFile(file, 'utf8'), time: (await stat(file)).mtime };
+  } catch (e) {
+    throw new UsageError(`cannot read --kconfig ${file}: ${(e as Error).message}`);
+  }
+}
+
 export function registerServeCommand(program: Command, ctx: CliContext): Command {
   return program
     .command('serve')
@@ -77,11 +101,26 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
     .option('--slot-size <bytes>', 'size of each image slot (default 1.5 MiB)')
     .option('--image-key <file...>', 'trust this public key (PEM or DER: ECDSA P-256/P-384, Ed25519, RSA): MCUboot then boots only images signed with a trusted key')
     .option('--factory-image <file>', 'the image a new device has in its primary slot (default: an unsigned 1.0.0 image; with --image-key give one signed with a trusted key)')
+    .option('--mcuboot-mode <mode>', `MCUboot mode of operation: ${MCUBOOT_MODE_NAMES.join(', ')} (default swap-move; fixed when the data directory is created)`)
+    .option('--downgrade-prevention', 'MCUboot built with MCUBOOT_DOWNGRADE_PREVENTION: an older pending image is erased, not installed (bootloader info reports no-downgrade)')
+    .option('--rollback-protection', 'MCUboot built with MCUBOOT_HW_ROLLBACK_PROT: images need a security counter (SEC_CNT TLV) not lower than the stored one')
+    .option('--confirm-non-active <which>', 'CONFIG_MCUMGR_GRP_IMG_ALLOW_CONFIRM_NON_ACTIVE_IMAGE_*: none (default), secondary or any')
+    .option('--kconfig <file>', "configure the device as a Zephyr build's .config does (groups, commands, buffers, os info, MCUboot mode, image count, ...); explicit options win")
+    .option('--print-config', 'with --kconfig: list the options read and what each sets, then exit')
     .option('--close-on-disconnect', "close the UDP socket while the --udp address is gone (or, for 0.0.0.0/::, while the network is disconnected: NET_EVENT_L4_DISCONNECTED) and reopen it when it is back, like Zephyr's smp_udp")
     .action((opts: Record<string, unknown>) =>
       ctx.run(async (out) => {
+        const kconfig = typeof opts['kconfig'] === 'string' ? await readKconfig(opts['kconfig']) : undefined;
+        if (opts['printConfig'] === true) {
+          if (!kconfig) throw new UsageError('--print-config needs --kconfig FILE');
+          const k = kconfigOptions(parseKconfig(kconfig.text), kconfig.time);
+          out.result({ read: k.read }, () => formatKconfigSettings(k.read));
+          return;
+        }
         const dataDir = typeof opts['data'] === 'string' ? resolve(opts['data']) : defaultDataDir();
-        const bufSize = positiveInt('--buf-size', opts['bufSize'] as string | undefined, 2048);
+        // Unset buffer flags leave the .config's (or the defaults) in force.
+        const bufSize = opts['bufSize'] === undefined ? undefined : positiveInt('--buf-size', opts['bufSize'] as string, 2048);
+        const bufCount = opts['bufCount'] === undefined ? undefined : positiveInt('--buf-count', opts['bufCount'] as string, 4);
         // With a serial link (--serial / --pty) UDP is served only when --udp is given as well.
         const serialOnly = (typeof ctx.globals['serial'] === 'string' || ctx.globals['pty'] === true || typeof ctx.globals['ptyLink'] === 'string') && typeof ctx.globals.udp !== 'string';
         const servesUdp = opts['udpListen'] !== false && !serialOnly;
@@ -96,12 +135,13 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
         const udp = servesUdp ? parseHostPort(typeof ctx.globals.udp === 'string' ? ctx.globals.udp : '127.0.0.1:1337') : undefined;
         const options: AgentOptions = {
           dataDir,
-          bufSize,
-          bufCount: positiveInt('--buf-count', opts['bufCount'] as string | undefined, 4),
+          ...(bufSize !== undefined ? { bufSize } : {}),
+          ...(bufCount !== undefined ? { bufCount } : {}),
+          ...(kconfig ? { kconfig } : {}),
           indefiniteCbor: opts['definiteCbor'] !== true,
           image: await imageOptions(opts),
           transports,
-          ...(udp ? { udp: { ...udp, mtu: positiveInt('--mtu', opts['mtu'] as string | undefined, Math.max(DEFAULT_UDP_MTU, bufSize)) } } : {}),
+          ...(udp ? { udp: { ...udp, ...(opts['mtu'] !== undefined ? { mtu: positiveInt('--mtu', opts['mtu'] as string, DEFAULT_UDP_MTU) } : {}) } } : {}),
           closeOnDisconnect,
           ...(typeof opts['shellHost'] === 'string' ? { device: { shellHostCommands: { allow: opts['shellHost'].split(',').map((p) => p.trim()).filter((p) => p !== '') } } } : {}),
           onStatus: (m) => process.stderr.write(`serve: ${m}\n`),

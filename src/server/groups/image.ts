@@ -74,6 +74,12 @@ function hookError(r: HookResult): MgmtError | undefined {
   return 'group' in r ? MgmtError.group(r.group, r.rc) : MgmtError.rc(r.rc);
 }
 
+/** The MCUboot model behind a server's registered image group, if it has one (os bootloader info reads its mode). */
+export function imageModelOf(server: SmpServer): McubootModel | undefined {
+  const g = server.registry.findGroup(Group.IMAGE) as Partial<ImageGroup> | undefined;
+  return g?.model instanceof McubootModel ? g.model : undefined;
+}
+
 /** Builds the image group for a server with the given options. */
 export function imageGroupFactory(options: ImageGroupOptions = {}): (server: SmpServer) => Promise<ImageGroup> {
   return (server) => createImageGroup(server, options);
@@ -103,7 +109,8 @@ export async function createImageGroup(server: SmpServer, options: ImageGroupOpt
 /** MCUboot's boot sequence at power-on and reset (the upload session is lost, as RAM is). */
 async function bootImages(model: McubootModel): Promise<void> {
   const report: BootReport = await model.boot();
-  if (!report.ok) {
+  // Single slot: the SMP server is MCUboot's serial recovery, which serves without an application.
+  if (!report.ok && model.mode !== 'single-slot') {
     const bad = report.images.filter((i) => !i.primaryValid).map((i) => i.image);
     throw new McuMgrError('DEVICE_STATE', `MCUboot: no bootable image in the primary slot of image ${bad.join(', ')} (the device stays in the bootloader)`);
   }
