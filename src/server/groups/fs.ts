@@ -41,6 +41,8 @@ import { FsQuota } from '../fs-quota.ts';
 export const FS_PATH_LEN = 64;
 /** CONFIG_MCUMGR_GRP_FS_FILE_AUTOMATIC_IDLE_CLOSE_TIME (ms). */
 export const FS_IDLE_CLOSE_MS = 4000;
+/** A hash lets other transports' requests run after each this many bytes. */
+const YIELD_EVERY = 1024 * 1024;
 /** Largest type name (HASH_CHECKSUM_TYPE_SIZE). */
 const HASH_TYPE_SIZE = 8;
 
@@ -200,7 +202,7 @@ export function createFsGroup(server: SmpServer, device: DeviceServices = create
     handle(commands.fs.download, ({ body, peer }) => ctx.transfers.locked(() => fsDownload(ctx, body, peer))),
     handle(commands.fs.upload, ({ body, peer }) => ctx.transfers.locked(() => fsUpload(ctx, body, peer))),
     handle(commands.fs.status, ({ body }) => ctx.transfers.locked(() => fsStatus(ctx, body))),
-    handle(commands.fs.hash, ({ body, signal }) => ctx.transfers.locked(() => fsHash(ctx, body, signal))),
+    handle(commands.fs.hash, ({ body, signal, letOthersRun }) => ctx.transfers.locked(() => fsHash(ctx, body, signal, letOthersRun))),
     handle(commands.fs.hashTypes, () => fsHashTypes(ctx)),
     handle(commands.fs.close, () => ctx.transfers.locked(() => fsClose(ctx))),
   ]);
@@ -330,7 +332,7 @@ async function fsStatus({ server, root }: FsContext, body: Body<'status'>): Prom
 }
 
 /** 8/2: crc32 or sha256 of a file's range. */
-async function fsHash(ctx: FsContext, body: Body<'hash'>, signal: AbortSignal | undefined): Promise<{ type: string; off?: number; len: number; output: number | Uint8Array }> {
+async function fsHash(ctx: FsContext, body: Body<'hash'>, signal: AbortSignal | undefined, letOthersRun: (() => Promise<void>) | undefined): Promise<{ type: string; off?: number; len: number; output: number | Uint8Array }> {
   const { server, root, hashTypes } = ctx;
   checkName(body.name);
   const type = body.type === undefined || body.type === '' ? 'crc32' : body.type;
@@ -363,17 +365,25 @@ async function fsHash(ctx: FsContext, body: Body<'hash'>, signal: AbortSignal | 
   let crc = CRC32_INIT;
   const sha = createHash('sha256');
   let done = 0;
+  let sinceYield = 0;
   try {
     const buf = new Uint8Array(64 * 1024);
     while (done < want) {
       // The device is stopping: the answer would go nowhere.
       if (signal?.aborted) throw fsErr('FILE_READ_FAILED');
+      // Every MiB, other transports' waiting requests run (an fs request among them finds the
+      // file lock taken: EBUSY, as Zephyr's semaphore answers).
+      if (sinceYield >= YIELD_EVERY) {
+        sinceYield = 0;
+        await letOthersRun?.();
+      }
       const { bytesRead } = await h.read(buf, 0, Math.min(buf.length, want - done), off + done);
       if (bytesRead === 0) break;
       const part = buf.subarray(0, bytesRead);
       if (type === 'crc32') crc = crc32Update(crc, part);
       else sha.update(part);
       done += bytesRead;
+      sinceYield += bytesRead;
     }
   } catch {
     throw fsErr('FILE_READ_FAILED');
