@@ -9,7 +9,8 @@
  * - `client`: for notifications, where a lost notification must not poison what follows (Zephyr
  *   never puts two packets in one notification, and starts every packet in a new one). A fragment
  *   that does not fit what the partial packet still expects is taken as the start of a new packet
- *   (the partial one is dropped); a header that is not a plausible response (op 1 or 3, version
+ *   (the partial one is dropped), and so is one that begins with a response header for the same
+ *   command or sequence number as the partial packet; a header that is not a plausible response (op 1 or 3, version
  *   0 or 1, length within the limit) is dropped; a partial packet idle longer than `idleMs` is
  *   dropped; a fragment may hold several whole packets (lenient toward other stacks).
  *
@@ -130,14 +131,23 @@ export class SmpReassembler {
     return p;
   }
 
+  private restartsPacket(f: Uint8Array): boolean {
+    const b = this.buf!;
+    if (f.length < HEADER_SIZE || !plausibleResponse(f, 0)) return false;
+    const sameCommand = (f[0]! & 0x07) === (b[0]! & 0x07) && f[4] === b[4] && f[5] === b[5] && f[7] === b[7];
+    return sameCommand || f[6] === b[6];
+  }
+
   private pushClient(f: Uint8Array): Uint8Array[] {
     const out: Uint8Array[] = [];
     const t = this.now();
     if (this.buf && this.idleMs > 0 && t - this.lastAt > this.idleMs) this.reset();
     this.lastAt = t;
     let at = 0;
-    // A continuation that does not fit what the partial packet still needs starts a new packet.
-    if (this.buf && this.expected > 0 && f.length > this.expected - this.filled) this.reset();
+    // A continuation that does not fit what the partial packet still needs starts a new packet;
+    // so does one that begins with a response header for the same command or sequence number
+    // (the answer to a retry after a lost piece: a match in data bytes is about 2^-32 likely).
+    if (this.buf && this.expected > 0 && (f.length > this.expected - this.filled || this.restartsPacket(f))) this.reset();
     while (at < f.length) {
       if (!this.buf) {
         const rest = f.length - at;

@@ -131,9 +131,14 @@ export class BleSmpTransport implements SmpTransport {
     return this.reconnecting;
   }
 
-  /** Largest SMP packet one send may carry. */
+  /**
+   * Largest SMP packet one send may carry. Above one write, it is rounded down to whole writes
+   * (2475 → 2440 at MTU 247): a short last piece would take a link-layer packet of its own.
+   */
   get mtu(): number {
-    return this.maxPacketSet ?? this.writeLength;
+    const write = this.writeLength;
+    const max = this.maxPacketSet ?? write;
+    return max > write ? Math.max(write, max - (max % write)) : max;
   }
 
   /** Bytes per write on the current link. */
