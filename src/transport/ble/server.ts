@@ -100,6 +100,11 @@ export class BleServerTransport implements ServerTransport {
     return conn;
   }
 
+  /** Ids of the connections open now. */
+  connectionIds(): string[] {
+    return [...this.connections.keys()];
+  }
+
   connection(id: string): BleConnection | undefined {
     return this.connections.get(id)?.conn;
   }
