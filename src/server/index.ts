@@ -6,3 +6,8 @@ export * from './errors.ts';
 export * from './emulator.ts';
 export { writeFileAtomic } from './storage.ts';
 export { createOsGroup, osInfoOutput } from './groups/os.ts';
+export * from './agent.ts';
+export { createDeviceNetwork, registerNetShellCommands, type DeviceNetwork, type DeviceNetworkOptions, type NetShellOptions } from './net-shell.ts';
+export { TransportSwitch, type TransportSwitchOptions } from './transport-switch.ts';
+export type { ImageGroupOptions } from './groups/image.ts';
+export type { DeviceOptions } from './device.ts';

@@ -14,7 +14,7 @@ import { encodeCbor } from '../core/cbor.ts';
 import { MgmtErr } from '../core/error-codes.ts';
 import { HEADER_SIZE, Op, encodeHeader, type OpCode, type SmpHeader } from '../core/header.ts';
 import { ProtocolError, TransportError } from '../core/errors.ts';
-import { SchemaError, type ObjectSchema } from '../core/schema.ts';
+import { SchemaError, isLenient, type ObjectSchema } from '../core/schema.ts';
 import { decodeCbor } from '../core/cbor.ts';
 import type { ServerTransport, SmpPeer } from '../transport/types.ts';
 import { MgmtError } from './errors.ts';
@@ -155,6 +155,11 @@ export class SmpServer {
     this.transports.push(transport);
   }
 
+  /** The transports listening now, in the order they started. */
+  get listeningTransports(): readonly ServerTransport[] {
+    return this.transports;
+  }
+
   /**
    * Stops one transport (closes it) while the server goes on serving the others, as Zephyr's
    * smp_udp_close() does for its sockets. Requests of that transport being processed finish;
@@ -275,12 +280,14 @@ export class SmpServer {
   }
 
   private decodeRequest(entry: RegisteredHandler, payload: Uint8Array): unknown {
-    const schema = entry.command?.request as ObjectSchema<Record<string, never>> | undefined;
+    const schema = entry.command ? (entry.command.decode ?? entry.command.request) : undefined;
     if (payload.length === 0) {
-      // Zephyr: a zero-length payload fails any handler that decodes arguments (rc 3); handlers
-      // without a request schema (lenient decoders such as reset) get undefined.
+      // Zephyr: a zero-length payload fails any handler that decodes arguments (rc 3), except
+      // those that ignore their decode errors (reset); handlers without a schema get undefined.
       if (!schema) return undefined;
-      if (Object.keys(schema.fields ?? {}).length === 0) return {};
+      if (isLenient(schema) && schema.ignoreErrors) return schema.parse(undefined);
+      const fields = (schema as Partial<ObjectSchema<Record<string, never>>>).fields;
+      if (Object.keys(fields ?? {}).length === 0) return {};
       throw MgmtError.rc(MgmtErr.EINVAL, 'empty request payload');
     }
     const body = decodeCbor(payload, { maxDepth: 16, rejectDuplicateKeys: true });

@@ -11,7 +11,6 @@
 import { commands } from '../../core/commands/index.ts';
 import { Group, GROUP_NAMES } from '../../core/commands/command.ts';
 import { MgmtErr, OsMgmtErr } from '../../core/error-codes.ts';
-import { isCborMap } from '../../core/cbor.ts';
 import { MgmtError } from '../errors.ts';
 import { defineGroup, handle, type MgmtGroup } from '../registry.ts';
 import type { SmpServer } from '../server.ts';
@@ -62,7 +61,7 @@ async function notifyOrThrow<E extends 'os_datetime_get' | 'os_datetime_set' | '
 export function createOsGroup(server: SmpServer): MgmtGroup {
   const dev = deviceServices(server);
   const clock = new DeviceClock(server.dataDir);
-  const group = defineGroup(Group.OS, GROUP_NAMES[Group.OS]!, [
+  return defineGroup(Group.OS, GROUP_NAMES[Group.OS]!, [
     handle(commands.os.echo, ({ body }) => ({ r: body.d })),
     handle(commands.os.echoRead, ({ body }) => ({ r: body.d })),
     handle(commands.os.params, () => ({ buf_size: server.bufSize, buf_count: server.bufCount })),
@@ -114,26 +113,13 @@ export function createOsGroup(server: SmpServer): MgmtGroup {
       }
       throw MgmtError.group(Group.OS, OsMgmtErr['QUERY_YIELDS_NO_ANSWER']!);
     }),
+    // Decoded leniently (the table's `decode`): a `force` that is not a bool reads as false.
+    handle(commands.os.reset, async ({ body }) => {
+      if (body.boot_mode !== undefined && body.boot_mode > 255) throw MgmtError.rc(MgmtErr.EINVAL, 'boot_mode out of range');
+      const refused = await server.hooks.notify('os_reset', { force: body.force, bootMode: body.boot_mode });
+      if (refused) throw 'group' in refused ? MgmtError.group(refused.group, refused.rc) : MgmtError.rc(refused.rc);
+      server.scheduleReset(body.boot_mode);
+      return {};
+    }),
   ]);
-  // Reset decodes its parameters leniently: Zephyr ignores decode errors and uses the defaults
-  // (force false, no boot mode), so `force: 1` from older clients reads as false.
-  group.handlers[commands.os.reset.id] = {
-    ...group.handlers[commands.os.reset.id],
-    write: {
-      fn: async ({ body }) => {
-        const b = isCborMap(body) ? body : {};
-        const force = b['force'] === true;
-        let bootMode: number | undefined;
-        if (typeof b['boot_mode'] === 'number' && Number.isInteger(b['boot_mode'])) {
-          if (b['boot_mode'] < 0 || b['boot_mode'] > 255) throw MgmtError.rc(MgmtErr.EINVAL, 'boot_mode out of range');
-          bootMode = b['boot_mode'];
-        }
-        const refused = await server.hooks.notify('os_reset', { force, bootMode });
-        if (refused) throw 'group' in refused ? MgmtError.group(refused.group, refused.rc) : MgmtError.rc(refused.rc);
-        server.scheduleReset(bootMode);
-        return {};
-      },
-    },
-  };
-  return group;
 }
