@@ -16,11 +16,16 @@ import { openBleTransport } from '../src/transport/ble/index.ts';
 import { nodeBleConnector, scanBluez } from '../src/transport/ble/node/central.ts';
 import { createBluezServerTransport } from '../src/transport/ble/node/bluez-peripheral.ts';
 import { startBluezMock, type BluezMock } from './bluez-mock.ts';
-import { payload, tempDir } from './helpers.ts';
+import { payload, tempDir, runCli, CLI } from './helpers.ts';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stopChild } from './pty.ts';
 
 let mock: BluezMock;
 before(async () => {
   mock = await startBluezMock();
+  await mock.bridgePeripheralApplications({ attMtu: 247 });
 });
 after(async () => {
   await mock?.close();
@@ -55,7 +60,6 @@ test('node-ble over the BlueZ D-Bus mock (device emulated behind the mock): scan
 
 test('serve over BlueZ (GattManager1 / LEAdvertisingManager1 on the D-Bus mock, bridged as BlueZ would) answers a node-ble central', async () => {
   const dir = await tempDir('mcumgr-ble-');
-  await mock.bridgePeripheralApplications({ attMtu: 247, peripheralAddress: 'C0:FF:EE:00:00:0B' });
   const statuses: string[] = [];
   const gatt = createBluezServerTransport({ name: 'Agent-B', onStatus: (m) => statuses.push(m) });
   const server = await createEmulator({ dataDir: dir.path, resetDelayMs: 20, bootTimeMs: 20, transports: [gatt] });
@@ -74,4 +78,46 @@ test('serve over BlueZ (GattManager1 / LEAdvertisingManager1 on the D-Bus mock, 
     await server.close();
     await dir.remove();
   }
+});
+
+test('CLI end to end over the BlueZ D-Bus mock: mcumgr serve --ble X (GATT application, advertising) and mcumgr --conntype ble --connstring peer_name=X upgrade; ble scan lists X', async () => {
+  const dir = await tempDir('mcumgr-ble-cli-');
+  const env = { DBUS_SYSTEM_BUS_ADDRESS: mock.address };
+  const serve = spawn(CLI, ['serve', '--ble', 'Gateway-C', '--data', join(dir.path, 'device')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  try {
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      serve.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (/listening on ble "Gateway-C"/.test(out)) resolve();
+      });
+      serve.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      serve.once('exit', (code) => reject(new Error(`serve exited (${code}): ${out}`)));
+    });
+    const scan = await runCli(['ble', 'scan', '--timeout', '2', '--json'], { env });
+    assert.equal(scan.code, 0, scan.stderr);
+    const devices = (JSON.parse(scan.stdout) as { devices: Array<{ name: string; address: string; rssi: number }> }).devices;
+    assert.ok(devices.some((d) => d.name === 'Gateway-C' && /^C0:FF:EE:00:01:/.test(d.address) && d.rssi === -60), scan.stdout);
+    const img = await buildImage({ payload: payload(24 * 1024, 9), version: '2.0.0' });
+    const file = join(dir.path, 'app.bin');
+    await writeFile(file, img.bytes);
+    const up = await runCli(['--conntype', 'ble', '--connstring', 'peer_name=Gateway-C', 'upgrade', file], { env, timeoutMs: 60_000 });
+    assert.equal(up.code, 0, up.stdout + up.stderr);
+    assert.match(up.stdout, /Upgraded image 0: 1\.0\.0 → 2\.0\.0, confirmed/);
+    const list = await runCli(['--ble', 'Gateway-C', '--json', 'image', 'list'], { env });
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /"version": "2\.0\.0"/);
+  } finally {
+    await stopChild(serve);
+    await dir.remove();
+  }
+});
+
+test('BLE without BlueZ: a clear error, exit code 3 (transport)', async () => {
+  const r = await runCli(['--ble', 'Nowhere', 'echo', 'hi'], { env: { DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/bus' } });
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, /Bluetooth LE: cannot reach the system D-Bus|no system D-Bus/);
+  const usage = await runCli(['--conntype', 'ble', '--connstring', 'peer_nam=X', 'echo', 'hi']);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /unknown BLE connstring key "peer_nam"/);
 });

@@ -46,7 +46,7 @@ export interface BluezMock {
   /** A remote SMP device named `name` whose characteristic is served by `server`. */
   addSmpPeripheral(name: string, address: string, options?: { attMtu?: number; bufSize?: number }): Promise<{ server: BleServerTransport; devicePath: string }>;
   /** Plays BlueZ for local GATT applications (serve --ble) on the mock adapter. */
-  bridgePeripheralApplications(options?: { attMtu?: number; centralAddress?: string; peripheralAddress?: string }): Promise<void>;
+  bridgePeripheralApplications(options?: { attMtu?: number; centralAddress?: string }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -193,13 +193,15 @@ export async function startBluezMock(): Promise<BluezMock> {
           throw new Error(`no connection exports ${path}`);
         };
         let central: string | undefined;
+        let published = 0;
         const publish = async (app: { owner: string; charPath?: string }): Promise<void> => {
           if (!advertised || !app.charPath || advertised.owner !== app.owner) return;
           const owner = app.owner;
           const appChar = app.charPath;
           central ??= await addDevice(options.centralAddress ?? 'CE:00:00:00:00:01', 'central', { Connected: new Variant('b', false) });
           const centralPath = central;
-          const devicePath = await addDevice(options.peripheralAddress ?? 'C0:FF:EE:00:00:02', advertised.name, deviceProps(-60));
+          // One device per registered application: C0:FF:EE:00:01:01, C0:FF:EE:00:01:02, ...
+          const devicePath = await addDevice(`C0:FF:EE:00:01:${(++published).toString(16).padStart(2, '0').toUpperCase()}`, advertised.name, deviceProps(-60));
           const chr = await addSmpGatt(devicePath, attMtu);
           const toApp = (member: string, signature = '', body: unknown[] = []): void => void callOn(b, owner, appChar, 'org.bluez.GattCharacteristic1', member, signature, body).catch(() => {});
           const setCentralConnected = (v: boolean): Promise<unknown[]> => call(centralPath, MOCK, 'UpdateProperties', 'sa{sv}', ['org.bluez.Device1', { Connected: new Variant('b', v) }]);

@@ -20,6 +20,8 @@ import { registerRawCommands } from './commands/raw.ts';
 import { ExitCode } from './output.ts';
 // Registers --conntype serial, --serial, and serve --serial / --pty into the hooks above.
 import './serial.ts';
+// Registers --conntype ble, --ble, and the ble command.
+import { registerBleCommands } from './ble.ts';
 
 export async function main(argv: readonly string[]): Promise<void> {
   // A closed pipe (`mcumgr ... | head -1`) ends the output quietly, as with other CLI tools.
@@ -36,10 +38,11 @@ export async function main(argv: readonly string[]): Promise<void> {
       'after',
       `
 Global options (anywhere on the line):
-  --conntype <type>        connection type: udp or serial
+  --conntype <type>        connection type: udp, serial or ble
   --connstring <string>    connection string, e.g. 127.0.0.1:1337 or [::1]:1337
   --udp <host:port>        short for --conntype udp --connstring <host:port>
   --serial <dev>           short for --conntype serial --connstring <dev> (dev=PATH,baud=N,mtu=N also)
+  --ble <name|address>     short for --conntype ble --connstring peer_name=<name> (or peer_id=<address>)
   -t, --timeout <seconds>  time to wait for each try (default 3)
   -r, --tries <n>          tries per request on timeout (default 3)
   --json                   print one JSON document instead of text
@@ -51,6 +54,8 @@ Examples:
   mcumgr serve --pty                             # emulator on a new pseudo-terminal (prints its path)
   mcumgr --conntype serial --connstring dev=/dev/ttyACM0,baud=115200,mtu=256 echo hello
   mcumgr --conntype udp --connstring 127.0.0.1:1337 echo hello
+  mcumgr --conntype ble --connstring peer_name=Zephyr image list
+  mcumgr ble scan --timeout 3
   mcumgr --udp 127.0.0.1:1337 --json info a`,
     )
     .exitOverride()
@@ -67,6 +72,7 @@ Examples:
   registerEnumCommands(program, ctx);
   registerStorageCommands(program, ctx);
   registerRawCommands(program, ctx);
+  registerBleCommands(program, ctx);
   try {
     await program.parseAsync([...rest], { from: 'user' });
   } catch (e) {

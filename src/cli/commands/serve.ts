@@ -80,13 +80,15 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
     .option('--slot-size <bytes>', 'size of each image slot (default 1.5 MiB)')
     .option('--image-key <file...>', 'trust this public key (PEM or DER: ECDSA P-256/P-384, Ed25519, RSA): MCUboot then boots only images signed with a trusted key')
     .option('--factory-image <file>', 'the image a new device has in its primary slot (default: an unsigned 1.0.0 image; with --image-key give one signed with a trusted key)')
+    .option('--ble [name]', 'serve SMP over Bluetooth LE through BlueZ, advertising NAME (default mcumgr); UDP then only with --udp')
     .option('--close-on-disconnect', "close the UDP socket while the --udp address is gone (or, for 0.0.0.0/::, while the network is disconnected: NET_EVENT_L4_DISCONNECTED) and reopen it when it is back, like Zephyr's smp_udp")
     .action((opts: Record<string, unknown>) =>
       ctx.run(async (out) => {
         const dataDir = typeof opts['data'] === 'string' ? resolve(opts['data']) : defaultDataDir();
         const bufSize = positiveInt('--buf-size', opts['bufSize'] as string | undefined, 2048);
         // With a serial link (--serial / --pty) UDP is served only when --udp is given as well.
-        const serialOnly = (typeof ctx.globals['serial'] === 'string' || ctx.globals['pty'] === true || typeof ctx.globals['ptyLink'] === 'string') && typeof ctx.globals.udp !== 'string';
+        const bleName = typeof ctx.globals['ble'] === 'string' ? ctx.globals['ble'] : opts['ble'] === true ? 'mcumgr' : undefined;
+        const serialOnly = (typeof ctx.globals['serial'] === 'string' || ctx.globals['pty'] === true || typeof ctx.globals['ptyLink'] === 'string' || bleName !== undefined) && typeof ctx.globals.udp !== 'string';
         const servesUdp = opts['udpListen'] !== false && !serialOnly;
         const closeOnDisconnect = opts['closeOnDisconnect'] === true;
         if (closeOnDisconnect && !servesUdp) throw new UsageError('--close-on-disconnect needs UDP (--udp ADDR:PORT)');
@@ -95,7 +97,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           const t = await f(opts, ctx);
           if (t) transports.push(t);
         }
-        if (transports.length === 0 && !servesUdp) throw new UsageError('no transport to serve on');
+        if (transports.length === 0 && !servesUdp && bleName === undefined) throw new UsageError('no transport to serve on');
         const udp = servesUdp ? parseHostPort(typeof ctx.globals.udp === 'string' ? ctx.globals.udp : '127.0.0.1:1337') : undefined;
         const options: AgentOptions = {
           dataDir,
@@ -106,6 +108,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           transports,
           ...(udp ? { udp: { ...udp, mtu: positiveInt('--mtu', opts['mtu'] as string | undefined, Math.max(DEFAULT_UDP_MTU, bufSize)) } } : {}),
           closeOnDisconnect,
+          ...(bleName !== undefined ? { ble: { name: bleName } } : {}),
           ...(typeof opts['shellHost'] === 'string' ? { device: { shellHostCommands: { allow: opts['shellHost'].split(',').map((p) => p.trim()).filter((p) => p !== '') } } } : {}),
           onStatus: (m) => process.stderr.write(`serve: ${m}\n`),
           onError: (e) => process.stderr.write(`server: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`),
