@@ -5,3 +5,4 @@ export * from './transport.ts';
 export * from './open.ts';
 export * from './server.ts';
 export * from './emulated.ts';
+export * from './web-bluetooth.ts';
