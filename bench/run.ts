@@ -6,6 +6,7 @@ import { benchEcho } from './echo.ts';
 import { benchCbor } from './cbor.ts';
 import { benchImageUpload } from './image-upload.ts';
 import { benchSerial } from './serial.ts';
+import { benchStartup } from './startup.ts';
 import { benchBle } from './ble.ts';
 
 /** Every benchmark by name. Other modules add theirs here. */
@@ -14,6 +15,7 @@ export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
   echo: benchEcho,
   'image-upload': benchImageUpload,
   serial: benchSerial,
+  startup: benchStartup,
   ble: benchBle,
 };
 

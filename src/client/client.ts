@@ -92,6 +92,11 @@ export class SmpClient {
     transport.onClose((error) => this.failAll(new TransportError('TRANSPORT_CLOSED', 'the link to the device closed', { cause: error })));
   }
 
+  /** The timeout per try and the tries a request gets when it names none (`-t`, `-r`); transfers use them as their bounds. */
+  get requestDefaults(): { readonly timeoutMs: number; readonly tries: number } {
+    return this.defaults;
+  }
+
   /** The SMP version requests are sent with now: 1 (v2) or 0 (v1, after a fall back). */
   get version(): SmpVersion {
     return this.currentVersion;

@@ -1,32 +1,36 @@
 /**
  * File transfers over the file system group (group 8): upload and download with several chunks
  * in flight, chunks sized to the device's buffer and the link MTU with the exact CBOR overhead,
- * resume, and a hash or checksum check at the end.
+ * resume, and a hash or checksum check at the end. Window, timeouts and patience come from the
+ * transfer engine (./transfer-engine.ts): an adaptive window up to `buf_count − 1`, an RTO from
+ * measured round trips bounded by the client's timeout (`-t`), the client's tries (`-r`).
  *
- * - Window: `buf_count − 1` requests in flight (one buffer stays free for the device's
- *   response), from the MCUmgr parameters command; 1 when the device does not answer it.
- * - Chunk size: the most data that keeps `8 + len(CBOR request) ≤ min(buf_size, MTU)`, computed
- *   per chunk (the offset's CBOR size grows with it).
- * - Upload follows Zephyr's non-idempotent rules (smp-spec.md §5.3): the first chunk goes alone
- *   (it carries `len` and truncates the file); a duplicated or out-of-order chunk answers
- *   `err{8,11}` with `len` = the device's expected offset and closes the transfer, so the engine
- *   drains what is in flight and carries on from the offset the device reported last.
- * - Download requests are idempotent: the engine asks ahead by the size of the chunks it sees and
- *   fills any gap at the end.
+ * - Upload runs on the engine's go-back-N loop and follows Zephyr's non-idempotent rules
+ *   (smp-spec.md §5.3): the first chunk goes alone (it carries `len` and truncates the file); a
+ *   duplicated or out-of-order chunk answers `err{8,11}` with `len` = the device's expected offset
+ *   and closes the file, so the engine drains what is in flight and carries on from the offset the
+ *   device reported last.
+ * - Download requests are idempotent, and the device decides each answer's length: a selective
+ *   repeat (a lost request is asked again, nothing else) asking ahead by the size of the chunks it
+ *   sees, filling any hole. Data goes to a {@link DownloadSink} in file order (out-of-order answers
+ *   wait in a reorder buffer of at most a window of chunks), so memory stays bounded whatever size
+ *   the device claims; without a sink the bytes are collected up to `maxSize` (default 64 MiB).
  * - Resume: compares the device's hash of the common prefix with the local bytes and continues
  *   after it.
- * - Verify: sha256 when the device supports it, else crc32 (`fs hash`), against the local data.
+ * - Verify: sha256 when the device supports it, else crc32 (`fs hash`), against the local data
+ *   (hashed as it streams for a download).
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { commands } from '../core/commands/index.ts';
 import { maxChunkData } from '../core/cbor-size.ts';
-import { crc32 } from '../core/crc32.ts';
+import { crc32, crc32Final, crc32Update, CRC32_INIT } from '../core/crc32.ts';
 import { toHex } from '../core/bytes.ts';
-import { DeviceError, McuMgrError, UsageError } from '../core/errors.ts';
+import { DeviceError, McuMgrError, TransportError, UsageError } from '../core/errors.ts';
 import { FsMgmtErr, MgmtErr } from '../core/error-codes.ts';
 import { Group } from '../core/commands/command.ts';
 import type { SmpClient } from './client.ts';
 import { readBufferParams } from './params.ts';
+import { ChunkPatience, RtoEstimator, WindowControl, isTimeout, runOffsetTransfer } from './transfer-engine.ts';
 
 export type HashType = 'sha256' | 'crc32';
 
@@ -52,9 +56,25 @@ export interface UploadOptions extends TransferOptions {
   resume?: boolean;
 }
 
+/** Where a download's bytes go, in file order (a file in the CLI). */
+export interface DownloadSink {
+  /**
+   * Called once before any data with the file's length (as the device reports it) and the length
+   * of the resumed prefix (`resumeFrom` bytes the device also has: the sink holds them already or
+   * writes them now; 0 when the download starts over).
+   */
+  start?(total: number, resumedFrom: number): void | Promise<void>;
+  /** The next bytes of the file, in order. */
+  write(data: Uint8Array): void | Promise<void>;
+}
+
 export interface DownloadOptions extends TransferOptions {
-  /** Bytes already downloaded (a partial local file): kept when the device's prefix matches. */
+  /** Bytes already downloaded (a partial local file): kept when the device's prefix matches (they are not written to the sink again). */
   resumeFrom?: Uint8Array;
+  /** Where the bytes go; without one they are collected and returned as `data`. */
+  sink?: DownloadSink;
+  /** Largest file collected in memory without a sink (default 64 MiB); a larger claim fails before anything is allocated. */
+  maxSize?: number;
 }
 
 export interface TransferResult {
@@ -146,16 +166,22 @@ async function verifyRemote(client: SmpClient, name: string, data: Uint8Array, t
 }
 
 function isOffsetMismatch(e: unknown): e is DeviceError {
-  return e instanceof DeviceError && e.group === Group.FS && e.rc === FsMgmtErr['FILE_OFFSET_NOT_VALID'] && typeof e.body['len'] === 'number';
+  return e instanceof DeviceError && e.group === Group.FS && e.rc === FsMgmtErr.FILE_OFFSET_NOT_VALID && typeof e.body['len'] === 'number';
 }
 
 async function remoteSize(client: SmpClient, name: string, signal?: AbortSignal): Promise<number | undefined> {
   try {
     return (await client.request(commands.fs.status, { name }, { signal })).len;
   } catch (e) {
-    if (e instanceof DeviceError && ((e.group === Group.FS && e.rc === FsMgmtErr['FILE_NOT_FOUND']) || (e.group === undefined && e.rc === MgmtErr.ENOENT))) return undefined;
+    if (e instanceof DeviceError && ((e.group === Group.FS && e.rc === FsMgmtErr.FILE_NOT_FOUND) || (e.group === undefined && e.rc === MgmtErr.ENOENT))) return undefined;
     throw e;
   }
+}
+
+/** The engine's bounds from the client's defaults (`-t`, `-r`). */
+function timingOf(client: SmpClient): { ceilingMs: number; tries: number; firstChunkTimeoutMs: number } {
+  const d = client.requestDefaults;
+  return { ceilingMs: d.timeoutMs, tries: Math.max(1, d.tries), firstChunkTimeoutMs: d.timeoutMs };
 }
 
 /** Uploads `data` to the device file `name`. */
@@ -171,80 +197,49 @@ export async function uploadFile(client: SmpClient, name: string, data: Uint8Arr
     if (have !== undefined && have > 0 && have <= total && (await prefixMatches(client, name, data, have, signal))) start = have;
   }
   let requests = 0;
-  let rewinds = 0;
-  let confirmed = start;
-  options.onProgress?.({ done: confirmed, total });
+  options.onProgress?.({ done: start, total });
 
-  const chunkAt = (off: number): { off: number; data: Uint8Array; name: string; len?: number } => {
+  const chunkAt = (off: number, limit: number): { off: number; data: Uint8Array; name: string; len?: number } => {
     const body: { name: string; off: number; data: Uint8Array; len?: number } = off === 0 ? { name, off, data: new Uint8Array(0), len: total } : { name, off, data: new Uint8Array(0) };
-    const n = maxChunkData(params.packetLimit, body);
+    const n = Math.min(limit, maxChunkData(params.packetLimit, body));
     if (n === 0 && off < total) throw new UsageError(`a packet limit of ${params.packetLimit} bytes leaves no room for file data`);
     body.data = data.subarray(off, Math.min(total, off + n));
     return body;
   };
-  const send = async (off: number): Promise<number> => {
-    requests++;
-    const r = await client.request(commands.fs.upload, chunkAt(off), { signal });
-    return r.off;
-  };
 
-  if (start === 0) {
-    // The first chunk alone: it sets `len` and truncates; nothing may race it.
-    confirmed = await send(0);
-    options.onProgress?.({ done: confirmed, total });
-  } else if (start === total) {
-    confirmed = total;
-  }
-  let next = start === 0 ? confirmed : start;
-  /** The offset the device reported last (ack or mismatch), in arrival order. */
-  let deviceOff = next;
-  let mismatch = false;
-  let failure: unknown;
-  const inflight = new Set<Promise<void>>();
-  const MAX_REWINDS = 64;
-  for (;;) {
-    while (failure === undefined && !mismatch && next < total && inflight.size < params.window) {
-      const off = next;
-      const body = chunkAt(off);
-      next = off + body.data.length;
-      requests++;
-      const p = client
-        .request(commands.fs.upload, body, { signal })
-        .then(
-          (r) => {
-            deviceOff = r.off;
-            confirmed = Math.max(confirmed, r.off);
-            options.onProgress?.({ done: Math.min(confirmed, total), total });
-          },
-          (e: unknown) => {
-            if (isOffsetMismatch(e)) {
-              mismatch = true;
-              deviceOff = e.body['len'] as number;
-            } else if (failure === undefined) failure = e;
-          },
-        )
-        .finally(() => inflight.delete(p));
-      inflight.add(p);
-    }
-    if (inflight.size > 0) {
-      await Promise.race(inflight);
-      continue;
-    }
-    if (failure !== undefined) throw failure;
-    if (mismatch || (next >= total && deviceOff !== total)) {
-      // The device closed the transfer (or holds less than was sent): carry on from its offset.
-      if (++rewinds > MAX_REWINDS) throw new McuMgrError('VERIFY_FAILED', `${name}: the device kept rejecting chunk offsets (last at ${deviceOff})`);
-      mismatch = false;
-      if (deviceOff > total) throw new McuMgrError('VERIFY_FAILED', `${name}: the device reports ${deviceOff} bytes, more than the ${total} sent`);
-      next = deviceOff;
-      confirmed = deviceOff;
-      if (next === 0) {
-        confirmed = deviceOff = await send(0);
-        next = confirmed;
-      }
-      continue;
-    }
-    if (next >= total) break;
+  let rewinds = 0;
+  if (total === 0) {
+    // An empty file: the first chunk creates (truncates) it; nothing for the engine to do.
+    requests++;
+    await client.request(commands.fs.upload, chunkAt(0, 0), { signal });
+  } else if (start < total) {
+    const stats = await runOffsetTransfer(
+      {
+        chunkLength: (off, limit) => chunkAt(off, limit).data.length,
+        async send(off, len, timeoutMs) {
+          requests++;
+          try {
+            const r = await client.request(commands.fs.upload, chunkAt(off, len), { signal, timeoutMs, tries: 1 });
+            return { kind: 'offset', off: r.off };
+          } catch (e) {
+            if (!isOffsetMismatch(e)) throw e;
+            const expected = e.body['len'] as number;
+            if (expected > total) throw new McuMgrError('VERIFY_FAILED', `${name}: the device reports ${expected} bytes, more than the ${total} sent`);
+            return { kind: 'rewind', off: expected, drain: true };
+          }
+        },
+      },
+      {
+        total,
+        start,
+        maxWindow: params.window,
+        maxChunk: maxChunkData(params.packetLimit, { name, off: total, data: new Uint8Array(0) }),
+        timing: timingOf(client),
+        ...(signal ? { signal } : {}),
+        onProgress: (off) => options.onProgress?.({ done: Math.min(off, total), total }),
+      },
+    );
+    rewinds = stats.rewinds;
   }
   // A resumed upload never told the device the length (only the off 0 chunk carries it), and an
   // empty file never reaches off ≥ len: close the file explicitly.
@@ -254,114 +249,224 @@ export async function uploadFile(client: SmpClient, name: string, data: Uint8Arr
   return { bytes: total, resumedFrom: start, requests, rewinds, verified, ms: Date.now() - started };
 }
 
-/** Disjoint covered ranges of a download. */
-class Coverage {
-  private readonly ranges: Array<[number, number]> = [];
-  add(from: number, to: number): void {
-    if (to <= from) return;
-    this.ranges.push([from, to]);
-    this.ranges.sort((a, b) => a[0] - b[0]);
-    const merged: Array<[number, number]> = [];
-    for (const r of this.ranges) {
-      const last = merged[merged.length - 1];
-      if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
-      else merged.push([r[0], r[1]]);
-    }
-    this.ranges.splice(0, this.ranges.length, ...merged);
+/** A running hash of streamed bytes, in the form {@link localHash} gives. */
+function streamingHash(type: HashType): { update(d: Uint8Array): void; hex(): string } {
+  if (type === 'sha256') {
+    const h = sha256.create();
+    return { update: (d) => void h.update(d), hex: () => toHex(h.digest()) };
   }
-  /** The first offset at or after `from` that is not covered. */
-  firstGap(from = 0): number {
-    let at = from;
-    for (const [a, b] of this.ranges) {
-      if (a > at) break;
-      if (b > at) at = b;
-    }
-    return at;
+  let state = CRC32_INIT;
+  return { update: (d) => void (state = crc32Update(state, d)), hex: () => crc32Final(state).toString(16).padStart(8, '0') };
+}
+
+/** Answers that arrived ahead of the next byte to deliver: at most a window of chunks. */
+class ReorderBuffer {
+  private readonly held: Array<{ off: number; data: Uint8Array }> = [];
+  add(off: number, data: Uint8Array): void {
+    this.held.push({ off, data });
   }
-  covered(): number {
-    return this.ranges.reduce((n, [a, b]) => n + (b - a), 0);
+  /** Takes the bytes that continue at `at` (overlaps trimmed), or undefined. */
+  take(at: number): Uint8Array | undefined {
+    let out: Uint8Array | undefined;
+    for (let i = this.held.length - 1; i >= 0; i--) {
+      const h = this.held[i]!;
+      if (h.off + h.data.length <= at) this.held.splice(i, 1);
+      else if (h.off <= at && !out) {
+        out = h.data.subarray(at - h.off);
+        this.held.splice(i, 1);
+      }
+    }
+    return out;
+  }
+  /** True when some held answer covers `at`. */
+  covers(at: number): boolean {
+    return this.held.some((h) => h.off <= at && at < h.off + h.data.length);
+  }
+  get bytes(): number {
+    return this.held.reduce((n, h) => n + h.data.length, 0);
   }
 }
 
-/** Downloads the device file `name`. Returns its bytes and the transfer figures. */
+/**
+ * Downloads the device file `name` into `options.sink` (or into memory, returned as `data`).
+ * Returns the transfer figures. A failure carries `partial` (the bytes delivered in order) when
+ * collecting into memory.
+ */
 export async function downloadFile(client: SmpClient, name: string, options: DownloadOptions = {}): Promise<TransferResult & { data: Uint8Array }> {
   const started = Date.now();
   const signal = options.signal;
   const params = await transferParams(client, options);
   const hashType = await chooseHash(client, options.verify ?? 'auto', signal);
+  const maxSize = options.maxSize ?? 64 * 1024 * 1024;
+  const collected: Uint8Array[] = [];
+  const sink: DownloadSink = options.sink ?? {
+    start(total) {
+      if (total > maxSize) throw new UsageError(`${name}: the device reports ${total} bytes, more than the ${maxSize} collected in memory (give a sink, or a larger maxSize)`);
+    },
+    write: (d) => void collected.push(d.slice()),
+  };
+  const hash = hashType ? streamingHash(hashType) : undefined;
+  const timing = timingOf(client);
+  const rto = new RtoEstimator({ ceilingMs: timing.ceilingMs });
+  const window = new WindowControl(params.window);
+  const patience = new ChunkPatience(timing);
   let requests = 0;
   let start = 0;
-  let total: number;
-  let chunkEstimate: number;
-  let out: Uint8Array;
-  const coverage = new Coverage();
+  let total = 0;
   const partial = options.resumeFrom;
   if (partial && partial.length > 0) {
     const size = await remoteSize(client, name, signal);
-    if (size === undefined) throw new DeviceError(FsMgmtErr['FILE_NOT_FOUND']!, Group.FS);
+    if (size === undefined) throw new DeviceError(FsMgmtErr.FILE_NOT_FOUND, Group.FS);
     total = size;
     if (partial.length <= total && (await prefixMatches(client, name, partial, partial.length, signal))) start = partial.length;
   }
+  /** Bytes delivered to the sink, in order (the resumed prefix included). */
+  let delivered = 0;
+  const reorder = new ReorderBuffer();
+  const deliver = async (): Promise<void> => {
+    for (let d = reorder.take(delivered); d && delivered < total; d = reorder.take(delivered)) {
+      const part = d.subarray(0, total - delivered);
+      hash?.update(part);
+      await sink.write(part);
+      delivered += part.length;
+    }
+  };
+  let chunkEstimate: number;
   if (start === 0) {
     requests++;
     const first = await client.request(commands.fs.download, { name, off: 0 }, { signal });
     if (first.len === undefined) throw new McuMgrError('VERIFY_FAILED', `${name}: the device did not report the file length`);
     total = first.len;
-    out = new Uint8Array(total);
-    out.set(first.data.subarray(0, total));
-    coverage.add(0, Math.min(first.data.length, total));
-    chunkEstimate = first.data.length;
+    await sink.start?.(total, start);
+    reorder.add(0, first.data.subarray(0, total));
+    chunkEstimate = Math.max(1, first.data.length);
   } else {
-    total = total!;
-    out = new Uint8Array(total);
-    out.set(partial!.subarray(0, start));
-    coverage.add(0, start);
+    await sink.start?.(total, start);
+    hash?.update(partial!.subarray(0, start));
+    delivered = start;
     // Size requests from the packet limit until the device's chunks are seen.
     chunkEstimate = Math.max(1, maxChunkData(params.packetLimit, { off: start, data: 0 }, 'data'));
   }
-  options.onProgress?.({ done: coverage.covered(), total });
-  let next = coverage.firstGap(0);
+  await deliver();
+  options.onProgress?.({ done: delivered, total });
+
+  /** Offsets asked and not answered yet, with when they were sent. */
+  const asked = new Map<number, { sentAt: number; sends: number }>();
+  const again: number[] = [];
+  let nextAsk = delivered;
   let failure: unknown;
+  let lastLossAt = -Infinity;
   const inflight = new Set<Promise<void>>();
+  const isCovered = (off: number): boolean => off < delivered || reorder.covers(off) || [...asked.keys()].some((a) => a <= off && off < a + chunkEstimate);
+
   const fetchAt = (off: number): void => {
+    const now = performance.now();
+    const sends = patience.sent(off, now);
+    asked.set(off, { sentAt: now, sends });
     requests++;
     const p = client
-      .request(commands.fs.download, { name, off }, { signal })
+      .request(commands.fs.download, { name, off }, { signal, timeoutMs: rto.timeoutMs, tries: 1 })
       .then(
-        (r) => {
+        async (r) => {
+          asked.delete(off);
+          if (sends === 1) rto.sample(performance.now() - now);
+          window.ack();
           const n = Math.min(r.data.length, Math.max(0, total - r.off));
-          out.set(r.data.subarray(0, n), r.off);
-          coverage.add(r.off, r.off + n);
+          if (r.data.length === 0 && r.off < total) {
+            failure ??= new McuMgrError('VERIFY_FAILED', `${name}: the device returned no data at offset ${r.off} of ${total} (file changed?)`);
+            return;
+          }
           if (r.off + r.data.length < total && r.data.length > 0) chunkEstimate = r.data.length;
-          else if (r.data.length === 0 && r.off < total && failure === undefined) failure = new McuMgrError('VERIFY_FAILED', `${name}: the device returned no data at offset ${r.off} of ${total} (file changed?)`);
-          options.onProgress?.({ done: coverage.covered(), total });
+          if (r.off + n >= delivered) reorder.add(r.off, r.data.subarray(0, n));
+          // A shorter answer than asked ahead for leaves a hole: ask for it now.
+          const end = r.off + n;
+          if (end < total && end < nextAsk && !isCovered(end)) again.push(end);
+          await deliver();
+          patience.forgetBelow(delivered);
+          options.onProgress?.({ done: delivered, total });
         },
         (e: unknown) => {
-          if (failure === undefined) failure = e;
+          asked.delete(off);
+          if (!isTimeout(e)) {
+            failure ??= e;
+            return;
+          }
+          if (off < delivered || reorder.covers(off)) return;
+          if (patience.exhausted(off, performance.now())) {
+            failure ??= e;
+            return;
+          }
+          rto.backoff();
+          // One window decrease per loss event: losses of requests sent before the last decrease are the same event.
+          if (now > lastLossAt) {
+            window.loss();
+            lastLossAt = performance.now();
+          }
+          again.unshift(off);
         },
       )
       .finally(() => inflight.delete(p));
     inflight.add(p);
   };
-  for (;;) {
-    while (failure === undefined && next < total && inflight.size < params.window) {
-      fetchAt(next);
-      // Ask ahead a few bytes short of the last chunk: the offset's encoding may grow.
-      next = coverage.firstGap(next + Math.max(1, chunkEstimate - 4));
+
+  while (delivered < total && failure === undefined) {
+    if (signal?.aborted) break;
+    while (failure === undefined && inflight.size < window.size) {
+      let off = again.shift();
+      while (off !== undefined && (off < delivered || reorder.covers(off))) off = again.shift();
+      if (off === undefined) {
+        if (nextAsk < delivered) nextAsk = delivered;
+        if (nextAsk >= total) {
+          // Everything asked: a hole at the delivery point that nobody is fetching gets asked.
+          if (!isCovered(delivered) && delivered < total) off = delivered;
+          else break;
+        } else {
+          off = nextAsk;
+          // Ask ahead a few bytes short of the last chunk: the offset's encoding may grow.
+          nextAsk += Math.max(1, chunkEstimate - 4);
+        }
+      }
+      fetchAt(off);
     }
-    if (inflight.size > 0) {
-      await Promise.race(inflight);
+    if (inflight.size === 0) {
+      if (failure === undefined && delivered < total && again.length === 0 && isCovered(delivered)) {
+        failure = new McuMgrError('VERIFY_FAILED', `${name}: stuck at ${delivered} of ${total}`);
+      }
       continue;
     }
-    if (failure !== undefined) {
-      const e = failure as Error & { partial?: Uint8Array };
-      e.partial = out.subarray(0, coverage.firstGap(0));
-      throw e;
-    }
-    const gap = coverage.firstGap(0);
-    if (gap >= total) break;
-    next = gap;
+    await Promise.race(inflight);
   }
-  const verified = await verifyRemote(client, name, out, hashType, signal);
-  return { data: out, bytes: total, resumedFrom: start, requests, rewinds: 0, verified, ms: Date.now() - started };
+  await Promise.allSettled(inflight);
+  if (signal?.aborted && failure === undefined) failure = new TransportError('TRANSPORT_ABORTED', 'transfer aborted', { cause: signal.reason });
+  const data = options.sink ? new Uint8Array(0) : concat(collected, delivered - start);
+  const resumedPrefix = !options.sink && start > 0 ? partial!.subarray(0, start) : undefined;
+  const result = resumedPrefix ? concat([resumedPrefix, data], delivered) : data;
+  if (failure !== undefined) {
+    const e = failure as Error & { partial?: Uint8Array };
+    if (!options.sink) e.partial = result;
+    throw e;
+  }
+  let verified: TransferResult['verified'];
+  if (hashType && hash) {
+    if (total === 0) verified = undefined;
+    else {
+      const remote = await remoteHash(client, name, hashType, {}, signal);
+      const local = hash.hex();
+      if (remote !== local) throw new McuMgrError('VERIFY_FAILED', `${name}: ${hashType} on the device ${remote} differs from the local ${local}`);
+      verified = { type: hashType, value: local };
+    }
+  }
+  return { data: result, bytes: total, resumedFrom: start, requests, rewinds: 0, verified, ms: Date.now() - started };
+}
+
+function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
+  if (parts.length === 1 && parts[0]!.length === length) return parts[0]!;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p.subarray(0, length - at), at);
+    at += p.length;
+    if (at >= length) break;
+  }
+  return out;
 }

@@ -1,24 +1,23 @@
 /**
- * The image upload engine (smp-spec.md §3.2, 1/1), built for speed on every link:
+ * Image upload (smp-spec.md §3.2, 1/1) on the shared transfer engine (./transfer-engine.ts):
  *
  * - Frame size from the device's MCUmgr parameters (`buf_size`) and the link MTU; the chunk size
  *   from the exact CBOR overhead of the request (header, map, keys, offset, byte-string head), so
  *   every request fills the frame.
- * - Several chunks in flight: the window starts at 1, grows by one chunk per acknowledged chunk
- *   until the first loss, then by one per window of acknowledged chunks, up to `buf_count - 1`
- *   (the device needs one buffer for its answer); it halves on a timeout (TCP-like, as the Go
- *   mcumgr's adaptive window).
- * - The device's offset is authoritative: every answer carries it, and the engine resumes from it
- *   (lost chunks are sent again, duplicates are harmless: the device answers with its offset).
- * - Bounded retransmission: a chunk that times out is sent again, `chunkTries` times at most.
- * - The first chunk carries `len`, `sha` (SHA-256 of the file), `image` and `upgrade` and gets a long
- *   timeout (the device erases the slot first). Sent again after an interruption, it resumes the
- *   earlier upload at the device's offset instead of starting over; a device already holding the
- *   image answers at once with `match`.
+ * - Window, retransmission timeout and chunk size adapt as TCP's do (see the engine): up to
+ *   `buf_count − 1` chunks in flight, an RTO from measured round trips bounded by the client's
+ *   timeout (`-t`), a chunk failing only after the client's tries (`-r`) and as long a wait.
+ * - The device's offset is authoritative: every answer carries it, and the engine goes back to it
+ *   on a gap (img_mgmt drops data at a wrong offset and answers its own; duplicates are harmless).
+ * - The first chunk carries `len`, `sha` (SHA-256 of the file), `image` and `upgrade`, goes alone and
+ *   gets a long timeout (the device erases the slot first). Sent again after an interruption, it
+ *   resumes the earlier upload at the device's offset instead of starting over; a device already
+ *   holding the image answers at once with `match`.
  */
 import { commands } from '../core/commands/index.ts';
 import { maxChunkData } from '../core/cbor-size.ts';
-import { TransportError, UsageError } from '../core/errors.ts';
+import { UsageError } from '../core/errors.ts';
+import { runOffsetTransfer } from './transfer-engine.ts';
 import type { SmpClient } from './client.ts';
 import { readBufferParams } from './params.ts';
 import { bytesImageSource, type ImageSource } from '../image/image.ts';
@@ -43,12 +42,14 @@ export interface ImageUploadOptions {
   chunkAlignment?: number;
   /** Most chunks in flight (default: the device's `buf_count - 1`, at least 1). */
   maxWindow?: number;
-  /** Time to wait for each chunk's answer (default 2000 ms). */
+  /** Upper bound of a chunk's adaptive timeout (default: the client's timeout, `-t`). */
   chunkTimeoutMs?: number;
   /** Time to wait for the first chunk's answer, during which the device erases (default 30 s). */
   firstChunkTimeoutMs?: number;
-  /** Sends of one chunk before giving up (default 5). */
+  /** Sends of one chunk before it may fail (default: the client's tries, `-r`). */
   chunkTries?: number;
+  /** Lowest adaptive timeout (default 30 ms). */
+  chunkTimeoutFloorMs?: number;
   /** Device buffer parameters, when already known (skips the `params` request). */
   params?: { bufSize: number; bufCount: number };
   onProgress?: (p: UploadProgress) => void;
@@ -64,9 +65,15 @@ export interface ImageUploadResult {
   match: boolean | undefined;
   chunks: number;
   retransmissions: number;
-  /** Data bytes per chunk used. */
+  /** Go-backs to the device's offset after a gap or a timeout. */
+  rewinds: number;
+  /** Data bytes per chunk used (at the end, after any back-off). */
   chunkSize: number;
   maxWindow: number;
+  /** Largest window reached. */
+  windowReached: number;
+  /** Smoothed round trip of a chunk at the end, ms. */
+  srttMs: number | undefined;
   elapsedMs: number;
 }
 
@@ -104,135 +111,50 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
   const firstChunk = Math.min(alignDown(Math.min(chunkSize, maxChunkData(frame, firstBody))), file.length);
   if (firstChunk < 32) throw new UsageError(`the device's frame of ${frame} bytes is too small for the first image chunk`);
   const maxWindow = Math.max(1, options.maxWindow ?? params.bufCount - 1);
-  const chunkTimeoutMs = options.chunkTimeoutMs ?? 2000;
-  const chunkTries = Math.max(1, options.chunkTries ?? 5);
+  const defaults = client.requestDefaults;
 
-  let retransmissions = 0;
-  let chunks = 0;
   let bytesSent = 0;
-
-  // First chunk: starts (or resumes, or instantly matches) the upload.
-  const sendFirst = async (): Promise<{ off: number; match?: boolean }> => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        chunks++;
-        const data = await source.read(0, firstChunk);
-        const rsp = await client.request(commands.image.upload, { ...firstBody, data }, { timeoutMs: options.firstChunkTimeoutMs ?? 30000, tries: 1, signal });
-        bytesSent += firstChunk;
-        return rsp;
-      } catch (e) {
-        if (e instanceof TransportError && e.code === 'TRANSPORT_TIMEOUT' && attempt < chunkTries) {
-          retransmissions++;
-          continue;
-        }
-        throw e;
-      }
-    }
+  let resumedAt = 0;
+  let match: boolean | undefined;
+  const chunkLength = (off: number, limit: number): number => (off === 0 ? firstChunk : Math.min(limit, file.length - off));
+  const stats = await runOffsetTransfer(
+    {
+      chunkLength,
+      async send(off, len, timeoutMs) {
+        const data = await source.read(off, len);
+        const rsp = await client.request(commands.image.upload, off === 0 ? { ...firstBody, data } : { off, data }, { timeoutMs, tries: 1, signal });
+        if (rsp.match !== undefined) match = rsp.match;
+        if (off === 0 && rsp.off > firstChunk) resumedAt = rsp.off; // a resumed session: the data was ignored
+        else if (rsp.off >= off + len) bytesSent += len;
+        return { kind: 'offset', off: rsp.off };
+      },
+    },
+    {
+      total: file.length,
+      start: 0,
+      maxWindow,
+      maxChunk: chunkSize,
+      timing: {
+        ceilingMs: options.chunkTimeoutMs ?? defaults.timeoutMs,
+        tries: Math.max(1, options.chunkTries ?? defaults.tries),
+        firstChunkTimeoutMs: options.firstChunkTimeoutMs ?? Math.max(30000, defaults.timeoutMs),
+        ...(options.chunkTimeoutFloorMs !== undefined ? { floorMs: options.chunkTimeoutFloorMs } : {}),
+      },
+      ...(signal ? { signal } : {}),
+      onProgress: (offset, window) => options.onProgress?.({ offset, total: file.length, window }),
+    },
+  );
+  return {
+    bytesSent,
+    resumedAt,
+    match,
+    chunks: stats.chunks,
+    retransmissions: stats.retransmissions,
+    rewinds: stats.rewinds,
+    chunkSize: stats.chunkSize,
+    maxWindow,
+    windowReached: stats.maxWindowReached,
+    srttMs: stats.srttMs,
+    elapsedMs: Date.now() - t0,
   };
-
-  const first = await sendFirst();
-  let deviceOff = first.off;
-  const resumedAt = deviceOff > firstChunk ? deviceOff : 0;
-  if (resumedAt > 0) bytesSent -= firstChunk; // the device ignored the data of a resumed first chunk
-  let match = first.match;
-  options.onProgress?.({ offset: Math.min(deviceOff, file.length), total: file.length, window: 1 });
-
-  // The pipelined rest: keep up to `window` chunks in flight from `nextOff`. A resync (the
-  // device answered with an offset behind what was sent, or a chunk timed out) moves `nextOff`
-  // back; `epoch` counts resyncs so that the other answers to chunks sent before it do not move
-  // `nextOff` back again.
-  let window = 1;
-  let credit = 0;
-  let slowStart = true;
-  let nextOff = deviceOff;
-  let epoch = 0;
-  let requestKey = 0;
-  const inFlight = new Map<number, Promise<void>>();
-  const triesAt = new Map<number, number>();
-  let failure: unknown;
-  let restarts = 0;
-
-  const resync = (to: number, sentInEpoch: number): void => {
-    if (sentInEpoch !== epoch) return;
-    epoch++;
-    nextOff = to;
-  };
-
-  const sendChunk = (off: number): void => {
-    const len = Math.min(chunkSize, file.length - off);
-    const sentInEpoch = epoch;
-    const key = requestKey++;
-    chunks++;
-    const p = source
-      .read(off, len)
-      .then((data) => client.request(commands.image.upload, { off, data }, { timeoutMs: chunkTimeoutMs, tries: 1, signal }))
-      .then(
-        (rsp) => {
-          bytesSent += len;
-          if (rsp.match !== undefined) match = rsp.match;
-          if (rsp.off > deviceOff || rsp.off === 0) deviceOff = rsp.off;
-          if (rsp.off >= off + len) {
-            // Slow start until the first loss (one more chunk per acknowledged chunk, doubling per
-            // round trip), then additive increase (one more per window of acknowledged chunks).
-            if (window < maxWindow && (slowStart || ++credit >= window)) {
-              window++;
-              credit = 0;
-            }
-          } else if (rsp.off < nextOff) {
-            resync(rsp.off, sentInEpoch); // the device is behind what was sent: go on from its offset
-          }
-          options.onProgress?.({ offset: Math.min(deviceOff, file.length), total: file.length, window });
-        },
-        (e: unknown) => {
-          if (e instanceof TransportError && e.code === 'TRANSPORT_TIMEOUT') {
-            const n = (triesAt.get(off) ?? 1) + 1;
-            triesAt.set(off, n);
-            if (n > chunkTries) {
-              failure ??= e;
-              return;
-            }
-            retransmissions++;
-            slowStart = false;
-            window = Math.max(1, Math.floor(window / 2)); // multiplicative decrease on loss
-            credit = 0;
-            if (off < nextOff) resync(off, sentInEpoch);
-            return;
-          }
-          failure ??= e;
-        },
-      )
-      .finally(() => inFlight.delete(key));
-    inFlight.set(key, p);
-  };
-
-  while (deviceOff < file.length && !failure) {
-    if (nextOff === 0) {
-      if (inFlight.size > 0) {
-        await Promise.race(inFlight.values());
-        continue;
-      }
-      // The device lost the upload (reset, another client): start again with a full first chunk,
-      // which resumes if the device still has the session.
-      if (++restarts > chunkTries) throw new TransportError('TRANSPORT_IO', 'the device keeps losing the upload session');
-      const again = await sendFirst();
-      deviceOff = again.off;
-      nextOff = deviceOff;
-      if (again.match !== undefined) match = again.match;
-      continue;
-    }
-    while (inFlight.size < window && nextOff < file.length && nextOff > 0) {
-      const off = nextOff;
-      nextOff += Math.min(chunkSize, file.length - off);
-      sendChunk(off);
-    }
-    if (inFlight.size === 0) {
-      // Everything sent and answered, but the device is still behind: go on from its offset.
-      nextOff = deviceOff;
-      continue;
-    }
-    await Promise.race(inFlight.values());
-  }
-  await Promise.allSettled(inFlight.values());
-  if (failure && deviceOff < file.length) throw failure;
-  return { bytesSent, resumedAt, match, chunks, retransmissions, chunkSize, maxWindow, elapsedMs: Date.now() - t0 };
 }

@@ -48,7 +48,7 @@ import { isUnspecifiedIp, tryParseIpv4, tryParseIpv6 } from '../netmgmt/ip.ts';
 import * as NetEvents from '../netmgmt/events.ts';
 import { createDeviceNetwork, type DeviceNetwork } from './net-shell.ts';
 import { TransportSwitch } from './transport-switch.ts';
-import { createEmulator, type EmulatorOptions } from './emulator.ts';
+import { createEmulator, type Emulator, type EmulatorOptions } from './emulator.ts';
 import type { SmpServer } from './server.ts';
 
 /** Where the agent serves UDP. */
@@ -93,7 +93,8 @@ export interface AgentOptions extends EmulatorOptions {
 
 /** A running agent. */
 export interface Agent {
-  readonly server: SmpServer;
+  /** The emulated device's server; `server.device` holds its shared services (stats, settings, shell, fs). */
+  readonly server: Emulator;
   readonly dataDir: string;
   /** The device's network its shell shows (fed from the host unless `hostNetwork: false`). */
   readonly network: DeviceNetwork;

@@ -10,4 +10,6 @@ export * from './agent.ts';
 export { createDeviceNetwork, registerNetShellCommands, type DeviceNetwork, type DeviceNetworkOptions, type NetShellOptions } from './net-shell.ts';
 export { TransportSwitch, type TransportSwitchOptions } from './transport-switch.ts';
 export type { ImageGroupOptions } from './groups/image.ts';
-export type { DeviceOptions } from './device.ts';
+export { createDeviceServices, McubootMode, type DeviceOptions, type DeviceServices } from './device.ts';
+export { createImageGroup, imageGroupFactory, type ImageGroup } from './groups/image.ts';
+export { createFsGroup, type FsGroupOptions } from './groups/fs.ts';

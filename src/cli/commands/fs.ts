@@ -4,7 +4,7 @@
  * terminal, resume with --resume and verify the result with the device's sha256 or crc32.
  */
 import type { Command } from 'commander';
-import { readFile, writeFile, rename } from 'node:fs/promises';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { commands } from '../../core/commands/index.ts';
 import { toHex } from '../../core/bytes.ts';
 import { UsageError } from '../../core/errors.ts';
@@ -83,22 +83,33 @@ export function registerFsCommands(program: Command, ctx: CliContext): void {
         let resumeFrom: Uint8Array | undefined;
         if (opts.resume) resumeFrom = await readFile(local).then((b) => new Uint8Array(b), () => undefined);
         const progress = createTransferProgress(0, { enabled: !out.json, label: `download ${remote}` });
-        const save = async (bytes: Uint8Array): Promise<void> => {
-          const tmp = `${local}.part-${process.pid}`;
-          await writeFile(tmp, bytes);
-          await rename(tmp, local);
+        // Stream into a temporary file beside the destination (bounded memory whatever size the
+        // device claims), renamed over it at the end; on failure what arrived in order is kept
+        // in the destination, so that --resume can continue from it.
+        const tmp = `${local}.part-${process.pid}`;
+        const file = await open(tmp, 'w');
+        let written = 0;
+        const sink = {
+          async start(_total: number, resumedFrom: number) {
+            if (resumeFrom && resumedFrom > 0) await file.write(resumeFrom.subarray(0, resumedFrom));
+          },
+          async write(d: Uint8Array) {
+            await file.write(d);
+            written += d.length;
+          },
         };
         try {
-          const r = await downloadFile(client, remote, { resumeFrom, verify: verifyOption(opts), window: windowOption(opts), onProgress: (p) => progress.update(p.done, p.total) });
+          const r = await downloadFile(client, remote, { resumeFrom, sink, verify: verifyOption(opts), window: windowOption(opts), onProgress: (p) => progress.update(p.done, p.total) });
           progress.stop();
-          await save(r.data);
+          await file.close();
+          await rename(tmp, local);
           const { data: _data, ...figures } = r;
           out.result({ name: remote, local, ...figures }, () => summary('Downloaded', r));
         } catch (e) {
           progress.stop();
-          // Keep what arrived in order, so that --resume can continue from it.
-          const partial = (e as { partial?: Uint8Array }).partial;
-          if (partial && partial.length > (resumeFrom?.length ?? 0)) await save(partial);
+          await file.close().catch(() => {});
+          if (written > 0) await rename(tmp, local);
+          else await unlink(tmp).catch(() => {});
           throw e;
         }
       }),

@@ -8,6 +8,7 @@ import type { ServerTransport } from '../../transport/types.ts';
 import { UsageError } from '../../core/errors.ts';
 import { parsePublicKey } from '../../image/keys.ts';
 import { createAgent, type AgentOptions } from '../../server/agent.ts';
+import { serveBleName } from '../ble.ts';
 import type { ImageGroupOptions } from '../../server/groups/image.ts';
 import type { CliContext } from '../context.ts';
 
@@ -62,9 +63,6 @@ async function imageOptions(opts: Record<string, unknown>): Promise<ImageGroupOp
   return out;
 }
 
-/** Extra server transports other modules add (serial adds --serial / --pty). */
-export const serveTransportFactories: Array<(opts: Record<string, unknown>, ctx: CliContext) => Promise<ServerTransport | undefined> | ServerTransport | undefined> = [];
-
 export function registerServeCommand(program: Command, ctx: CliContext): Command {
   return program
     .command('serve')
@@ -80,21 +78,21 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
     .option('--slot-size <bytes>', 'size of each image slot (default 1.5 MiB)')
     .option('--image-key <file...>', 'trust this public key (PEM or DER: ECDSA P-256/P-384, Ed25519, RSA): MCUboot then boots only images signed with a trusted key')
     .option('--factory-image <file>', 'the image a new device has in its primary slot (default: an unsigned 1.0.0 image; with --image-key give one signed with a trusted key)')
-    .option('--ble [name]', 'serve SMP over Bluetooth LE through BlueZ, advertising NAME (default mcumgr); UDP then only with --udp')
     .option('--close-on-disconnect', "close the UDP socket while the --udp address is gone (or, for 0.0.0.0/::, while the network is disconnected: NET_EVENT_L4_DISCONNECTED) and reopen it when it is back, like Zephyr's smp_udp")
     .action((opts: Record<string, unknown>) =>
       ctx.run(async (out) => {
         const dataDir = typeof opts['data'] === 'string' ? resolve(opts['data']) : defaultDataDir();
         const bufSize = positiveInt('--buf-size', opts['bufSize'] as string | undefined, 2048);
         // With a serial link (--serial / --pty) UDP is served only when --udp is given as well.
-        const bleName = typeof ctx.globals['ble'] === 'string' ? ctx.globals['ble'] : opts['ble'] === true ? 'mcumgr' : undefined;
+        // --ble [NAME]: SMP over Bluetooth LE through BlueZ (then, like serial, UDP only with --udp).
+        const bleName = serveBleName(ctx.globals);
         const serialOnly = (typeof ctx.globals['serial'] === 'string' || ctx.globals['pty'] === true || typeof ctx.globals['ptyLink'] === 'string' || bleName !== undefined) && typeof ctx.globals.udp !== 'string';
         const servesUdp = opts['udpListen'] !== false && !serialOnly;
         const closeOnDisconnect = opts['closeOnDisconnect'] === true;
         if (closeOnDisconnect && !servesUdp) throw new UsageError('--close-on-disconnect needs UDP (--udp ADDR:PORT)');
         const transports: ServerTransport[] = [];
-        for (const f of serveTransportFactories) {
-          const t = await f(opts, ctx);
+        for (const conntype of ctx.conntypes.all()) {
+          const t = await conntype.serve?.(opts, ctx.globals);
           if (t) transports.push(t);
         }
         if (transports.length === 0 && !servesUdp && bleName === undefined) throw new UsageError('no transport to serve on');

@@ -1,0 +1,409 @@
+/**
+ * The transfer engine shared by image upload, fs upload and fs download: what decides how long
+ * to wait for a chunk, how many chunks are in flight and how large they are, as TCP does for
+ * segments.
+ *
+ * - {@link RtoEstimator}: the retransmission timeout from measured round trips (RFC 6298: smoothed
+ *   RTT and its mean deviation, RTO = SRTT + max(G, 4·RTTVAR)), clamped to a floor and a ceiling
+ *   (the CLI's `-t`), doubled on each timeout of the same chunk (exponential backoff) and reset by
+ *   the next fresh sample. Karn's rule: a chunk sent more than once gives no sample.
+ * - {@link WindowControl}: chunks in flight. Slow start (one more per acknowledged chunk) up to
+ *   the first loss, then additive increase (one more per window of acknowledged chunks) up to
+ *   the device's `buf_count − 1`; multiplicative decrease (halve) on a loss or on an answer whose
+ *   offset shows a gap. A window that lost at size W probes W again only after a number of
+ *   acknowledged chunks that doubles with every probe that loses again, so a link that cannot take
+ *   W (a serial device whose line buffers overrun with two frames in flight) pays for a lost probe
+ *   rarely enough that the transfer stays within a few percent of one chunk in flight.
+ * - {@link ChunkSizer}: data bytes per chunk. Halves when a chunk sent alone (window 1) is lost
+ *   twice in a row (frames of that size do not get through: a serial line that corrupts long
+ *   frames, a device buffer smaller than it says), and doubles back after 32 chunks in a row
+ *   got through.
+ * - {@link runOffsetTransfer}: the send loop for uploads, where the device's offset is
+ *   authoritative (every answer says where the device is): go-back-N from that offset on a gap or a
+ *   timeout. Image upload and fs upload share it. They differ in what a wrong offset does on the
+ *   device: img_mgmt drops the data and answers its offset (nothing else changes, so the engine
+ *   carries on at once); fs_mgmt answers `err{8, 11}` with the expected offset and closes the file,
+ *   and every later chunk in flight would close it again, so an fs rewind first drains what is
+ *   in flight (`drain: true`) and then carries on from the offset reported last.
+ * - fs download (src/client/fs-transfer.ts) uses the same estimator, window and patience but not
+ *   this loop: reads are idempotent and the device picks each answer's length, so a lost request is
+ *   simply asked again (selective repeat over a coverage map), never a go-back.
+ *
+ * Patience: a chunk fails the transfer once it was sent `tries` times and no answer came for
+ * `tries × ceilingMs` since its first send (the same patience as a plain request with `-r` tries
+ * of `-t` seconds), so a device that stalls for a few seconds in the middle of an upload is waited
+ * for, with backed-off retransmissions, instead of being given up on.
+ */
+import { TransportError } from '../core/errors.ts';
+
+export interface RtoOptions {
+  /** Timeout before the first sample (RFC 6298: 1 s), clamped to [floor, ceiling]. */
+  initialMs?: number;
+  /** Lowest timeout (default 30 ms): above timer and scheduling jitter on a busy host. */
+  floorMs?: number;
+  /** Highest timeout, also after backoff (the CLI's `-t`; default 3000 ms). */
+  ceilingMs?: number;
+  /** Clock granularity G of RFC 6298 (default 1 ms). */
+  granularityMs?: number;
+}
+
+/** RFC 6298 retransmission timeout estimator (see the module notes). */
+export class RtoEstimator {
+  readonly floorMs: number;
+  readonly ceilingMs: number;
+  private readonly granularityMs: number;
+  private srttMs: number | undefined;
+  private rttvarMs = 0;
+  private baseMs: number;
+  private backoffs = 0;
+  /** Samples taken. */
+  samples = 0;
+
+  constructor(options: RtoOptions = {}) {
+    this.floorMs = Math.max(1, options.floorMs ?? 30);
+    this.ceilingMs = Math.max(this.floorMs, options.ceilingMs ?? 3000);
+    this.granularityMs = options.granularityMs ?? 1;
+    this.baseMs = options.initialMs ?? 1000;
+  }
+
+  /** Smoothed round trip, ms (undefined before the first sample). */
+  get srtt(): number | undefined {
+    return this.srttMs;
+  }
+
+  get rttvar(): number {
+    return this.rttvarMs;
+  }
+
+  /** The timeout to use for the next send, ms. */
+  get timeoutMs(): number {
+    const rto = Math.min(this.ceilingMs, Math.max(this.floorMs, this.baseMs));
+    return Math.min(this.ceilingMs, rto * 2 ** this.backoffs);
+  }
+
+  /** A round trip measured on a chunk sent once (Karn's rule is the caller's). */
+  sample(rttMs: number): void {
+    const r = Math.max(0, rttMs);
+    if (this.srttMs === undefined) {
+      this.srttMs = r;
+      this.rttvarMs = r / 2;
+    } else {
+      this.rttvarMs = 0.75 * this.rttvarMs + 0.25 * Math.abs(this.srttMs - r);
+      this.srttMs = 0.875 * this.srttMs + 0.125 * r;
+    }
+    this.baseMs = this.srttMs + Math.max(this.granularityMs, 4 * this.rttvarMs);
+    this.backoffs = 0;
+    this.samples++;
+  }
+
+  /** A timeout: the next send waits twice as long (up to the ceiling). */
+  backoff(): void {
+    if (this.timeoutMs < this.ceilingMs) this.backoffs++;
+  }
+}
+
+/** Additive-increase, multiplicative-decrease window with rarer probes of a size that lost (see the module notes). */
+export class WindowControl {
+  private cwnd = 1;
+  private ssthresh = Infinity;
+  private lossAt: number | undefined;
+  private probeAfter = 0;
+  private acksSinceLoss = 0;
+  /** Loss events (each halves the window). */
+  losses = 0;
+
+  constructor(readonly max: number) {}
+
+  /** Chunks allowed in flight now. */
+  get size(): number {
+    return Math.max(1, Math.min(this.max, Math.floor(this.cwnd)));
+  }
+
+  ack(): void {
+    this.acksSinceLoss++;
+    if (this.cwnd >= this.max) return;
+    const grown = this.cwnd < this.ssthresh ? this.cwnd + 1 : this.cwnd + 1 / Math.floor(this.cwnd);
+    // Probing the size that lost last waits for `probeAfter` acknowledged chunks.
+    if (this.lossAt !== undefined && Math.floor(grown) >= this.lossAt && this.acksSinceLoss < this.probeAfter) return;
+    this.cwnd = Math.min(this.max, grown);
+    // A probe that carried on for a while without loss: the link takes this size now.
+    if (this.lossAt !== undefined && this.size >= this.lossAt && this.acksSinceLoss > this.probeAfter + 4 * this.lossAt) {
+      this.lossAt = undefined;
+      this.probeAfter = 0;
+    }
+  }
+
+  /** A loss (timeout) or a gap: halve, and remember the size that lost. */
+  loss(): void {
+    this.losses++;
+    const at = this.size;
+    if (at <= 1 && this.lossAt === undefined) {
+      this.ssthresh = 1;
+      return;
+    }
+    this.probeAfter = this.lossAt !== undefined && at >= this.lossAt ? Math.min(4096, Math.max(8, this.probeAfter * 2)) : Math.max(8, this.probeAfter);
+    this.lossAt = Math.max(2, at);
+    this.ssthresh = Math.max(1, Math.floor(at / 2));
+    this.cwnd = this.ssthresh;
+    this.acksSinceLoss = 0;
+  }
+}
+
+/** Data bytes per chunk, backing off when chunks sent alone keep getting lost (see the module notes). */
+export class ChunkSizer {
+  private current: number;
+  private lostAlone = 0;
+  private okRun = 0;
+
+  constructor(
+    readonly max: number,
+    readonly min: number = Math.min(max, 64),
+  ) {
+    this.current = max;
+  }
+
+  get size(): number {
+    return this.current;
+  }
+
+  ack(): void {
+    this.lostAlone = 0;
+    if (this.current < this.max && ++this.okRun >= 32) {
+      this.current = Math.min(this.max, this.current * 2);
+      this.okRun = 0;
+    }
+  }
+
+  /** A chunk was lost; `alone` when it was the only one in flight. */
+  loss(alone: boolean): void {
+    this.okRun = 0;
+    if (!alone) return;
+    if (++this.lostAlone >= 2 && this.current > this.min) {
+      this.current = Math.max(this.min, Math.floor(this.current / 2));
+      this.lostAlone = 0;
+    }
+  }
+}
+
+/** What a chunk's answer says. */
+export type ChunkOutcome =
+  /** The device's offset after this chunk (where it wants the next byte). */
+  | { kind: 'offset'; off: number }
+  /** The device refused the chunk's offset and expects `off`; with `drain`, nothing may be sent until every chunk in flight has answered. */
+  | { kind: 'rewind'; off: number; drain: boolean };
+
+export interface OffsetTransferHandler {
+  /** Data bytes of the chunk at `off` when at most `limit` data bytes are wanted (0 only at the end). */
+  chunkLength(off: number, limit: number): number;
+  /** Sends the chunk at `off`; rejects with TransportError TRANSPORT_TIMEOUT when no answer came within `timeoutMs`. */
+  send(off: number, len: number, timeoutMs: number): Promise<ChunkOutcome>;
+}
+
+export interface TransferTiming {
+  /** Upper bound of any chunk timeout, ms (the CLI's `-t`). */
+  ceilingMs: number;
+  /** Sends of a chunk before it can fail (the CLI's `-r`). */
+  tries: number;
+  /** Timeout of a chunk at offset 0 (the device may erase a slot first). */
+  firstChunkTimeoutMs: number;
+  /** Lowest RTO (default 30 ms). */
+  floorMs?: number;
+}
+
+export interface OffsetTransferOptions {
+  total: number;
+  /** Where the device is (the first send goes there; 0 sends the first chunk alone). */
+  start: number;
+  maxWindow: number;
+  /** Largest data bytes per chunk. */
+  maxChunk: number;
+  timing: TransferTiming;
+  signal?: AbortSignal;
+  onProgress?: (off: number, window: number) => void;
+}
+
+export interface TransferStats {
+  chunks: number;
+  retransmissions: number;
+  /** Go-backs after a gap or a timeout. */
+  rewinds: number;
+  /** Window at the end, and the largest reached. */
+  window: number;
+  maxWindowReached: number;
+  chunkSize: number;
+  /** Smoothed RTT at the end, ms. */
+  srttMs: number | undefined;
+  /** Device offset at the end. */
+  off: number;
+}
+
+export function isTimeout(e: unknown): e is TransportError {
+  return e instanceof TransportError && e.code === 'TRANSPORT_TIMEOUT';
+}
+
+/** Tracks how often and since when an offset has been sent, and fails it after the patience runs out. */
+export class ChunkPatience {
+  private readonly sends = new Map<number, { n: number; first: number }>();
+  constructor(private readonly timing: Pick<TransferTiming, 'tries' | 'ceilingMs'>) {}
+
+  /** Records a send; returns how many times this offset was sent. */
+  sent(off: number, now: number): number {
+    const s = this.sends.get(off);
+    if (s) return ++s.n;
+    this.sends.set(off, { n: 1, first: now });
+    return 1;
+  }
+
+  /** True when the offset was sent `tries` times and waited `tries × ceiling` since its first send. */
+  exhausted(off: number, now: number): boolean {
+    const s = this.sends.get(off);
+    return s !== undefined && s.n >= this.timing.tries && now - s.first >= this.timing.tries * this.timing.ceilingMs;
+  }
+
+  /** Forgets offsets below `off` (acknowledged). */
+  forgetBelow(off: number): void {
+    for (const k of this.sends.keys()) if (k < off) this.sends.delete(k);
+  }
+}
+
+/**
+ * The upload send loop (go-back-N on the device's offset; see the module notes). Resolves when
+ * the device's offset reaches `total`; rejects with the chunk's error once its patience is out,
+ * or with the first error that is not a timeout.
+ */
+export async function runOffsetTransfer(handler: OffsetTransferHandler, options: OffsetTransferOptions): Promise<TransferStats> {
+  const { total, timing, signal } = options;
+  const rto = new RtoEstimator({ ceilingMs: timing.ceilingMs, ...(timing.floorMs !== undefined ? { floorMs: timing.floorMs } : {}) });
+  const window = new WindowControl(Math.max(1, options.maxWindow));
+  const sizer = new ChunkSizer(options.maxChunk);
+  const patience = new ChunkPatience(timing);
+  const now = (): number => performance.now();
+  const stats: TransferStats = { chunks: 0, retransmissions: 0, rewinds: 0, window: 1, maxWindowReached: 1, chunkSize: sizer.size, srttMs: undefined, off: options.start };
+
+  let acked = options.start;
+  let next = options.start;
+  /** Bumped by every go-back, so that the answers to chunks sent before it do not move `next` again. */
+  let epoch = 0;
+  let drainTo: number | undefined;
+  let failure: unknown;
+  let firstWithoutProgress = 0;
+  const inflight = new Set<Promise<void>>();
+
+  const rewind = (to: number, sentInEpoch: number, drain: boolean, lost: boolean): void => {
+    if (sentInEpoch !== epoch) return;
+    epoch++;
+    stats.rewinds++;
+    if (lost) window.loss();
+    acked = to;
+    if (drain) drainTo = to;
+    else next = to;
+  };
+
+  const progress = (): void => {
+    stats.window = window.size;
+    stats.maxWindowReached = Math.max(stats.maxWindowReached, window.size);
+    options.onProgress?.(Math.min(acked, total), window.size);
+  };
+
+  const send = async (off: number, len: number, timeoutMs: number): Promise<void> => {
+    const sentInEpoch = epoch;
+    const alone = inflight.size === 0;
+    const t0 = now();
+    const n = patience.sent(off, t0);
+    if (n > 1) stats.retransmissions++;
+    stats.chunks++;
+    try {
+      const outcome = await handler.send(off, len, timeoutMs);
+      if (outcome.kind === 'rewind') {
+        rewind(outcome.off, sentInEpoch, outcome.drain, true);
+        if (outcome.off > acked) acked = outcome.off;
+      } else if (outcome.off === 0 && off !== 0) {
+        rewind(0, sentInEpoch, false, false); // the device lost the session (reset, another client): start over
+      } else if (outcome.off >= off + len) {
+        if (n === 1 && off !== 0) rto.sample(now() - t0);
+        window.ack();
+        sizer.ack();
+        if (outcome.off > acked) acked = outcome.off;
+        patience.forgetBelow(acked);
+      } else if (outcome.off < off) {
+        // The device is behind this chunk: one before it was lost (a gap).
+        if (outcome.off < next) rewind(outcome.off, sentInEpoch, false, true);
+      } else {
+        // The device took part of the chunk, or resumed inside it: carry on from its offset.
+        rewind(outcome.off, sentInEpoch, false, false);
+      }
+      progress();
+    } catch (e) {
+      if (!isTimeout(e)) {
+        failure ??= e;
+        return;
+      }
+      if (off + len <= acked && off !== 0) return; // answered cumulatively by a later chunk
+      if (patience.exhausted(off, now())) {
+        failure ??= e;
+        return;
+      }
+      rto.backoff();
+      sizer.loss(alone);
+      rewind(off, sentInEpoch, false, true);
+      progress();
+    }
+  };
+
+  const track = (p: Promise<void>): void => {
+    const q = p.finally(() => inflight.delete(q));
+    inflight.add(q);
+  };
+
+  while (failure === undefined && acked < total) {
+    if (signal?.aborted) break;
+    if (drainTo !== undefined) {
+      if (inflight.size > 0) {
+        await Promise.race(inflight);
+        continue;
+      }
+      next = drainTo;
+      drainTo = undefined;
+    }
+    if (next === 0) {
+      // The first chunk goes alone, with its long timeout (the device may erase a slot first).
+      if (inflight.size > 0) {
+        await Promise.race(inflight);
+        continue;
+      }
+      const len = handler.chunkLength(0, sizer.size);
+      await send(0, len, timing.firstChunkTimeoutMs);
+      if (failure !== undefined) break;
+      if (next === 0 && drainTo === undefined && acked > 0) next = acked;
+      else if (next === 0 && acked === 0 && ++firstWithoutProgress > timing.tries) {
+        throw new TransportError('TRANSPORT_IO', `the device answered the first chunk ${firstWithoutProgress} times without taking it`);
+      }
+      continue;
+    }
+    while (inflight.size < window.size && next < total) {
+      const off = next;
+      const len = handler.chunkLength(off, sizer.size);
+      if (len <= 0) break;
+      next = off + len;
+      track(send(off, len, rto.timeoutMs));
+    }
+    if (inflight.size === 0) {
+      // Everything answered but the device is behind: carry on from its offset.
+      if (next >= total && acked < total) next = acked;
+      if (failure !== undefined) break;
+      continue;
+    }
+    await Promise.race(inflight);
+  }
+  if (signal?.aborted) {
+    await Promise.allSettled(inflight);
+    throw new TransportError('TRANSPORT_ABORTED', 'transfer aborted', { cause: signal.reason });
+  }
+  await Promise.allSettled(inflight);
+  if (failure !== undefined && acked < total) throw failure;
+  stats.off = acked;
+  stats.chunkSize = sizer.size;
+  stats.srttMs = rto.srtt;
+  stats.window = window.size;
+  return stats;
+}
