@@ -23,14 +23,15 @@ import { bytesEqual } from '../src/core/bytes.ts';
 import { SmpClient } from '../src/client/client.ts';
 import { createLoopbackPair } from '../src/transport/loopback.ts';
 import { BleServerTransport, SMP_CHARACTERISTIC_UUID, SMP_SERVICE_UUID } from '../src/transport/ble/index.ts';
-import { chromiumMissing, launchChromium, servePage } from './chromium.ts';
+import { chromiumMissing, launchChromium } from './chromium.ts';
+import { servePage } from './page-server.ts';
 import { payload, tempDir, ROOT } from './helpers.ts';
 
 const skip = chromiumMissing();
 let browser: Browser | undefined;
 before(async () => {
   // Web Bluetooth is behind a feature flag in Chromium on Linux.
-  if (!skip) browser = await launchChromium(['--enable-features=WebBluetooth']);
+  if (!skip) browser = await launchChromium({ args: ['--enable-features=WebBluetooth'] });
 });
 after(async () => {
   await browser?.close();

@@ -31,6 +31,7 @@ const FAMILIES: ReadonlyArray<{ commands: readonly string[]; load: () => Promise
   { commands: ['raw'], load: async () => (await import('./commands/raw.ts')).registerRawCommands },
   { commands: ['conn'], load: async () => (await import('./commands/conn.ts')).registerConnCommands },
   { commands: ['ble'], load: async () => (await import('./ble.ts')).registerBleCommands },
+  { commands: ['dashboard'], load: async () => (await import('./commands/dashboard.ts')).registerDashboardCommand },
 ];
 
 /** This package's version (package.json sits two levels up from both src/cli and dist/cli). */
