@@ -15,6 +15,7 @@ import { formatServerEvent } from '../../server/request-log.ts';
 import { badHostProgramNames } from '../../server/shell.ts';
 import { DEFAULT_SETTINGS_MAX_KEYS } from '../../server/settings.ts';
 import { DEFAULT_SHELL_OUTPUT_MAX } from '../../server/groups/shell.ts';
+import { DEFAULT_FS_QUOTA } from '../../server/fs-quota.ts';
 import { stat } from 'node:fs/promises';
 import { MCUBOOT_MODE_NAMES, isMcubootModeName } from '../../server/mcuboot/modes.ts';
 import { formatKconfigSettings, kconfigOptions, parseKconfig, type KconfigSource } from '../../server/kconfig.ts';
@@ -118,6 +119,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
     .option('--definite-cbor', 'answer with definite-length CBOR instead of Zephyr-style indefinite maps')
     .option('--shell-host <programs>', SHELL_HOST_HELP)
     .option('--shell-output-max <bytes>', `shell output kept per command, the rest cut (default ${DEFAULT_SHELL_OUTPUT_MAX}; Zephyr's dummy shell backend keeps 300)`)
+    .option('--fs-quota <bytes>', `size of the device's file system: files plus 256 bytes each; an fs upload past it fails as on a full LittleFS (default ${DEFAULT_FS_QUOTA})`)
     .option('--settings-max-keys <n>', `runtime settings keys the device holds; a new key past it answers err 3/1 like a full settings backend (default ${DEFAULT_SETTINGS_MAX_KEYS})`)
     .option('--images <n>', 'updatable images (pairs of slots) on the emulated device (default 1)')
     .option('--slot-size <bytes>', 'size of each image slot (default 1.5 MiB)')
@@ -171,6 +173,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           device: {
             ...(typeof opts['shellHost'] === 'string' ? { shellHostCommands: { allow: shellHostPrograms(opts['shellHost']) } } : {}),
             ...(opts['shellOutputMax'] !== undefined ? { shellOutputMax: positiveInt('--shell-output-max', opts['shellOutputMax'] as string, DEFAULT_SHELL_OUTPUT_MAX) } : {}),
+            ...(opts['fsQuota'] !== undefined ? { fsQuota: positiveInt('--fs-quota', opts['fsQuota'] as string, DEFAULT_FS_QUOTA) } : {}),
             ...(opts['settingsMaxKeys'] !== undefined ? { settingsMaxKeys: positiveInt('--settings-max-keys', opts['settingsMaxKeys'] as string, DEFAULT_SETTINGS_MAX_KEYS) } : {}),
           },
           // -v: one line per request, dropped packet and undecodable frame.
