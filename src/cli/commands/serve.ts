@@ -8,6 +8,7 @@ import type { ServerTransport } from '../../transport/types.ts';
 import { UsageError } from '../../core/errors.ts';
 import { parsePublicKey } from '../../image/keys.ts';
 import { createAgent, type AgentOptions } from '../../server/agent.ts';
+import { serveBleName } from '../ble.ts';
 import type { ImageGroupOptions } from '../../server/groups/image.ts';
 import type { CliContext } from '../context.ts';
 import { formatServerEvent } from '../../server/request-log.ts';
@@ -145,7 +146,9 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
         const bufSize = opts['bufSize'] === undefined ? undefined : positiveInt('--buf-size', opts['bufSize'] as string, 2048);
         const bufCount = opts['bufCount'] === undefined ? undefined : positiveInt('--buf-count', opts['bufCount'] as string, 4);
         // With a serial link (--serial / --pty) UDP is served only when --udp is given as well.
-        const serialOnly = (typeof ctx.globals['serial'] === 'string' || ctx.globals['pty'] === true || typeof ctx.globals['ptyLink'] === 'string') && typeof ctx.globals.udp !== 'string';
+        // --ble [NAME]: SMP over Bluetooth LE through BlueZ (then, like serial, UDP only with --udp).
+        const bleName = serveBleName(ctx.globals);
+        const serialOnly = (typeof ctx.globals['serial'] === 'string' || ctx.globals['pty'] === true || typeof ctx.globals['ptyLink'] === 'string' || bleName !== undefined) && typeof ctx.globals.udp !== 'string';
         const servesUdp = opts['udpListen'] !== false && !serialOnly;
         const closeOnDisconnect = opts['closeOnDisconnect'] === true;
         if (closeOnDisconnect && !servesUdp) throw new UsageError('--close-on-disconnect needs UDP (--udp ADDR:PORT)');
@@ -154,7 +157,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           const t = await conntype.serve?.(opts, ctx.globals);
           if (t) transports.push(t);
         }
-        if (transports.length === 0 && !servesUdp) throw new UsageError('no transport to serve on');
+        if (transports.length === 0 && !servesUdp && bleName === undefined) throw new UsageError('no transport to serve on');
         const udp = servesUdp ? parseHostPort(typeof ctx.globals.udp === 'string' ? ctx.globals.udp : '127.0.0.1:1337') : undefined;
         const options: AgentOptions = {
           dataDir,
@@ -166,6 +169,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           transports,
           ...(udp ? { udp: { ...udp, ...(opts['mtu'] !== undefined ? { mtu: positiveInt('--mtu', opts['mtu'] as string, DEFAULT_UDP_MTU) } : {}) } } : {}),
           closeOnDisconnect,
+          ...(bleName !== undefined ? { ble: { name: bleName } } : {}),
           device: {
             ...(typeof opts['shellHost'] === 'string' ? { shellHostCommands: { allow: shellHostPrograms(opts['shellHost']) } } : {}),
             ...(opts['shellOutputMax'] !== undefined ? { shellOutputMax: positiveInt('--shell-output-max', opts['shellOutputMax'] as string, DEFAULT_SHELL_OUTPUT_MAX) } : {}),
