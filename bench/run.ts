@@ -6,6 +6,7 @@ import { benchEcho } from './echo.ts';
 import { benchCbor } from './cbor.ts';
 import { benchImageUpload } from './image-upload.ts';
 import { benchSerial } from './serial.ts';
+import { benchLoad } from './load.ts';
 import { benchStartup } from './startup.ts';
 import { benchDashboard } from './dashboard.ts';
 
@@ -15,6 +16,7 @@ export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
   echo: benchEcho,
   'image-upload': benchImageUpload,
   serial: benchSerial,
+  load: benchLoad,
   startup: benchStartup,
   dashboard: benchDashboard,
 };
