@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { parseHostPort, DEFAULT_UDP_MTU } from '../../transport/udp.ts';
 import type { ServerTransport } from '../../transport/types.ts';
-import { UsageError } from '../../core/errors.ts';
+import { McuMgrError, UsageError } from '../../core/errors.ts';
 import { parsePublicKey } from '../../image/keys.ts';
 import { createAgent, type AgentOptions } from '../../server/agent.ts';
 import { serveBleName } from '../ble.ts';
@@ -111,10 +111,10 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
   return program
     .command('serve')
     .description('run an emulated Zephyr device (SMP server) on UDP; --udp HOST:PORT sets where (default 127.0.0.1:1337)')
-    .option('--data <dir>', 'data directory for the device state', undefined)
+    .option('--data <dir>', `data directory for the device state (default ${defaultDataDir()}; $MCUMGR_DATA sets it)`)
     .option('--buf-size <bytes>', 'MCUmgr buffer size reported and enforced (default 2048)')
     .option('--buf-count <n>', 'MCUmgr buffer count reported (default 4)')
-    .option('--mtu <bytes>', `largest UDP datagram accepted (default ${DEFAULT_UDP_MTU})`)
+    .option('--mtu <bytes>', `largest UDP datagram accepted (default ${DEFAULT_UDP_MTU}, or --buf-size when larger)`)
     .option('--no-udp-listen', 'do not listen on UDP (with another transport)')
     .option('--definite-cbor', 'answer with definite-length CBOR instead of Zephyr-style indefinite maps')
     .option('--shell-host <programs>', SHELL_HOST_HELP)
@@ -181,7 +181,14 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           onStatus: (m) => process.stderr.write(`serve: ${m}\n`),
           onError: (e) => process.stderr.write(`server: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`),
         };
-        const agent = await createAgent(options);
+        const agent = await createAgent(options).catch((e: unknown) => {
+          // A port in use: say which, and how to pick another.
+          if (udp && e instanceof McuMgrError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE') {
+            const host = udp.host.includes(':') && !udp.host.startsWith('[') ? `[${udp.host}]` : udp.host;
+            throw new UsageError(`UDP port ${udp.port} on ${udp.host} is already in use (another mcumgr serve?): pick another with --udp ${host}:PORT (npm start -- --udp ${host}:PORT), or --udp ${host}:0 for any free port`, { cause: e });
+          }
+          throw e;
+        });
         const where = agent.listening().map((t) => t.describe());
         if (ctx.output.json) process.stdout.write(JSON.stringify({ listening: where, dataDir }) + '\n');
         else {
