@@ -54,9 +54,9 @@ function intArg(name: string, text: string | undefined): number | undefined {
   return n;
 }
 
-async function readImageFile(path: string, limit?: number): Promise<Uint8Array> {
+async function readImageFile(path: string): Promise<Uint8Array> {
   try {
-    const b = limit === undefined ? await readFile(path) : (await readFile(path)).subarray(0, limit);
+    const b = await readFile(path);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   } catch (e) {
     throw new UsageError(`cannot read ${path}: ${(e as Error).message}`);
@@ -302,7 +302,9 @@ async function upgradeTargets(files: string[], images: number[]): Promise<{ targ
   const targets: UpgradeTarget[] = [];
   try {
     if (files.length === 1 && images.length === 0) {
-      const head = await readImageFile(files[0]!, 4);
+      const probe = await openFileSource(files[0]!);
+      const head = probe.size >= 4 ? await probe.read(0, 4) : new Uint8Array(0);
+      await probe.close();
       if (isZipArchive(head)) {
         const pkg = readDfuPackage(await readImageFile(files[0]!));
         return { targets: pkg.images.map((i) => ({ image: i.image, input: i.bytes })), close };
