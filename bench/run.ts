@@ -6,7 +6,9 @@ import { benchEcho } from './echo.ts';
 import { benchCbor } from './cbor.ts';
 import { benchImageUpload } from './image-upload.ts';
 import { benchSerial } from './serial.ts';
+import { benchLoad } from './load.ts';
 import { benchStartup } from './startup.ts';
+import { benchDashboard } from './dashboard.ts';
 
 /** Every benchmark by name. Other modules add theirs here. */
 export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
@@ -14,7 +16,9 @@ export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
   echo: benchEcho,
   'image-upload': benchImageUpload,
   serial: benchSerial,
+  load: benchLoad,
   startup: benchStartup,
+  dashboard: benchDashboard,
 };
 
 const only = process.argv.slice(2);

@@ -51,6 +51,7 @@ export const udpConntype: Conntype = {
   shortConnstring: (globals) => (typeof globals.udp === 'string' ? globals.udp : undefined),
   async open(connstring) {
     const { openUdpClient, parseHostPort } = await import('../transport/udp.ts');
-    return openUdpClient(parseHostPort(connstring));
+    // A one-shot command to a port nobody listens on fails at once (ICMP port unreachable).
+    return openUdpClient({ ...parseHostPort(connstring), failWhenRefused: true });
   },
 };

@@ -51,7 +51,9 @@ export type ErrorCode =
   /** An upgrade's image needs another image (DEPENDENCY TLV) that the device would not run. */
   | 'UPGRADE_DEPENDENCY'
   /** The new image runs in test but the device refuses to confirm it (it reverts at the next reset). */
-  | 'UPGRADE_NOT_CONFIRMED';
+  | 'UPGRADE_NOT_CONFIRMED'
+  /** Another live emulator holds the data directory (its lock file names the pid). */
+  | 'DATA_DIR_LOCKED';
 
 export interface McuMgrErrorOptions {
   cause?: unknown;

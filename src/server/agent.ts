@@ -227,6 +227,28 @@ async function switchUdp(server: SmpServer, part: UdpPart, options: AgentOptions
   return udpSwitch;
 }
 
+/** A UDP bind that only this host can reach: 127.0.0.0/8, ::1 (or IPv4-mapped loopback), `localhost`. */
+export function isLoopbackBind(host: string): boolean {
+  const literal = host.startsWith('[') ? host.slice(1, -1) : host;
+  if (literal === 'localhost') return true;
+  const v4 = tryParseIpv4(literal);
+  if (v4) return v4[0] === 127;
+  const v6 = tryParseIpv6(literal);
+  if (!v6) return false;
+  const mapped = v6.subarray(0, 10).every((b) => b === 0) && v6[10] === 0xff && v6[11] === 0xff;
+  return mapped ? v6[12] === 127 : v6.subarray(0, 15).every((b) => b === 0) && v6[15] === 1;
+}
+
+/** Start-up warning: host programs reachable from beyond this host. */
+function warnExposure(options: AgentOptions, status: (m: string) => void): void {
+  const allow = options.device?.shellHostCommands?.allow ?? [];
+  if (allow.length === 0 || !options.udp || isLoopbackBind(options.udp.host)) return;
+  status(
+    `warning: host programs (${allow.join(', ')}) are allowed and UDP listens on ${options.udp.host}: anyone who can send a datagram there ` +
+      `(source addresses are easy to forge) may run them with any arguments as this user; serve on 127.0.0.1 or drop --shell-host`,
+  );
+}
+
 /**
  * Assembles, boots and starts a management agent. Rejects with UsageError for contradictory
  * options (nothing to serve on, `closeOnDisconnect` without UDP) and when the device cannot boot;
@@ -242,6 +264,7 @@ export async function createAgent(agentOptions: AgentOptions): Promise<Agent> {
   const status = options.onStatus ?? (() => {});
   if (options.closeOnDisconnect && !options.udp) throw new UsageError('closing UDP on disconnect needs UDP to serve on');
   if (!options.udp && !options.serial && !options.transports?.length) throw new UsageError('no transport to serve on');
+  warnExposure(options, status);
   const net = await startNetwork(options, status);
   // Until serving starts, a failure must not leave the watch keeping the process alive.
   try {

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { FileSystemRoot, FS_DEFAULT_MOUNTS } from './fs-root.ts';
 import type { SmpServer } from './server.ts';
-import { createKeyValueSettingsHandler, SettingsErrno, SettingsSubsystem, type KeyValueSettingsHandler } from './settings.ts';
+import { createKeyValueSettingsHandler, KeyBudget, SettingsErrno, SettingsSubsystem, type KeyValueSettingsHandler } from './settings.ts';
 import { registerHostCommands, ShellRegistry, type HostCommandOptions } from './shell.ts';
 import { StatsRegistry, type StatGroupView } from './stats.ts';
 import { createDeviceNetwork, registerNetShellCommands, type DeviceNetwork } from './net-shell.ts';
@@ -44,8 +44,14 @@ export interface DeviceOptions {
   fsHashTypes?: ReadonlyArray<'crc32' | 'sha256'>;
   /** Mount points of the file system (default `['lfs']`, i.e. `/lfs/...`). */
   fsMounts?: readonly string[];
+  /** Bytes the file system holds, content plus 256 per file (default 16 MiB); uploads past it fail as on a full LittleFS. */
+  fsQuota?: number;
   /** Settings subtrees that accept any key (default `['app']`). */
   settingsSubtrees?: readonly string[];
+  /** Runtime keys those subtrees hold together (default 256); a new key past it answers err 3/1, as a full settings backend. */
+  settingsMaxKeys?: number;
+  /** Bytes of output a shell command may leave (the dummy backend buffer; default 2048, Zephyr's is 300). */
+  shellOutputMax?: number;
   /** Opt-in host commands for the shell (`host <program>`); off unless given. */
   shellHostCommands?: HostCommandOptions;
   /** MCUboot mode reported by bootloader info (default 3, swap using move: the image group's model). */
@@ -82,8 +88,9 @@ export function createDeviceServices(server: SmpServer, options: DeviceOptions =
   const shell = new ShellRegistry();
   const fsRoot = new FileSystemRoot(server.dataDir, options.fsMounts ?? FS_DEFAULT_MOUNTS);
   const settingsStores = new Map<string, KeyValueSettingsHandler>();
+  const keys = new KeyBudget(options.settingsMaxKeys);
   for (const subtree of options.settingsSubtrees ?? ['app']) {
-    const h = createKeyValueSettingsHandler(subtree);
+    const h = createKeyValueSettingsHandler(subtree, { keys });
     settings.register(h);
     settingsStores.set(subtree, h);
   }
@@ -117,6 +124,7 @@ function registerBuiltins(server: SmpServer, s: DeviceServices): void {
             ['bytes_in', c.bytesIn],
             ['bytes_out', c.bytesOut],
             ['dropped', c.dropped],
+            ['undecodable', c.undecodable],
           ];
         },
       });

@@ -27,9 +27,9 @@ import { ConsoleDecoder, encodeConsoleFrameZephyr, MAX_CONSOLE_PACKET, maxPacket
 import type { ConsoleDecoderStats } from '../framing/console.ts';
 import { encodeRawPacket, RawPacketDecoder } from '../framing/raw.ts';
 import type { RawDecoderStats } from '../framing/raw.ts';
-import { DEFAULT_RAW_INPUT_TIMEOUT_MS, DEFAULT_SERIAL_BAUD, type SerialFraming } from './serial.ts';
+import { DECODER_DROP_LABELS, DEFAULT_RAW_INPUT_TIMEOUT_MS, DEFAULT_SERIAL_BAUD, type SerialFraming } from './serial.ts';
 import { SerialLink } from './serial-link.ts';
-import type { ServerTransport, SmpPeer } from './types.ts';
+import type { ServerReceiveContext, ServerTransport, SmpPeer } from './types.ts';
 
 export interface SerialServerOptions {
   /** A serial device to serve on. Exactly one of `path` and `pty` is needed. */
@@ -150,7 +150,7 @@ export class SerialServerTransport implements ServerTransport {
     return `${this.options.pty ? 'pty' : 'serial'} ${where}${link}, ${this.framing} framing`;
   }
 
-  async start(onPacket: (packet: Uint8Array, peer: SmpPeer) => void): Promise<void> {
+  async start(onPacket: (packet: Uint8Array, peer: SmpPeer) => unknown, context?: ServerReceiveContext): Promise<void> {
     if (this.link) throw new UsageError('serial server already started');
     // One line, one peer: whoever has the other end of it.
     const addressOf = (): string => `serial:${this.devicePath ?? '?'}`;
@@ -169,7 +169,9 @@ export class SerialServerTransport implements ServerTransport {
     const onData = (chunk: Uint8Array): void => {
       if (this.closed) return;
       this.counters.bytesReceived += chunk.length;
+      const before = context ? { ...this.decoder.stats } : undefined;
       const packets = this.decoder.push(chunk);
+      if (before && context) reportDecoderDrops(before, this.decoder.stats, context, addressOf());
       this.armInputTimeout();
       for (const p of packets) {
         this.counters.packetsReceived++;
@@ -287,6 +289,17 @@ export class SerialServerTransport implements ServerTransport {
     this.closed = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     await this.link?.close();
+  }
+}
+
+/** Tells the server about every frame the decoder dropped in one push, by reason. */
+function reportDecoderDrops(before: Readonly<Record<string, number>>, after: Readonly<Record<string, number>> | Readonly<ConsoleDecoderStats> | Readonly<RawDecoderStats>, context: ServerReceiveContext, peer: string): void {
+  const now = after as unknown as Readonly<Record<string, number>>;
+  for (const [key, label] of Object.entries(DECODER_DROP_LABELS)) {
+    const n = (now[key] ?? 0) - (before[key] ?? 0);
+    if (n <= 0) continue;
+    if (key === 'skippedBytes') context.undecodable(`${n} ${label}`, peer, n);
+    else for (let i = 0; i < n; i++) context.undecodable(label, peer);
   }
 }
 

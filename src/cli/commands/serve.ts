@@ -10,6 +10,11 @@ import { parsePublicKey } from '../../image/keys.ts';
 import { createAgent, type AgentOptions } from '../../server/agent.ts';
 import type { ImageGroupOptions } from '../../server/groups/image.ts';
 import type { CliContext } from '../context.ts';
+import { formatServerEvent } from '../../server/request-log.ts';
+import { badHostProgramNames } from '../../server/shell.ts';
+import { DEFAULT_SETTINGS_MAX_KEYS } from '../../server/settings.ts';
+import { DEFAULT_SHELL_OUTPUT_MAX } from '../../server/groups/shell.ts';
+import { DEFAULT_FS_QUOTA } from '../../server/fs-quota.ts';
 import { stat } from 'node:fs/promises';
 import { MCUBOOT_MODE_NAMES, isMcubootModeName } from '../../server/mcuboot/modes.ts';
 import { formatKconfigSettings, kconfigOptions, parseKconfig, type KconfigSource } from '../../server/kconfig.ts';
@@ -77,6 +82,21 @@ async function imageOptions(opts: Record<string, unknown>): Promise<ImageGroupOp
   return out;
 }
 
+/** `--shell-host`'s program list, refused unless every entry is a plain program name. */
+function shellHostPrograms(text: string): string[] {
+  const programs = text.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const bad = badHostProgramNames(programs);
+  if (bad.length > 0) throw new UsageError(`--shell-host takes program names looked up in PATH, not paths or options: ${bad.map((b) => JSON.stringify(b)).join(', ')}`);
+  return programs;
+}
+
+/** What `--shell-host` grants, for `serve --help` (and the README says the same). */
+const SHELL_HOST_HELP =
+  'let anyone who can send SMP requests run these host programs (comma-separated plain names, looked up in PATH) ' +
+  'through the device shell as "host PROGRAM ARGS", with any arguments, as the user running serve, without a shell ' +
+  '(no pipes, globbing or redirection), for at most 5 s each, output cut at --shell-output-max. Arguments are not ' +
+  'checked: allowing cat, ls or a shell exposes the host. Off by default';
+
 /** Reads a `.config`; its modification time stands for the build time (os info `b`). */
 async function readKconfig(file: string): Promise<KconfigSource> {
   try {
@@ -96,7 +116,10 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
     .option('--mtu <bytes>', `largest UDP datagram accepted (default ${DEFAULT_UDP_MTU})`)
     .option('--no-udp-listen', 'do not listen on UDP (with another transport)')
     .option('--definite-cbor', 'answer with definite-length CBOR instead of Zephyr-style indefinite maps')
-    .option('--shell-host <programs>', 'let the device shell run these host programs (comma-separated names) as "host PROGRAM ARGS"; off by default')
+    .option('--shell-host <programs>', SHELL_HOST_HELP)
+    .option('--shell-output-max <bytes>', `shell output kept per command, the rest cut (default ${DEFAULT_SHELL_OUTPUT_MAX}; Zephyr's dummy shell backend keeps 300)`)
+    .option('--fs-quota <bytes>', `size of the device's file system: files plus 256 bytes each; an fs upload past it fails as on a full LittleFS (default ${DEFAULT_FS_QUOTA})`)
+    .option('--settings-max-keys <n>', `runtime settings keys the device holds; a new key past it answers err 3/1 like a full settings backend (default ${DEFAULT_SETTINGS_MAX_KEYS})`)
     .option('--images <n>', 'updatable images (pairs of slots) on the emulated device (default 1)')
     .option('--slot-size <bytes>', 'size of each image slot (default 1.5 MiB)')
     .option('--image-key <file...>', 'trust this public key (PEM or DER: ECDSA P-256/P-384, Ed25519, RSA): MCUboot then boots only images signed with a trusted key')
@@ -143,7 +166,14 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           transports,
           ...(udp ? { udp: { ...udp, ...(opts['mtu'] !== undefined ? { mtu: positiveInt('--mtu', opts['mtu'] as string, DEFAULT_UDP_MTU) } : {}) } } : {}),
           closeOnDisconnect,
-          ...(typeof opts['shellHost'] === 'string' ? { device: { shellHostCommands: { allow: opts['shellHost'].split(',').map((p) => p.trim()).filter((p) => p !== '') } } } : {}),
+          device: {
+            ...(typeof opts['shellHost'] === 'string' ? { shellHostCommands: { allow: shellHostPrograms(opts['shellHost']) } } : {}),
+            ...(opts['shellOutputMax'] !== undefined ? { shellOutputMax: positiveInt('--shell-output-max', opts['shellOutputMax'] as string, DEFAULT_SHELL_OUTPUT_MAX) } : {}),
+            ...(opts['fsQuota'] !== undefined ? { fsQuota: positiveInt('--fs-quota', opts['fsQuota'] as string, DEFAULT_FS_QUOTA) } : {}),
+            ...(opts['settingsMaxKeys'] !== undefined ? { settingsMaxKeys: positiveInt('--settings-max-keys', opts['settingsMaxKeys'] as string, DEFAULT_SETTINGS_MAX_KEYS) } : {}),
+          },
+          // -v: one line per request, dropped packet and undecodable frame.
+          ...(ctx.globals.verbose ? { onEvent: (e) => process.stderr.write(`serve: ${formatServerEvent(e)}\n`) } : {}),
           onStatus: (m) => process.stderr.write(`serve: ${m}\n`),
           onError: (e) => process.stderr.write(`server: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`),
         };
@@ -157,10 +187,16 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           process.stdout.write(text);
         }
         out.info('Press Ctrl-C to stop.');
+        // SIGTERM / SIGINT: the queue's backlog is dropped and the request being processed gets
+        // a moment, then every store closes (as at a reset); a second signal exits at once
+        // (every store survives a kill at any point).
         await new Promise<void>((res) => {
           const stop = (): void => {
             process.off('SIGINT', stop);
             process.off('SIGTERM', stop);
+            const again = (): never => process.exit(130);
+            process.once('SIGINT', again);
+            process.once('SIGTERM', again);
             void agent.close().then(res);
           };
           process.on('SIGINT', stop);

@@ -230,6 +230,8 @@ export class McubootModel {
   private lock: Promise<unknown> = Promise.resolve();
   private lastBoot: BootReport | undefined;
   private upload: UploadTarget | undefined;
+  /** The last digest computed per slot, kept while the slot's content is unchanged (see slotDigest). */
+  private readonly digests = new Map<SlotFile, { length: number; generation: number; digest: Uint8Array }>();
   private closed = false;
   /** MCUboot's mode of operation. */
   readonly mode: McubootModeName;
@@ -1272,7 +1274,14 @@ export class McubootModel {
     const f = this.slot(absSlot);
     return this.locked(async () => {
       if (!Number.isInteger(length) || length < 0 || length > f.size) throw MgmtError.group(IMG_GROUP, ImgErr.INVALID_IMAGE_TOO_LARGE);
-      return this.digestUnlocked(f, length);
+      // A first chunk with `sha` costs a hash of up to the whole slot: a peer repeating it gets
+      // the digest kept from last time, as long as the slot has not changed since.
+      const kept = this.digests.get(f);
+      if (kept && kept.length === length && kept.generation === f.generation) return kept.digest.slice();
+      const generation = f.generation;
+      const digest = await this.digestUnlocked(f, length);
+      this.digests.set(f, { length, generation, digest });
+      return digest.slice();
     });
   }
 

@@ -103,22 +103,43 @@ export class SlotFile implements ImageSource {
     return (await this.read(offset, length)).slice();
   }
 
+  /**
+   * Changes every time the content may have changed (bumped before and after each write), so
+   * that a result computed from the slot (a digest) can be kept while it still holds.
+   */
+  generation = 0;
+
   async write(offset: number, data: Uint8Array): Promise<void> {
     this.check(offset, data.length);
-    await writeFully(this.handle, data, offset);
+    this.generation++;
+    try {
+      await writeFully(this.handle, data, offset);
+    } finally {
+      this.generation++;
+    }
   }
 
   /** Writes erased bytes over a range in place (used for trailer scrambles). */
   async eraseRange(offset: number, length: number): Promise<void> {
     this.check(offset, length);
-    for (let off = 0; off < length; off += IO_CHUNK) await writeFully(this.handle, ERASED_CHUNK.subarray(0, Math.min(IO_CHUNK, length - off)), offset + off);
+    this.generation++;
+    try {
+      for (let off = 0; off < length; off += IO_CHUNK) await writeFully(this.handle, ERASED_CHUNK.subarray(0, Math.min(IO_CHUNK, length - off)), offset + off);
+    } finally {
+      this.generation++;
+    }
   }
 
   /** Erases the whole slot atomically (a kill -9 leaves the old content or an erased slot). */
   async eraseAll(): Promise<void> {
-    await this.handle.close();
-    await createErasedFile(this.path, this.size);
-    this.handle = await open(this.path, 'r+');
+    this.generation++;
+    try {
+      await this.handle.close();
+      await createErasedFile(this.path, this.size);
+      this.handle = await open(this.path, 'r+');
+    } finally {
+      this.generation++;
+    }
   }
 
   /** True when every byte of the slot is erased. */
