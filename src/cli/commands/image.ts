@@ -394,7 +394,9 @@ async function upgradeTargets(files: string[], images: number[], force: boolean)
   const targets: UpgradeTarget[] = [];
   try {
     if (files.length === 1 && images.length === 0) {
-      const head = await readImageFile(files[0]!, 4);
+      const probe = await openFileSource(files[0]!);
+      const head = probe.size >= 4 ? await probe.read(0, 4) : new Uint8Array(0);
+      await probe.close();
       if (isZipArchive(head)) {
         const pkg = readDfuPackage(await readImageFile(files[0]!));
         for (const i of pkg.images) await checkImageFile(`${files[0]!} (image ${i.image})`, i.bytes, force);
