@@ -5,7 +5,7 @@
  */
 import { UsageError } from '../core/errors.ts';
 import { SmpClient } from '../client/client.ts';
-import { openUdpClient, parseHostPort } from '../transport/udp.ts';
+import { checkUdpMtu, openUdpClient, parseUdpConnstring } from '../transport/udp.ts';
 import type { SmpTransport } from '../transport/types.ts';
 import { toHex } from '../core/bytes.ts';
 
@@ -25,9 +25,12 @@ export interface GlobalOptions {
 export const connectionOpeners = new Map<string, (connstring: string, options: GlobalOptions) => Promise<SmpTransport>>([
   [
     'udp',
-    async (connstring) => {
-      const { host, port } = parseHostPort(connstring);
-      return openUdpClient({ host, port });
+    async (connstring, o) => {
+      const { host, port, mtu } = parseUdpConnstring(connstring);
+      // --mtu wins over the connstring's mtu=N; both default to 1500 (Zephyr's UDP MTU).
+      const flag = typeof o['mtu'] === 'string' ? checkUdpMtu(Number(o['mtu']), '--mtu') : undefined;
+      const chosen = flag ?? mtu;
+      return openUdpClient({ host, port, ...(chosen !== undefined ? { mtu: chosen } : {}) });
     },
   ],
 ]);

@@ -47,6 +47,7 @@ export const GLOBAL_FLAGS: Array<{ names: string[]; key: string; value: boolean 
   { names: ['--connextra'], key: 'connextra', value: true },
   { names: ['-c', '--conn'], key: 'conn', value: true },
   { names: ['--udp'], key: 'udp', value: true },
+  { names: ['--mtu'], key: 'mtu', value: true },
   { names: ['-t', '--timeout'], key: 'timeout', value: true },
   { names: ['-r', '--tries'], key: 'tries', value: true },
   { names: ['-l', '--loglevel'], key: 'loglevel', value: true },

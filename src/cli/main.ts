@@ -40,7 +40,8 @@ Global options (anywhere on the line):
   --connstring <string>    connection string, e.g. 127.0.0.1:1337 or [::1]:1337
   --udp <host:port>        short for --conntype udp --connstring <host:port>
   --serial <dev>           short for --conntype serial --connstring <dev> (dev=PATH,baud=N,mtu=N also)
-  -t, --timeout <seconds>  time to wait for each try (default 3)
+  --mtu <bytes>            largest UDP datagram (default 1500; also mtu=N in the UDP connstring)
+  -t, --timeout <seconds>  time to wait for each try (default 3; a transfer's adaptive timeout stays below it)
   -r, --tries <n>          tries per request on timeout (default 3)
   --json                   print one JSON document instead of text
   -v, --verbose            dump packets to stderr (also -l debug)

@@ -12,7 +12,7 @@
  */
 import { GLOBAL_FLAGS } from './context.ts';
 import { connectionOpeners, shortConnectionFlags, type GlobalOptions } from './connection.ts';
-import { serveTransportFactories } from './commands/serve.ts';
+import { serveTiming, serveTransportFactories } from './commands/serve.ts';
 import { UsageError } from '../core/errors.ts';
 import { openSerialClient, parseSerialConnstring } from '../transport/serial.ts';
 import { createSerialServer } from '../transport/serial-server.ts';
@@ -97,5 +97,9 @@ serveTransportFactories.push((opts, ctx) => {
     mtu: bufSize,
     shellOverSmp: true,
     onStatus: (message) => process.stderr.write(`serve: ${message}\n`),
+    ...(() => {
+      const t = serveTiming(opts);
+      return t.rxLineBuffers !== undefined ? { rxLineBuffers: t.rxLineBuffers, activity: t.activity } : {};
+    })(),
   });
 });

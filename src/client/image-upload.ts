@@ -120,9 +120,9 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
   const stats = await runOffsetTransfer(
     {
       chunkLength,
-      async send(off, len, timeoutMs) {
+      async send(off, len, request) {
         const data = await source.read(off, len);
-        const rsp = await client.request(commands.image.upload, off === 0 ? { ...firstBody, data } : { off, data }, { timeoutMs, tries: 1, signal });
+        const rsp = await client.request(commands.image.upload, off === 0 ? { ...firstBody, data } : { off, data }, request);
         if (rsp.match !== undefined) match = rsp.match;
         if (off === 0 && rsp.off > firstChunk) resumedAt = rsp.off; // a resumed session: the data was ignored
         else if (rsp.off >= off + len) bytesSent += len;

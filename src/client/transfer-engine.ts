@@ -13,7 +13,7 @@
  *   offset shows a gap. A window that lost at size W probes W again only after a number of
  *   acknowledged chunks that doubles with every probe that loses again, so a link that cannot take
  *   W (a serial device whose line buffers overrun with two frames in flight) pays for a lost probe
- *   rarely enough that the transfer stays within a few percent of one chunk in flight.
+ *   (after 32, then 128, 512, ... acknowledged chunks) rarely enough that the transfer stays within a few percent of one chunk in flight.
  * - {@link ChunkSizer}: data bytes per chunk. Halves when a chunk sent alone (window 1) is lost
  *   twice in a row (frames of that size do not get through: a serial line that corrupts long
  *   frames, a device buffer smaller than it says), and doubles back after 32 chunks in a row
@@ -29,10 +29,16 @@
  *   this loop: reads are idempotent and the device picks each answer's length, so a lost request is
  *   simply asked again (selective repeat over a coverage map), never a go-back.
  *
- * Patience: a chunk fails the transfer once it was sent `tries` times and no answer came for
- * `tries × ceilingMs` since its first send (the same patience as a plain request with `-r` tries
- * of `-t` seconds), so a device that stalls for a few seconds in the middle of an upload is waited
- * for, with backed-off retransmissions, instead of being given up on.
+ * Retransmission: a chunk whose answer does not come within the RTO is sent again as the same
+ * request (same sequence number, {@link chunkRetryPolicy}), with the wait doubling up to the
+ * ceiling; a late answer to any of its sends counts, which matters on a busy host where a timer
+ * fires late, and on a serial link where a duplicate that arrives while the device is busy is lost
+ * in its line buffers. Each retransmission is a loss for the window (once per loss event) and backs
+ * off the RTO; Karn's rule keeps retransmitted chunks out of the RTT samples. Nothing is sent past
+ * a chunk that is being retransmitted (it would land in a gap). A chunk fails the transfer once it
+ * was sent at least `tries` times over at least `tries × ceilingMs` (the same patience as a plain
+ * request with `-r` tries of `-t` seconds), so a device that stalls for a few seconds in the middle
+ * of an upload is waited for instead of being given up on.
  */
 import { TransportError } from '../core/errors.ts';
 
@@ -141,7 +147,9 @@ export class WindowControl {
       this.ssthresh = 1;
       return;
     }
-    this.probeAfter = this.lossAt !== undefined && at >= this.lossAt ? Math.min(4096, Math.max(8, this.probeAfter * 2)) : Math.max(8, this.probeAfter);
+    // A size that lost again waits four times longer before the next probe: after a few losses a
+    // probe costs under 1% of the chunks (a lost probe costs about an RTO and a window of chunks).
+    this.probeAfter = this.lossAt !== undefined && at >= this.lossAt ? Math.min(4096, Math.max(32, this.probeAfter * 4)) : Math.max(32, this.probeAfter);
     this.lossAt = Math.max(2, at);
     this.ssthresh = Math.max(1, Math.floor(at / 2));
     this.cwnd = this.ssthresh;
@@ -195,8 +203,8 @@ export type ChunkOutcome =
 export interface OffsetTransferHandler {
   /** Data bytes of the chunk at `off` when at most `limit` data bytes are wanted (0 only at the end). */
   chunkLength(off: number, limit: number): number;
-  /** Sends the chunk at `off`; rejects with TransportError TRANSPORT_TIMEOUT when no answer came within `timeoutMs`. */
-  send(off: number, len: number, timeoutMs: number): Promise<ChunkOutcome>;
+  /** Sends the chunk at `off` with these request options (timeout, tries, backoff, onRetransmit); rejects as SmpClient.request does. */
+  send(off: number, len: number, request: ChunkRequestOptions): Promise<ChunkOutcome>;
 }
 
 export interface TransferTiming {
@@ -241,29 +249,32 @@ export function isTimeout(e: unknown): e is TransportError {
   return e instanceof TransportError && e.code === 'TRANSPORT_TIMEOUT';
 }
 
-/** Tracks how often and since when an offset has been sent, and fails it after the patience runs out. */
-export class ChunkPatience {
-  private readonly sends = new Map<number, { n: number; first: number }>();
-  constructor(private readonly timing: Pick<TransferTiming, 'tries' | 'ceilingMs'>) {}
+/** How one chunk request waits and retransmits (given to SmpClient.request). */
+export interface ChunkRequestOptions {
+  timeoutMs: number;
+  tries: number;
+  backoffMaxMs?: number;
+  onRetransmit?: (attempt: number) => void;
+  /** Aborted when the transfer is, or when the engine gives up on this request (a go-back made it stale). */
+  signal?: AbortSignal;
+}
 
-  /** Records a send; returns how many times this offset was sent. */
-  sent(off: number, now: number): number {
-    const s = this.sends.get(off);
-    if (s) return ++s.n;
-    this.sends.set(off, { n: 1, first: now });
-    return 1;
+/**
+ * The retransmission policy of a chunk: first wait `rtoMs`, doubling after each send up to the
+ * ceiling, and enough sends that the chunk waits at least `tries × ceiling` in all (the patience
+ * of a plain request with `-r` tries of `-t`) and is sent at least `tries` times. The same request
+ * (same sequence number) is sent again, so a late answer to an earlier send still counts.
+ */
+export function chunkRetryPolicy(rtoMs: number, timing: Pick<TransferTiming, 'tries' | 'ceilingMs'>): ChunkRequestOptions {
+  const ceiling = Math.max(rtoMs, timing.ceilingMs);
+  const patience = timing.tries * ceiling;
+  let waited = 0;
+  let sends = 0;
+  for (let w = rtoMs; waited < patience || sends < timing.tries; w = Math.min(ceiling, w * 2)) {
+    waited += w;
+    sends++;
   }
-
-  /** True when the offset was sent `tries` times and waited `tries × ceiling` since its first send. */
-  exhausted(off: number, now: number): boolean {
-    const s = this.sends.get(off);
-    return s !== undefined && s.n >= this.timing.tries && now - s.first >= this.timing.tries * this.timing.ceilingMs;
-  }
-
-  /** Forgets offsets below `off` (acknowledged). */
-  forgetBelow(off: number): void {
-    for (const k of this.sends.keys()) if (k < off) this.sends.delete(k);
-  }
+  return { timeoutMs: rtoMs, tries: sends, backoffMaxMs: ceiling };
 }
 
 /**
@@ -276,7 +287,6 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
   const rto = new RtoEstimator({ ceilingMs: timing.ceilingMs, ...(timing.floorMs !== undefined ? { floorMs: timing.floorMs } : {}) });
   const window = new WindowControl(Math.max(1, options.maxWindow));
   const sizer = new ChunkSizer(options.maxChunk);
-  const patience = new ChunkPatience(timing);
   const now = (): number => performance.now();
   const stats: TransferStats = { chunks: 0, retransmissions: 0, rewinds: 0, window: 1, maxWindowReached: 1, chunkSize: sizer.size, srttMs: undefined, off: options.start };
 
@@ -284,19 +294,38 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
   let next = options.start;
   /** Bumped by every go-back, so that the answers to chunks sent before it do not move `next` again. */
   let epoch = 0;
+  /** Bumped by every window decrease: losses of chunks sent before it belong to the same event. */
+  let lossEpoch = 0;
   let drainTo: number | undefined;
   let failure: unknown;
   let firstWithoutProgress = 0;
   const inflight = new Set<Promise<void>>();
+  /** Chunks whose request is still live (the client may be retransmitting them), by offset. */
+  const live = new Map<number, number>();
+  /** Requests to abort at the next go-back (they became stale) or when the transfer is aborted. */
+  const cancels = new Map<AbortController, number>();
+  const onAbort = (): void => {
+    for (const c of cancels.keys()) c.abort(signal?.reason);
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
 
-  const rewind = (to: number, sentInEpoch: number, drain: boolean, lost: boolean): void => {
+  const lossEvent = (sentInLossEpoch: number): void => {
+    if (sentInLossEpoch !== lossEpoch) return;
+    lossEpoch++;
+    window.loss();
+  };
+
+  const rewind = (to: number, sentInEpoch: number, sentInLossEpoch: number, drain: boolean, lost: boolean): void => {
     if (sentInEpoch !== epoch) return;
     epoch++;
     stats.rewinds++;
-    if (lost) window.loss();
+    if (lost) lossEvent(sentInLossEpoch);
     acked = to;
     if (drain) drainTo = to;
     else next = to;
+    // The chunks sent before the go-back are stale: stop retransmitting them (they would only
+    // block the window, and on a serial link collide with the chunks sent again).
+    for (const [c, e] of cancels) if (e < epoch) c.abort();
   };
 
   const progress = (): void => {
@@ -305,49 +334,58 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
     options.onProgress?.(Math.min(acked, total), window.size);
   };
 
-  const send = async (off: number, len: number, timeoutMs: number): Promise<void> => {
+  const send = async (off: number, len: number, first: boolean): Promise<void> => {
     const sentInEpoch = epoch;
+    const sentInLossEpoch = lossEpoch;
     const alone = inflight.size === 0;
     const t0 = now();
-    const n = patience.sent(off, t0);
-    if (n > 1) stats.retransmissions++;
+    let retransmitted = false;
     stats.chunks++;
-    try {
-      const outcome = await handler.send(off, len, timeoutMs);
-      if (outcome.kind === 'rewind') {
-        rewind(outcome.off, sentInEpoch, outcome.drain, true);
-        if (outcome.off > acked) acked = outcome.off;
-      } else if (outcome.off === 0 && off !== 0) {
-        rewind(0, sentInEpoch, false, false); // the device lost the session (reset, another client): start over
-      } else if (outcome.off >= off + len) {
-        if (n === 1 && off !== 0) rto.sample(now() - t0);
-        window.ack();
-        sizer.ack();
-        if (outcome.off > acked) acked = outcome.off;
-        patience.forgetBelow(acked);
-      } else if (outcome.off < off) {
-        // The device is behind this chunk: one before it was lost (a gap).
-        if (outcome.off < next) rewind(outcome.off, sentInEpoch, false, true);
-      } else {
-        // The device took part of the chunk, or resumed inside it: carry on from its offset.
-        rewind(outcome.off, sentInEpoch, false, false);
-      }
-      progress();
-    } catch (e) {
-      if (!isTimeout(e)) {
-        failure ??= e;
-        return;
-      }
-      if (off + len <= acked && off !== 0) return; // answered cumulatively by a later chunk
-      if (patience.exhausted(off, now())) {
-        failure ??= e;
-        return;
-      }
+    const policy: ChunkRequestOptions = first ? { timeoutMs: timing.firstChunkTimeoutMs, tries: timing.tries } : chunkRetryPolicy(rto.timeoutMs, timing);
+    policy.onRetransmit = () => {
+      retransmitted = true;
+      stats.retransmissions++;
       rto.backoff();
       sizer.loss(alone);
-      rewind(off, sentInEpoch, false, true);
+      lossEvent(sentInLossEpoch);
       progress();
+    };
+    const cancel = new AbortController();
+    policy.signal = cancel.signal;
+    cancels.set(cancel, sentInEpoch);
+    live.set(off, len);
+    let outcome: ChunkOutcome;
+    try {
+      if (signal?.aborted) cancel.abort(signal.reason);
+      outcome = await handler.send(off, len, policy);
+    } catch (e) {
+      // A chunk abandoned by a go-back, or that a later answer acknowledged (its own answers were
+      // lost), is no failure.
+      const stale = cancel.signal.aborted && !signal?.aborted;
+      if (!stale && !(isTimeout(e) && off + len <= acked && off !== 0)) failure ??= e;
+      return;
+    } finally {
+      live.delete(off);
+      cancels.delete(cancel);
     }
+    if (outcome.kind === 'rewind') {
+      rewind(outcome.off, sentInEpoch, sentInLossEpoch, outcome.drain, true);
+      if (outcome.off > acked) acked = outcome.off;
+    } else if (outcome.off === 0 && off !== 0) {
+      rewind(0, sentInEpoch, sentInLossEpoch, false, false); // the device lost the session (reset, another client): start over
+    } else if (outcome.off >= off + len) {
+      if (!retransmitted && off !== 0) rto.sample(now() - t0);
+      window.ack();
+      sizer.ack();
+      if (outcome.off > acked) acked = outcome.off;
+    } else if (outcome.off < off) {
+      // The device is behind this chunk: one before it was lost (a gap).
+      if (outcome.off < next) rewind(outcome.off, sentInEpoch, sentInLossEpoch, false, true);
+    } else {
+      // The device took part of the chunk, or resumed inside it: carry on from its offset.
+      rewind(outcome.off, sentInEpoch, sentInLossEpoch, false, false);
+    }
+    progress();
   };
 
   const track = (p: Promise<void>): void => {
@@ -372,7 +410,7 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
         continue;
       }
       const len = handler.chunkLength(0, sizer.size);
-      await send(0, len, timing.firstChunkTimeoutMs);
+      await send(0, len, true);
       if (failure !== undefined) break;
       if (next === 0 && drainTo === undefined && acked > 0) next = acked;
       else if (next === 0 && acked === 0 && ++firstWithoutProgress > timing.tries) {
@@ -381,11 +419,15 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
       continue;
     }
     while (inflight.size < window.size && next < total) {
+      // Never below the device's offset; never past a chunk whose request is still live (it is
+      // being retransmitted: what follows would land in a gap).
+      if (next < acked && drainTo === undefined) next = acked;
+      if (live.has(next) || next >= total) break;
       const off = next;
       const len = handler.chunkLength(off, sizer.size);
       if (len <= 0) break;
       next = off + len;
-      track(send(off, len, rto.timeoutMs));
+      track(send(off, len, false));
     }
     if (inflight.size === 0) {
       // Everything answered but the device is behind: carry on from its offset.
@@ -395,6 +437,7 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
     }
     await Promise.race(inflight);
   }
+  signal?.removeEventListener('abort', onAbort);
   if (signal?.aborted) {
     await Promise.allSettled(inflight);
     throw new TransportError('TRANSPORT_ABORTED', 'transfer aborted', { cause: signal.reason });

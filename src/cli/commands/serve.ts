@@ -18,6 +18,8 @@ import { isUnspecifiedIp, tryParseIpv4, tryParseIpv6 } from '../../netmgmt/ip.ts
 import * as NetEvents from '../../netmgmt/events.ts';
 import { createDeviceNetwork } from '../../server/net-shell.ts';
 import { TransportSwitch } from '../../server/transport-switch.ts';
+import { DEFAULT_FLASH_TIMING, DEFAULT_PROCESSING_US, DeviceActivity, installDeviceTiming, type FlashTiming } from '../../server/device-timing.ts';
+import { ZEPHYR_RX_LINE_BUFFERS } from '../../transport/serial-server.ts';
 
 export function defaultDataDir(): string {
   const env = process.env['MCUMGR_DATA'];
@@ -70,6 +72,43 @@ async function imageOptions(opts: Record<string, unknown>): Promise<ImageGroupOp
   return out;
 }
 
+function nonNegative(name: string, text: unknown, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`${name} must be a number >= 0, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+/** The device's timing from `--fast`, `--processing-us`, `--flash-write-us`, `--flash-erase-ms`, `--rx-line-buffers`. */
+export interface ServeTiming {
+  fast: boolean;
+  activity: DeviceActivity;
+  processingUs: number;
+  flash: FlashTiming | undefined;
+  /** Receive line buffers of a serial link (undefined: unlimited). */
+  rxLineBuffers: number | undefined;
+}
+
+const timingByOpts = new WeakMap<Record<string, unknown>, ServeTiming>();
+
+/** One timing per `serve` invocation, shared by the server and its transports. */
+export function serveTiming(opts: Record<string, unknown>): ServeTiming {
+  let t = timingByOpts.get(opts);
+  if (!t) {
+    const fast = opts['fast'] === true;
+    const rx = opts['rxLineBuffers'] === undefined ? undefined : positiveInt('--rx-line-buffers', opts['rxLineBuffers'] as string, 2);
+    t = {
+      fast,
+      activity: new DeviceActivity(),
+      processingUs: fast ? 0 : nonNegative('--processing-us', opts['processingUs'], DEFAULT_PROCESSING_US),
+      flash: fast ? undefined : { ...DEFAULT_FLASH_TIMING, writeUsPerByte: nonNegative('--flash-write-us', opts['flashWriteUs'], DEFAULT_FLASH_TIMING.writeUsPerByte), eraseMsPerSector: nonNegative('--flash-erase-ms', opts['flashEraseMs'], DEFAULT_FLASH_TIMING.eraseMsPerSector) },
+      rxLineBuffers: rx ?? (fast ? undefined : ZEPHYR_RX_LINE_BUFFERS),
+    };
+    timingByOpts.set(opts, t);
+  }
+  return t;
+}
+
 /** Extra server transports other modules add (serial adds --serial / --pty). */
 export const serveTransportFactories: Array<(opts: Record<string, unknown>, ctx: CliContext) => Promise<ServerTransport | undefined> | ServerTransport | undefined> = [];
 
@@ -89,11 +128,18 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
     .option('--image-key <file...>', 'trust this public key (PEM or DER: ECDSA P-256/P-384, Ed25519, RSA): MCUboot then boots only images signed with a trusted key')
     .option('--factory-image <file>', 'the image a new device has in its primary slot (default: an unsigned 1.0.0 image; with --image-key give one signed with a trusted key)')
     .option('--close-on-disconnect', "close the UDP socket while the --udp address is gone (or, for 0.0.0.0/::, while the network is disconnected: NET_EVENT_L4_DISCONNECTED) and reopen it when it is back, like Zephyr's smp_udp")
+    .option('--fast', 'an instant device: no processing, flash or line-buffer limits (for CI)')
+    .option('--processing-us <us>', `processing time per request (default ${DEFAULT_PROCESSING_US})`)
+    .option('--flash-write-us <us>', `flash programming time per byte (default ${DEFAULT_FLASH_TIMING.writeUsPerByte})`)
+    .option('--flash-erase-ms <ms>', `flash erase time per ${DEFAULT_FLASH_TIMING.sectorSize}-byte sector (default ${DEFAULT_FLASH_TIMING.eraseMsPerSector})`)
+    .option('--rx-line-buffers <n>', `serial receive line buffers, Zephyr's CONFIG_UART_MCUMGR_RX_BUF_COUNT (default ${ZEPHYR_RX_LINE_BUFFERS}; unlimited with --fast)`)
     .action((opts: Record<string, unknown>) =>
       ctx.run(async (out) => {
+        const timing = serveTiming(opts);
         const dataDir = typeof opts['data'] === 'string' ? resolve(opts['data']) : defaultDataDir();
         const bufSize = positiveInt('--buf-size', opts['bufSize'] as string | undefined, 2048);
-        const mtu = positiveInt('--mtu', opts['mtu'] as string | undefined, Math.max(DEFAULT_UDP_MTU, bufSize));
+        // --mtu is also a global (client) flag, so it may arrive in the globals.
+        const mtu = positiveInt('--mtu', (opts['mtu'] ?? ctx.globals['mtu']) as string | undefined, Math.max(DEFAULT_UDP_MTU, bufSize));
         const transports: ServerTransport[] = [];
         let addressGate: LocalAddressGate | undefined;
         // With a serial link (--serial / --pty) UDP is served only when --udp is given as well.
@@ -160,7 +206,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
             if (t) transports.push(t);
           }
           if (transports.length === 0 && !udp) throw new UsageError('no transport to serve on');
-          const image = await imageOptions(opts);
+          const image = { ...(await imageOptions(opts)), ...(timing.flash ? { flashTiming: timing.flash } : {}) };
           const server: SmpServer = await createEmulator({
             dataDir,
             bufSize,
@@ -180,6 +226,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
             }
             throw e;
           });
+          if (!timing.fast || timing.rxLineBuffers !== undefined) installDeviceTiming(server, { processingUs: timing.processingUs, activity: timing.activity });
           if (closeOnDisconnect && udp) {
             const udpServer = udp;
             let starting = true;
