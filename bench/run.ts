@@ -6,6 +6,7 @@ import { benchEcho } from './echo.ts';
 import { benchCbor } from './cbor.ts';
 import { benchImageUpload } from './image-upload.ts';
 import { benchSerial } from './serial.ts';
+import { benchStartup } from './startup.ts';
 
 /** Every benchmark by name. Other modules add theirs here. */
 export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
@@ -13,6 +14,7 @@ export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
   echo: benchEcho,
   'image-upload': benchImageUpload,
   serial: benchSerial,
+  startup: benchStartup,
 };
 
 const only = process.argv.slice(2);

@@ -163,12 +163,22 @@ describe('cli: serial failures', () => {
     const device = `${host}-device`;
     const pair = await ptyPair(host, device);
     try {
-      // The §4.1.4 echo frame with its CRC's last byte changed (0x19 → 0x00), written while the CLI waits.
-      const writer = setTimeout(() => writeFileSync(device, Buffer.from('\x06\x09ABMKAAAJAABCAKFhZGVoZWxsb0YA\n', 'latin1')), 400);
-      const r = await runCli(['--serial', host, '-v', '-t', '1.2', '-r', '1', 'echo', 'x']);
-      clearTimeout(writer);
-      assert.equal(r.code, 3);
-      assert.match(r.stderr, /serial: frames dropped: bad CRC 1\n/);
+      // The §4.1.4 echo frame with its CRC's last byte changed (0x19 → 0x00), written once the
+      // CLI says (in -v mode) that the port is open, so that its decoder sees the frame.
+      const child = spawn(CLI, ['--serial', host, '-v', '-t', '2', '-r', '1', 'echo', 'x'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      let written = false;
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (!written && /serial: opened /.test(stderr)) {
+          written = true;
+          writeFileSync(device, Buffer.from('\x06\x09ABMKAAAJAABCAKFhZGVoZWxsb0YA\n', 'latin1'));
+        }
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      assert.ok(written, stderr);
+      assert.equal(code, 3);
+      assert.match(stderr, /serial: frames dropped: bad CRC 1\n/);
     } finally {
       await pair.stop();
     }

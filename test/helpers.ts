@@ -3,8 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createEmulator, type EmulatorOptions } from '../src/server/emulator.ts';
-import type { SmpServer } from '../src/server/server.ts';
+import { createEmulator, type Emulator, type EmulatorOptions } from '../src/server/emulator.ts';
 import { createUdpServer } from '../src/transport/udp.ts';
 import { openUdpClient } from '../src/transport/udp.ts';
 import { SmpClient, type SmpClientOptions } from '../src/client/client.ts';
@@ -20,7 +19,7 @@ export async function tempDir(prefix = 'mcumgr-test-'): Promise<{ path: string; 
 }
 
 export interface TestEmulator {
-  server: SmpServer;
+  server: Emulator;
   port: number;
   dataDir: string;
   /** A new client on UDP to this emulator. */

@@ -361,7 +361,7 @@ describe('MCUboot model: erase, upload, slot info', () => {
   });
 
   it('the img_mgmt error numbers used match the shared table', () => {
-    for (const [name, rc] of Object.entries(ImgErr)) assert.equal(ImgMgmtErr[name], rc, name);
+    for (const [name, rc] of Object.entries(ImgErr)) assert.equal((ImgMgmtErr as Readonly<Record<string, number>>)[name], rc, name);
   });
 });
 

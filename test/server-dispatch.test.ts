@@ -95,7 +95,9 @@ test('dispatch: unknown command, wrong op, bad CBOR, wrong field type, zero-leng
   assert.deepEqual(await ask(pkt(0, 5, encodeCbor({}))), { rc: 8 }); // reset is write-only
   assert.deepEqual(await ask(pkt(2, 0, fromHex('a16164'))), { rc: 3 }); // truncated CBOR
   assert.deepEqual(await ask(pkt(2, 0, encodeCbor({ d: 5 }))), { rc: 3 }); // wrong type
-  assert.deepEqual(await ask(pkt(2, 0, encodeCbor({ x: 'y' }))), { rc: 3 }); // missing field
+  assert.deepEqual(await ask(pkt(2, 4, encodeCbor({ x: 'y' }))), { rc: 3 }); // missing field (datetime set: an empty string is too short)
+  // Echo decodes `d` leniently (zcbor_map_decode_bulk does not fail on a missing key): the empty string.
+  assert.deepEqual(await ask(pkt(2, 0, encodeCbor({ x: 'y' }))), { r: '' });
   assert.deepEqual(await ask(pkt(2, 0, fromHex('a2616461616164616261'))), { rc: 3 }); // duplicate key
   assert.deepEqual(await ask(pkt(2, 0, new Uint8Array(0))), { rc: 3 }); // zero-length payload
   assert.deepEqual(await ask(pkt(0, 6, new Uint8Array(0))), { buf_size: 2048, buf_count: 4 }); // params decodes nothing
@@ -135,6 +137,31 @@ test('dispatch: hooks — command received can deny (rc 11), command done sees t
   const { peer: p2, sent: s2 } = capture();
   await s.processPacket(encodePacket({ op: Op.READ, version: 1, flags: 0, group: 0, seq: 1, id: 7 }, encodeCbor({})), p2);
   assert.deepEqual(decodeCbor(s2[0]!.subarray(8)), { output: 'Zephyr' });
+});
+
+test('dispatch: reset decodes leniently as Zephyr: an integer force reads as not forced, a bad request still resets', async () => {
+  const s = server({ verboseErrors: false });
+  const seen: unknown[] = [];
+  s.hooks.on('os_reset', (d) => {
+    seen.push(d);
+    return { rc: 10 }; // refused, so the test server is not reset
+  });
+  const ask = async (payload: Uint8Array): Promise<unknown> => {
+    const { peer, sent } = capture();
+    await s.processPacket(encodePacket({ op: Op.WRITE, version: 1, flags: 0, group: 0, seq: 1, id: 5 }, payload), peer);
+    return decodeCbor(sent[0]!.subarray(8));
+  };
+  for (const body of [{ force: 0 }, { force: 1 }, { force: true }, { force: 'yes', boot_mode: 1 }, { boot_mode: 1, force: 0 }, {}]) assert.deepEqual(await ask(encodeCbor(body)), { rc: 10 });
+  assert.deepEqual(await ask(new Uint8Array(0)), { rc: 10 });
+  assert.deepEqual(seen, [
+    { force: false, bootMode: undefined },
+    { force: false, bootMode: undefined },
+    { force: true, bootMode: undefined },
+    { force: false, bootMode: undefined }, // the decode stops at the bad key, as zcbor_map_decode_bulk does
+    { force: false, bootMode: 1 },
+    { force: false, bootMode: undefined },
+    { force: false, bootMode: undefined },
+  ]);
 });
 
 test('dispatch: hook results — first error wins, later callbacks see it, abortMore stops them', async () => {

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { commands } from '../src/core/commands/index.ts';
 import { DeviceError } from '../src/core/errors.ts';
 import { startEmulator, tempDir, type TestEmulator, deviceError } from './helpers.ts';
-import { deviceServices } from '../src/server/device.ts';
 import { parseDeviceDatetime, formatDeviceDatetime } from '../src/server/device-clock.ts';
 import { splitShellLine } from '../src/server/shell.ts';
 import type { SmpClient } from '../src/client/client.ts';
@@ -129,7 +128,7 @@ describe('groups over UDP', () => {
     const b = await v2.request(commands.stat.show, { name: 'smp_udp' });
     assert.equal(b.fields['requests']! - a.fields['requests']!, 1);
     assert.ok(b.fields['bytes_out']! > a.fields['bytes_out']!);
-    const app = deviceServices(emu.server).stats.register('app_stats', ['presses']);
+    const app = emu.server.device.stats.register('app_stats', ['presses']);
     app.inc('presses', 3);
     assert.deepEqual((await v2.request(commands.stat.show, { name: 'app_stats' })).fields, { presses: 3 });
   });
@@ -190,7 +189,7 @@ describe('groups over UDP', () => {
   });
 
   test('shell: other modules register commands; host commands run only when allowlisted', async () => {
-    const off = deviceServices(emu.server).shell.register('demo hello', ({ println }) => void println('hello from a module'), 'a module command');
+    const off = emu.server.device.shell.register('demo hello', ({ println }) => void println('hello from a module'), 'a module command');
     assert.deepEqual(await v2.request(commands.shell.exec, { argv: ['demo', 'hello'] }), { o: 'hello from a module\n', ret: 0 });
     off();
     const uname = await v2.request(commands.shell.exec, { argv: ['host', 'uname', '-s'] });

@@ -10,7 +10,7 @@ import { commands } from '../src/core/commands/index.ts';
 import { DeviceError } from '../src/core/errors.ts';
 import type { SmpClient } from '../src/client/client.ts';
 import { buildImage, parseImage } from '../src/image/index.ts';
-import { imageModelOf } from '../src/server/groups/image.ts';
+import type { ImageGroup } from '../src/server/groups/image.ts';
 
 const G = 1;
 
@@ -159,7 +159,7 @@ describe('image group over UDP', () => {
     assert.deepEqual(await summary(c), ['0 2.0.0 active,confirmed']);
     assert.deepEqual(await raw(c, 5, 'write', { slot: 0 }), { err: { group: 1, rc: 9 } });
     assert.deepEqual(await raw(c, 5, 'write', { slot: 7 }), { err: { group: 1, rc: 14 } });
-    assert.equal(await imageModelOf(emu.server)!.slot(1).isErased(), true);
+    assert.equal(await (emu.server.registry.findGroup(1) as ImageGroup).model.slot(1).isErased(), true);
   });
 
   it('a reset drops the upload session: a continuation answers off 0', async () => {

@@ -1,55 +1,67 @@
 /**
  * Connection options shared by the client commands, in the Go mcumgr CLI's syntax
- * (`--conntype udp --connstring [HOST]:PORT`, `-t` seconds, `-r` tries) plus short forms
- * (`--udp HOST:PORT`). Other link kinds register an opener in {@link connectionOpeners}.
+ * (`--conntype udp --connstring [HOST]:PORT`, `-c PROFILE`, `-t` seconds, `-r` tries) plus short
+ * forms (`--udp HOST:PORT`). Link kinds are {@link Conntype}s registered in main.ts.
  */
 import { UsageError } from '../core/errors.ts';
 import { SmpClient } from '../client/client.ts';
-import { checkUdpMtu, openUdpClient, parseUdpConnstring } from '../transport/udp.ts';
-import type { SmpTransport } from '../transport/types.ts';
 import { toHex } from '../core/bytes.ts';
+import type { ConntypeRegistry } from './conntypes.ts';
+import { findProfile } from './profiles.ts';
 
+/** The program's options (commander's `program.opts()`), wherever they stood on the line. */
 export interface GlobalOptions {
   conntype?: string;
   connstring?: string;
+  connextra?: string;
+  conn?: string;
   udp?: string;
   timeout?: string;
   tries?: string;
+  loglevel?: string;
   json?: boolean;
   verbose?: boolean;
   smpV1?: boolean;
+  /** Options that conntypes add (`serial`, `pty`, `ptyLink`). */
   [key: string]: unknown;
 }
 
-/** Opens a transport for a conntype from a connstring. Serial and others add theirs here. */
-export const connectionOpeners = new Map<string, (connstring: string, options: GlobalOptions) => Promise<SmpTransport>>([
-  [
-    'udp',
-    async (connstring, o) => {
-      const { host, port, mtu } = parseUdpConnstring(connstring);
-      // --mtu wins over the connstring's mtu=N; both default to 1500 (Zephyr's UDP MTU).
-      const flag = typeof o['mtu'] === 'string' ? checkUdpMtu(Number(o['mtu']), '--mtu') : undefined;
-      const chosen = flag ?? mtu;
-      return openUdpClient({ host, port, ...(chosen !== undefined ? { mtu: chosen } : {}) });
-    },
-  ],
-]);
+export interface ResolvedConnection {
+  conntype: string;
+  connstring: string;
+  /** Where it came from, for messages: `--udp`, `--conntype`, `profile NAME`, the environment. */
+  source: string;
+}
 
-/** Short flags that imply a conntype: `--udp HOST:PORT` = `--conntype udp --connstring HOST:PORT`. */
-export const shortConnectionFlags: Array<{ flag: string; conntype: string }> = [{ flag: 'udp', conntype: 'udp' }];
-
-export function resolveConnection(o: GlobalOptions): { conntype: string; connstring: string } {
-  for (const { flag, conntype } of shortConnectionFlags) {
-    const v = o[flag];
-    if (typeof v === 'string') return { conntype, connstring: v };
+/**
+ * Which link to open: a conntype's short option (`--udp HOST:PORT`), else `--conntype` /
+ * `--connstring`, else the profile `-c NAME`, else MCUMGR_CONNTYPE / MCUMGR_CONNSTRING.
+ */
+export async function resolveConnection(o: GlobalOptions, conntypes: ConntypeRegistry): Promise<ResolvedConnection> {
+  for (const c of conntypes.all()) {
+    const connstring = c.shortConnstring?.(o);
+    if (connstring !== undefined) return { conntype: c.name, connstring, source: `--${c.name}` };
   }
-  const conntype = o.conntype ?? process.env['MCUMGR_CONNTYPE'];
-  const connstring = o.connstring ?? process.env['MCUMGR_CONNSTRING'];
+  let conntype = o.conntype;
+  let connstring = o.connstring;
+  let source = '--conntype';
+  if (o.conn !== undefined) {
+    // As Go mcumgr: the profile gives what --conntype / --connstring do not.
+    const profile = await findProfile(o.conn);
+    conntype ??= profile.type;
+    connstring ??= profile.connstring;
+    source = `profile ${o.conn}`;
+  }
+  if (conntype === undefined && connstring === undefined) source = 'MCUMGR_CONNTYPE';
+  conntype ??= process.env['MCUMGR_CONNTYPE'] || undefined;
+  connstring ??= process.env['MCUMGR_CONNSTRING'] || undefined;
   if (!conntype) {
-    if (connstring) return { conntype: 'udp', connstring };
-    throw new UsageError('no connection given: use --conntype udp --connstring HOST:PORT (or --udp HOST:PORT)');
+    if (connstring) return { conntype: 'udp', connstring, source: '--connstring' };
+    throw new UsageError('no connection given: use --conntype udp --connstring HOST:PORT (or --udp HOST:PORT, or -c PROFILE)');
   }
-  return { conntype, connstring: connstring ?? '' };
+  if (!conntypes.get(conntype)) throw new UsageError(`unsupported --conntype ${JSON.stringify(conntype)} (supported: ${conntypes.names().join(', ')})`);
+  if (!connstring) throw new UsageError(`--conntype ${conntype} needs --connstring (${conntype === 'udp' ? 'HOST:PORT, e.g. 127.0.0.1:1337' : 'dev=PATH[,baud=N][,mtu=N]'})`);
+  return { conntype, connstring, source };
 }
 
 export function numberOption(name: string, text: string | undefined, fallback: number): number {
@@ -59,13 +71,11 @@ export function numberOption(name: string, text: string | undefined, fallback: n
   return n;
 }
 
-export async function connect(o: GlobalOptions): Promise<SmpClient> {
-  const { conntype, connstring } = resolveConnection(o);
-  const opener = connectionOpeners.get(conntype);
-  if (!opener) throw new UsageError(`unsupported --conntype ${JSON.stringify(conntype)} (supported: ${[...connectionOpeners.keys()].join(', ')})`);
+export async function connect(o: GlobalOptions, conntypes: ConntypeRegistry): Promise<SmpClient> {
+  const { conntype, connstring } = await resolveConnection(o, conntypes);
   const timeoutMs = numberOption('--timeout', o.timeout, 3) * 1000;
   const tries = Math.round(numberOption('--tries', o.tries, 3));
-  const transport = await opener(connstring, o);
+  const transport = await conntypes.get(conntype)!.open(connstring, o);
   return new SmpClient(transport, {
     timeoutMs,
     tries,

@@ -1,5 +1,5 @@
 /**
- * Serial links in the CLI, registered into the connection and serve hooks:
+ * Serial links in the CLI: the `serial` conntype, which main.ts registers.
  *
  * - Client: `--conntype serial --connstring dev=PATH,baud=N,mtu=N` (Go mcumgr syntax, also the
  *   legacy `--connstring PATH`), `--connextra mtu=N` appended as in Go, and the short form
@@ -10,19 +10,10 @@
  *   emulator's shell, SMP frames by SMP. With a serial link UDP is not served unless `--udp` is
  *   given too.
  */
-import { GLOBAL_FLAGS } from './context.ts';
-import { connectionOpeners, shortConnectionFlags, type GlobalOptions } from './connection.ts';
-import { serveTiming, serveTransportFactories } from './commands/serve.ts';
+import { Option } from 'commander';
+import type { GlobalOptions } from './connection.ts';
+import type { Conntype } from './conntypes.ts';
 import { UsageError } from '../core/errors.ts';
-import { openSerialClient, parseSerialConnstring } from '../transport/serial.ts';
-import { createSerialServer } from '../transport/serial-server.ts';
-
-GLOBAL_FLAGS.push(
-  { names: ['--serial'], key: 'serial', value: true },
-  { names: ['--pty'], key: 'pty', value: false },
-  { names: ['--pty-link'], key: 'ptyLink', value: true },
-);
-shortConnectionFlags.push({ flag: 'serial', conntype: 'serial' });
 
 /** True when the command line asks `serve` for a serial link (then UDP is opt-in). */
 export function servesSerial(globals: GlobalOptions): boolean {
@@ -48,32 +39,6 @@ export function describeDrops(decoder: Readonly<Record<string, number>>): string
     .join(', ');
 }
 
-connectionOpeners.set('serial', async (connstring, o) => {
-  const extra = typeof o['connextra'] === 'string' && o['connextra'] !== '' ? `,${o['connextra']}` : '';
-  const c = parseSerialConnstring(connstring + extra);
-  const transport = await openSerialClient({
-    path: c.path,
-    baudRate: c.baudRate,
-    mtu: c.mtu,
-    framing: c.framing,
-    ...(c.lineLength !== undefined ? { lineLength: c.lineLength } : {}),
-    ...(o.verbose
-      ? {
-          onText: (line: string) => process.stderr.write(`device: ${line}\n`),
-          onEvent: (event: 'lost' | 'reopened', detail?: Error) => process.stderr.write(`serial: port ${c.path} ${event === 'lost' ? `went away${detail ? ` (${detail.message})` : ''}, reopening` : 'is back'}\n`),
-        }
-      : {}),
-  });
-  if (o.verbose) {
-    // Frames the decoder dropped (bad CRC, bad base64, ...) are reported when the link closes.
-    transport.onClose(() => {
-      const drops = describeDrops(transport.stats.decoder as unknown as Record<string, number>);
-      if (drops) process.stderr.write(`serial: frames dropped: ${drops}\n`);
-    });
-  }
-  return transport;
-});
-
 function bufSizeOf(opts: Record<string, unknown>): number {
   const text = opts['bufSize'];
   if (typeof text !== 'string') return 2048;
@@ -82,24 +47,58 @@ function bufSizeOf(opts: Record<string, unknown>): number {
   return n;
 }
 
-serveTransportFactories.push((opts, ctx) => {
-  const globals = ctx.globals;
-  const wantPty = globals['pty'] === true || typeof globals['ptyLink'] === 'string';
-  const serial = typeof globals['serial'] === 'string' ? parseSerialConnstring(globals['serial']) : undefined;
-  if (!wantPty && !serial) return undefined;
-  if (wantPty && serial) throw new UsageError('serve: give either --serial PATH or --pty, not both');
-  // The device's buffers are what it reports in MCUmgr params (--buf-size): requests up to that
-  // size are taken in (LEN‖packet‖CRC within it) and answers go up to it.
-  const bufSize = bufSizeOf(opts);
-  return createSerialServer({
-    ...(serial ? { path: serial.path, baudRate: serial.baudRate, framing: serial.framing } : { pty: typeof globals['ptyLink'] === 'string' ? globals['ptyLink'] : true }),
-    netbufSize: bufSize,
-    mtu: bufSize,
-    shellOverSmp: true,
-    onStatus: (message) => process.stderr.write(`serve: ${message}\n`),
-    ...(() => {
-      const t = serveTiming(opts);
-      return t.rxLineBuffers !== undefined ? { rxLineBuffers: t.rxLineBuffers, activity: t.activity } : {};
-    })(),
-  });
-});
+export const serialConntype: Conntype = {
+  name: 'serial',
+  options: [
+    new Option('--serial <dev>', 'short for --conntype serial --connstring <dev> (dev=PATH,baud=N,mtu=N also); serve: serve on this serial device'),
+    new Option('--pty', 'serve: on a new pseudo-terminal (needs socat); prints its path'),
+    new Option('--pty-link <path>', 'serve: on a new pseudo-terminal with a symlink to it at <path>'),
+  ],
+  shortConnstring: (globals) => (typeof globals['serial'] === 'string' ? globals['serial'] : undefined),
+  async open(connstring, o) {
+    const { openSerialClient, parseSerialConnstring } = await import('../transport/serial.ts');
+    const extra = typeof o.connextra === 'string' && o.connextra !== '' ? `,${o.connextra}` : '';
+    const c = parseSerialConnstring(connstring + extra);
+    const transport = await openSerialClient({
+      path: c.path,
+      baudRate: c.baudRate,
+      mtu: c.mtu,
+      framing: c.framing,
+      ...(c.lineLength !== undefined ? { lineLength: c.lineLength } : {}),
+      ...(o.verbose
+        ? {
+            onText: (line: string) => process.stderr.write(`device: ${line}\n`),
+            onEvent: (event: 'lost' | 'reopened', detail?: Error) => process.stderr.write(`serial: port ${c.path} ${event === 'lost' ? `went away${detail ? ` (${detail.message})` : ''}, reopening` : 'is back'}\n`),
+          }
+        : {}),
+    });
+    if (o.verbose) {
+      process.stderr.write(`serial: opened ${c.path} at ${c.baudRate} baud\n`);
+      // Frames the decoder dropped (bad CRC, bad base64, ...) are reported when the link closes.
+      transport.onClose(() => {
+        const drops = describeDrops(transport.stats.decoder as unknown as Record<string, number>);
+        if (drops) process.stderr.write(`serial: frames dropped: ${drops}\n`);
+      });
+    }
+    return transport;
+  },
+  async serve(opts, globals) {
+    const wantPty = globals['pty'] === true || typeof globals['ptyLink'] === 'string';
+    const serialText = typeof globals['serial'] === 'string' ? globals['serial'] : undefined;
+    if (!wantPty && serialText === undefined) return undefined;
+    if (wantPty && serialText !== undefined) throw new UsageError('serve: give either --serial PATH or --pty, not both');
+    const { parseSerialConnstring } = await import('../transport/serial.ts');
+    const { createSerialServer } = await import('../transport/serial-server.ts');
+    const serial = serialText !== undefined ? parseSerialConnstring(serialText) : undefined;
+    // The device's buffers are what it reports in MCUmgr params (--buf-size): requests up to that
+    // size are taken in (LEN‖packet‖CRC within it) and answers go up to it.
+    const bufSize = bufSizeOf(opts);
+    return createSerialServer({
+      ...(serial ? { path: serial.path, baudRate: serial.baudRate, framing: serial.framing } : { pty: typeof globals['ptyLink'] === 'string' ? globals['ptyLink'] : true }),
+      netbufSize: bufSize,
+      mtu: bufSize,
+      shellOverSmp: true,
+      onStatus: (message) => process.stderr.write(`serve: ${message}\n`),
+    });
+  },
+};

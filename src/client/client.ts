@@ -123,7 +123,7 @@ export class SmpClient {
    * Sends a command from the command table and returns its typed response. Throws DeviceError,
    * TransportError or ProtocolError.
    */
-  async request<Req, Rsp>(command: Command<Req, Rsp>, body: Req, options: RequestOptions = {}): Promise<Rsp> {
+  async request<Req, Rsp>(command: Command<Req, Rsp, unknown>, body: Req, options: RequestOptions = {}): Promise<Rsp> {
     const raw = await this.requestRaw(command.group, command.id, command.op, body, options);
     const err = deviceErrorOf(raw.body);
     if (err) throw err;

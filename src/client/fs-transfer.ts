@@ -166,14 +166,14 @@ async function verifyRemote(client: SmpClient, name: string, data: Uint8Array, t
 }
 
 function isOffsetMismatch(e: unknown): e is DeviceError {
-  return e instanceof DeviceError && e.group === Group.FS && e.rc === FsMgmtErr['FILE_OFFSET_NOT_VALID'] && typeof e.body['len'] === 'number';
+  return e instanceof DeviceError && e.group === Group.FS && e.rc === FsMgmtErr.FILE_OFFSET_NOT_VALID && typeof e.body['len'] === 'number';
 }
 
 async function remoteSize(client: SmpClient, name: string, signal?: AbortSignal): Promise<number | undefined> {
   try {
     return (await client.request(commands.fs.status, { name }, { signal })).len;
   } catch (e) {
-    if (e instanceof DeviceError && ((e.group === Group.FS && e.rc === FsMgmtErr['FILE_NOT_FOUND']) || (e.group === undefined && e.rc === MgmtErr.ENOENT))) return undefined;
+    if (e instanceof DeviceError && ((e.group === Group.FS && e.rc === FsMgmtErr.FILE_NOT_FOUND) || (e.group === undefined && e.rc === MgmtErr.ENOENT))) return undefined;
     throw e;
   }
 }
@@ -315,7 +315,7 @@ export async function downloadFile(client: SmpClient, name: string, options: Dow
   const partial = options.resumeFrom;
   if (partial && partial.length > 0) {
     const size = await remoteSize(client, name, signal);
-    if (size === undefined) throw new DeviceError(FsMgmtErr['FILE_NOT_FOUND']!, Group.FS);
+    if (size === undefined) throw new DeviceError(FsMgmtErr.FILE_NOT_FOUND, Group.FS);
     total = size;
     if (partial.length <= total && (await prefixMatches(client, name, partial, partial.length, signal))) start = partial.length;
   }

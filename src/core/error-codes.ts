@@ -41,15 +41,18 @@ const MGMT_ERR_MESSAGES: Record<number, [string, string]> = {
   13: ['MGMT_ERR_UNSUPPORTED_TOO_NEW', 'SMP protocol version too new for the device'],
 };
 
-/** One group's error enum: rc → [NAME suffix, message, legacy v1 rc]. */
-interface GroupErrorTable {
+/** One group's error codes: rc → [NAME suffix, message, legacy v1 rc]. */
+type ErrorCodes = Readonly<Record<number, readonly [string, string, number]>>;
+
+/** One group's error enum, declared `as const` so that its names are types. */
+interface GroupErrorTable<C extends ErrorCodes = ErrorCodes> {
   readonly group: number;
   readonly groupName: string;
   readonly prefix: string;
-  readonly codes: Readonly<Record<number, readonly [string, string, number]>>;
+  readonly codes: C;
 }
 
-const OS: GroupErrorTable = {
+const OS = {
   group: 0, groupName: 'os', prefix: 'OS_MGMT_ERR_',
   codes: {
     1: ['UNKNOWN', 'unknown error', 1],
@@ -60,9 +63,9 @@ const OS: GroupErrorTable = {
     6: ['QUERY_RESPONSE_VALUE_NOT_VALID', 'query response value not valid', 1],
     7: ['HEAP_STATS_FETCH_FAILED', 'heap statistics fetch failed', 1],
   },
-};
+} as const satisfies GroupErrorTable;
 
-const IMG: GroupErrorTable = {
+const IMG = {
   group: 1, groupName: 'image', prefix: 'IMG_MGMT_ERR_',
   codes: {
     1: ['UNKNOWN', 'unknown error', 1],
@@ -100,9 +103,9 @@ const IMG: GroupErrorTable = {
     33: ['IMAGE_SETTING_TEST_TO_ACTIVE_DENIED', 'cannot mark the active image for test', 1],
     34: ['ACTIVE_SLOT_NOT_KNOWN', 'active slot not known', 1],
   },
-};
+} as const satisfies GroupErrorTable;
 
-const STAT: GroupErrorTable = {
+const STAT = {
   group: 2, groupName: 'stat', prefix: 'STAT_MGMT_ERR_',
   codes: {
     1: ['UNKNOWN', 'unknown error', 1],
@@ -111,9 +114,9 @@ const STAT: GroupErrorTable = {
     4: ['INVALID_STAT_SIZE', 'invalid statistic size', 3],
     5: ['WALK_ABORTED', 'statistics walk aborted', 1],
   },
-};
+} as const satisfies GroupErrorTable;
 
-const SETTINGS: GroupErrorTable = {
+const SETTINGS = {
   group: 3, groupName: 'settings', prefix: 'SETTINGS_MGMT_ERR_',
   codes: {
     1: ['UNKNOWN', 'unknown error', 1],
@@ -125,9 +128,9 @@ const SETTINGS: GroupErrorTable = {
     7: ['DELETE_NOT_SUPPORTED', 'delete not supported', 1],
     8: ['SAVE_NOT_SUPPORTED', 'save not supported', 1],
   },
-};
+} as const satisfies GroupErrorTable;
 
-const FS: GroupErrorTable = {
+const FS = {
   group: 8, groupName: 'fs', prefix: 'FS_MGMT_ERR_',
   codes: {
     1: ['UNKNOWN', 'unknown error', 1],
@@ -148,18 +151,18 @@ const FS: GroupErrorTable = {
     16: ['FILE_EMPTY', 'file is empty', 1],
     17: ['FILE_CLOSE_FAILED', 'file close failed', 1],
   },
-};
+} as const satisfies GroupErrorTable;
 
-const SHELL: GroupErrorTable = {
+const SHELL = {
   group: 9, groupName: 'shell', prefix: 'SHELL_MGMT_ERR_',
   codes: {
     1: ['UNKNOWN', 'unknown error', 1],
     2: ['COMMAND_TOO_LONG', 'command too long', 3],
     3: ['EMPTY_COMMAND', 'empty command', 3],
   },
-};
+} as const satisfies GroupErrorTable;
 
-const ENUM: GroupErrorTable = {
+const ENUM = {
   group: 10, groupName: 'enum', prefix: 'ENUM_MGMT_ERR_',
   codes: {
     1: ['UNKNOWN', 'unknown error', 1],
@@ -167,9 +170,9 @@ const ENUM: GroupErrorTable = {
     3: ['INSUFFICIENT_HEAP_FOR_ENTRIES', 'insufficient heap for entries', 1],
     4: ['INDEX_TOO_LARGE', 'index too large', 1],
   },
-};
+} as const satisfies GroupErrorTable;
 
-const TRANSPORT: GroupErrorTable = {
+const TRANSPORT = {
   group: 11, groupName: 'transport', prefix: 'TRANSPORT_MGMT_ERR_',
   codes: {
     1: ['UNKNOWN', 'unknown error', 1],
@@ -190,9 +193,9 @@ const TRANSPORT: GroupErrorTable = {
     16: ['CONNECT_UNSUPPORTED_PARAMETER', 'unsupported connect parameter', 1],
     17: ['CONNECT_FAILED', 'connect failed', 1],
   },
-};
+} as const satisfies GroupErrorTable;
 
-const BASIC: GroupErrorTable = {
+const BASIC = {
   group: 63, groupName: 'zephyr-basic', prefix: 'ZEPHYRBASIC_MGMT_ERR_',
   codes: {
     1: ['UNKNOWN', 'unknown error', 1],
@@ -201,17 +204,22 @@ const BASIC: GroupErrorTable = {
     3: ['FLASH_CONFIG_QUERY_FAIL', 'storage configuration query failed', 0],
     4: ['FLASH_ERASE_FAILED', 'storage erase failed', 0],
   },
-};
+} as const satisfies GroupErrorTable;
 
 const GROUP_TABLES: ReadonlyMap<number, GroupErrorTable> = new Map(
-  [OS, IMG, STAT, SETTINGS, FS, SHELL, ENUM, TRANSPORT, BASIC].map((t) => [t.group, t]),
+  ([OS, IMG, STAT, SETTINGS, FS, SHELL, ENUM, TRANSPORT, BASIC] as GroupErrorTable[]).map((t) => [t.group, t]),
 );
 
+/** `{NAME: rc}` of a table, typed: `ImgMgmtErr.NO_FREE_SLOT` is `9`, and a misspelt name does not compile. */
+export type ErrorEnum<C extends ErrorCodes> = { readonly OK: 0 } & {
+  readonly [K in keyof C as C[K] extends readonly [infer Name extends string, string, number] ? Name : never]: K;
+};
+
 /** Group error enums as `{NAME: rc}` objects, for code that raises them. */
-function enumOf(t: GroupErrorTable): Readonly<Record<string, number>> {
+function enumOf<C extends ErrorCodes>(t: GroupErrorTable<C>): ErrorEnum<C> {
   const out: Record<string, number> = { OK: 0 };
   for (const [rc, [name]] of Object.entries(t.codes)) out[name] = Number(rc);
-  return out;
+  return Object.freeze(out) as ErrorEnum<C>;
 }
 export const OsMgmtErr = enumOf(OS);
 export const ImgMgmtErr = enumOf(IMG);

@@ -49,19 +49,22 @@ function checkRange(name: string, v: number, max: number): void {
   if (!Number.isInteger(v) || v < 0 || v > max) throw new RangeError(`${name} must be an integer 0-${max}, got ${v}`);
 }
 
+/** A header as it stands on the wire: `op` may be one of the reserved 4-7, which a server answers with rc 8. */
+export interface WireSmpHeader extends Omit<SmpHeader, 'op'> {
+  op: number;
+}
+
 /**
- * Decodes the header at `offset`. Throws ProtocolError PROTOCOL_BAD_HEADER when fewer than 8
- * bytes remain or the op is 4-7 (reserved bits are ignored, as Zephyr does).
+ * Decodes the header at `offset` without judging its op (reserved bits are ignored, as Zephyr
+ * does). Throws ProtocolError PROTOCOL_BAD_HEADER when fewer than 8 bytes remain.
  */
-export function decodeHeader(bytes: Uint8Array, offset = 0): SmpHeader {
+export function decodeWireHeader(bytes: Uint8Array, offset = 0): WireSmpHeader {
   if (bytes.length - offset < HEADER_SIZE) {
     throw new ProtocolError('PROTOCOL_BAD_HEADER', `truncated SMP header: ${Math.max(0, bytes.length - offset)} of 8 bytes`);
   }
   const b0 = bytes[offset]!;
-  const op = b0 & 0x07;
-  if (op > 3) throw new ProtocolError('PROTOCOL_BAD_HEADER', `invalid SMP op ${op}`);
   return {
-    op: op as OpCode,
+    op: b0 & 0x07,
     version: (b0 >> 3) & 0x03,
     flags: bytes[offset + 1]!,
     length: (bytes[offset + 2]! << 8) | bytes[offset + 3]!,
@@ -69,6 +72,21 @@ export function decodeHeader(bytes: Uint8Array, offset = 0): SmpHeader {
     seq: bytes[offset + 6]!,
     id: bytes[offset + 7]!,
   };
+}
+
+/** True when a wire header carries one of the four defined ops. */
+export function hasValidOp(h: WireSmpHeader): h is SmpHeader {
+  return h.op <= 3;
+}
+
+/**
+ * Decodes the header at `offset`. Throws ProtocolError PROTOCOL_BAD_HEADER when fewer than 8
+ * bytes remain or the op is 4-7 (reserved bits are ignored, as Zephyr does).
+ */
+export function decodeHeader(bytes: Uint8Array, offset = 0): SmpHeader {
+  const h = decodeWireHeader(bytes, offset);
+  if (!hasValidOp(h)) throw new ProtocolError('PROTOCOL_BAD_HEADER', `invalid SMP op ${h.op}`);
+  return h;
 }
 
 export interface SmpPacket {

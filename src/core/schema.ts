@@ -175,3 +175,59 @@ export function object<F extends Fields>(fields: F): ObjectSchema<F> {
 
 /** The empty request/response map `{}` (extra keys tolerated). */
 export const empty: () => ObjectSchema<Record<string, never>> = () => object({});
+
+/** A request decoded the way Zephyr's `zcbor_map_decode_bulk` does (see {@link lenient}). */
+export interface LenientSchema<T> extends Schema<T> {
+  readonly lenient: true;
+  /** The handler ignores decode errors and goes on with what was decoded (`(void)zcbor_map_decode_bulk(...)`). */
+  readonly ignoreErrors: boolean;
+  readonly fields: Fields;
+}
+
+/** What a lenient decode yields: every field optional, those with defaults always there. */
+export type LenientOf<F extends Fields, D> = Simplify<Partial<ObjectOf<F>> & D>;
+
+/**
+ * Lenient request decoding, for the commands Zephyr decodes with `zcbor_map_decode_bulk` and then
+ * checks itself (read in zcbor_bulk.c): the body must be a map; keys are taken in the order they
+ * come, unknown ones skipped; a listed key whose value has the wrong type stops the decode
+ * (rc 3, or, with `ignoreErrors`, the keys decoded so far are used); a missing key is not an
+ * error: it keeps its default (`defaults`, else absent). The result is a new object holding the
+ * listed fields only. Field schemas give the types as in {@link object}; `optional` is not needed.
+ */
+export function lenient<F extends Fields, D extends Partial<ObjectOf<F>> = Record<never, never>>(fields: F, options: { defaults?: D; ignoreErrors?: boolean } = {}): LenientSchema<LenientOf<F, D>> {
+  const ignoreErrors = options.ignoreErrors ?? false;
+  const describe = `{${Object.entries(fields)
+    .map(([k, s]) => `${k}?: ${s.describe}`)
+    .join(', ')}}`;
+  return {
+    describe,
+    lenient: true,
+    ignoreErrors,
+    fields,
+    parse(v: unknown, path = ''): LenientOf<F, D> {
+      const out: Record<string, unknown> = { ...options.defaults };
+      const done = out as LenientOf<F, D>;
+      if (!isPlainMap(v)) {
+        if (ignoreErrors) return done;
+        fail(path, 'map', v);
+      }
+      for (const k of Object.keys(v)) {
+        const s = Object.hasOwn(fields, k) ? fields[k] : undefined;
+        if (!s) continue;
+        try {
+          out[k] = s.parse(v[k], path ? `${path}.${k}` : k);
+        } catch (e) {
+          if (ignoreErrors && e instanceof SchemaError) return done;
+          throw e;
+        }
+      }
+      return done;
+    },
+  };
+}
+
+/** True for a schema made by {@link lenient}. */
+export function isLenient(s: Schema<unknown>): s is LenientSchema<unknown> {
+  return (s as Partial<LenientSchema<unknown>>).lenient === true;
+}

@@ -28,6 +28,7 @@
 import { TransportError, UsageError } from '../core/errors.ts';
 import { BASE64_INVALID, base64DecodeInto, base64EncodedLength, base64EncodeInto, base64MaxDecodedLength } from './base64.ts';
 import { crc16Xmodem } from './crc16.ts';
+import { SmpStreamDecoder } from './stream-decoder.ts';
 
 /** First byte of the "first line of a packet" marker (`06 09`). */
 export const MARKER_START_1 = 0x06;
@@ -279,12 +280,10 @@ const S_TEXT_MARKER = 5;
  * not depend on how the stream is split into chunks. `push` never throws (except what `onText`
  * throws, which propagates after the decoder state is consistent).
  */
-export class ConsoleDecoder {
-  /** Drop and delivery counters. */
+export class ConsoleDecoder extends SmpStreamDecoder<ConsoleDecoderStats> {
   readonly stats: ConsoleDecoderStats = newStats();
 
   private readonly maxContent: number;
-  private readonly maxPacketLength: number;
   private readonly maxText: number;
   private readonly onText: ((line: Uint8Array) => void) | undefined;
   private readonly markersInText: boolean;
@@ -304,16 +303,12 @@ export class ConsoleDecoder {
   private filled = 0;
 
   constructor(options: ConsoleDecoderOptions = {}) {
+    super(options.maxPacketLength, { min: 0, max: MAX_CONSOLE_PACKET });
     const maxLine = options.maxLineLength ?? 8192;
     if (!Number.isInteger(maxLine) || maxLine < 7) throw new UsageError(`maxLineLength must be an integer >= 7, got ${maxLine}`);
-    const maxPacket = options.maxPacketLength ?? MAX_CONSOLE_PACKET;
-    if (!Number.isInteger(maxPacket) || maxPacket < 0 || maxPacket > MAX_CONSOLE_PACKET) {
-      throw new UsageError(`maxPacketLength must be an integer 0-${MAX_CONSOLE_PACKET}, got ${maxPacket}`);
-    }
     const maxText = options.maxTextLineLength ?? 1024;
     if (!Number.isInteger(maxText) || maxText < 1) throw new UsageError(`maxTextLineLength must be a positive integer, got ${maxText}`);
     this.maxContent = maxLine - 3;
-    this.maxPacketLength = maxPacket;
     this.maxText = maxText;
     this.onText = options.onText;
     this.markersInText = options.markersInText ?? true;
@@ -322,14 +317,11 @@ export class ConsoleDecoder {
     this.text = new Uint8Array(options.onText ? maxText : 0);
   }
 
-  /** True while a packet has started but not completed. */
   get pending(): boolean {
     return this.body !== null;
   }
 
-  /**
-   * Forgets any partial line and packet (for an input timeout or a reopened port). Counters stay.
-   */
+  /** Forgets any partial line and packet (for an input timeout or a reopened port). Counters stay. */
   reset(): void {
     this.state = S_LINE_START;
     this.afterCR = false;
@@ -339,9 +331,7 @@ export class ConsoleDecoder {
     this.filled = 0;
   }
 
-  /** Feeds a chunk of the stream; returns the packets it completed, in order. */
-  push(chunk: Uint8Array): Uint8Array[] {
-    const packets: Uint8Array[] = [];
+  protected consume(chunk: Uint8Array, packets: Uint8Array[]): void {
     const n = chunk.length;
     let i = 0;
     while (i < n) {
@@ -465,7 +455,6 @@ export class ConsoleDecoder {
         }
       }
     }
-    return packets;
   }
 
   private appendText(b: number): void {

@@ -32,4 +32,5 @@ export {
 } from './console.ts';
 export type { ConsoleDecoderOptions, ConsoleDecoderStats, ConsoleEncodeOptions } from './console.ts';
 export { encodeRawPacket, MAX_RAW_PACKET, RawPacketDecoder } from './raw.ts';
+export { SmpStreamDecoder } from './stream-decoder.ts';
 export type { RawDecoderOptions, RawDecoderStats } from './raw.ts';

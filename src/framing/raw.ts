@@ -14,6 +14,7 @@
  */
 import { TransportError, UsageError } from '../core/errors.ts';
 import { HEADER_SIZE } from '../core/header.ts';
+import { SmpStreamDecoder } from './stream-decoder.ts';
 
 /** Largest packet the raw framing can carry: header + 16-bit payload length. */
 export const MAX_RAW_PACKET = HEADER_SIZE + 0xffff;
@@ -43,20 +44,15 @@ export interface RawDecoderOptions {
  * Incremental raw-UART packetizer: feed chunks with {@link RawPacketDecoder.push}, get whole SMP
  * packets back. Never throws.
  */
-export class RawPacketDecoder {
+export class RawPacketDecoder extends SmpStreamDecoder<RawDecoderStats> {
   readonly stats: RawDecoderStats = { packets: 0, badHeader: 0, skippedBytes: 0, abandoned: 0 };
-  private readonly maxPacketLength: number;
   private readonly header = new Uint8Array(HEADER_SIZE);
   private headerLength = 0;
   private packet: Uint8Array | null = null;
   private filled = 0;
 
   constructor(options: RawDecoderOptions = {}) {
-    const max = options.maxPacketLength ?? MAX_RAW_PACKET;
-    if (!Number.isInteger(max) || max < HEADER_SIZE || max > MAX_RAW_PACKET) {
-      throw new UsageError(`maxPacketLength must be an integer ${HEADER_SIZE}-${MAX_RAW_PACKET}, got ${max}`);
-    }
-    this.maxPacketLength = max;
+    super(options.maxPacketLength, { min: HEADER_SIZE, max: MAX_RAW_PACKET });
   }
 
   /** True while some bytes of a packet have arrived but not all. */
@@ -72,9 +68,7 @@ export class RawPacketDecoder {
     this.filled = 0;
   }
 
-  /** Feeds a chunk of the stream; returns the packets it completed, in order. */
-  push(chunk: Uint8Array): Uint8Array[] {
-    const packets: Uint8Array[] = [];
+  protected consume(chunk: Uint8Array, packets: Uint8Array[]): void {
     const n = chunk.length;
     let i = 0;
     while (i < n) {
@@ -111,7 +105,6 @@ export class RawPacketDecoder {
         this.filled = 0;
       }
     }
-    return packets;
   }
 
   private headerValid(): boolean {

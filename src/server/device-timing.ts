@@ -28,6 +28,8 @@ export interface FlashTiming {
 
 export const DEFAULT_FLASH_TIMING: FlashTiming = { writeUsPerByte: 2.5, eraseMsPerSector: 25, sectorSize: 4096 };
 export const DEFAULT_PROCESSING_US = 300;
+/** Zephyr's CONFIG_UART_MCUMGR_RX_BUF_COUNT default: receive line buffers of the UART transport. */
+export const ZEPHYR_RX_LINE_BUFFERS = 2;
 
 /**
  * Sleeps for modelled durations with sub-millisecond accuracy on average: short costs accumulate

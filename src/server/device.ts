@@ -1,7 +1,8 @@
 /**
  * The services of one emulated device that several groups share: statistics, settings, the
- * shell and the file system root. Created on first use per server, so a group can be registered
- * alone and still find them; {@link configureDevice} sets the options before the groups are built.
+ * shell and the file system root. {@link createDeviceServices} builds them for a server, and each
+ * group that needs them gets them when it is created (`createOsGroup(server, device)`);
+ * createEmulator does this for every group and exposes them as `emulator.device`.
  */
 import { join } from 'node:path';
 import { FileSystemRoot, FS_DEFAULT_MOUNTS } from './fs-root.ts';
@@ -57,20 +58,11 @@ export interface DeviceServices {
   readonly network: DeviceNetwork;
 }
 
-const services = new WeakMap<SmpServer, DeviceServices>();
-const pendingOptions = new WeakMap<SmpServer, DeviceOptions>();
-
-/** Sets a device's options; call before the groups are created (createEmulator does). */
-export function configureDevice(server: SmpServer, options: DeviceOptions): void {
-  if (services.has(server)) throw new RangeError('configureDevice must be called before the device services are first used');
-  pendingOptions.set(server, options);
-}
-
-/** The shared services of a server's device, created on first use. */
-export function deviceServices(server: SmpServer): DeviceServices {
-  let s = services.get(server);
-  if (s) return s;
-  const options = pendingOptions.get(server) ?? {};
+/**
+ * Builds a device's shared services (and registers their built-in shell commands and statistics).
+ * Build them once per server and pass them to every group of that device.
+ */
+export function createDeviceServices(server: SmpServer, options: DeviceOptions = {}): DeviceServices {
   const stats = new StatsRegistry();
   const settings = new SettingsSubsystem(join(server.dataDir, 'settings'));
   const shell = new ShellRegistry();
@@ -89,8 +81,7 @@ export function deviceServices(server: SmpServer): DeviceServices {
       return v === undefined ? SettingsErrno.ENOENT : new TextEncoder().encode(v);
     },
   });
-  s = { options, stats, settings, settingsStores, shell, fsRoot, onStorageErase: [], network: options.network ?? createDeviceNetwork() };
-  services.set(server, s);
+  const s: DeviceServices = { options, stats, settings, settingsStores, shell, fsRoot, onStorageErase: [], network: options.network ?? createDeviceNetwork() };
   registerBuiltins(server, s);
   return s;
 }

@@ -11,16 +11,34 @@ import { createFsGroup } from './groups/fs.ts';
 import { createShellGroup } from './groups/shell.ts';
 import { createEnumGroup } from './groups/enum.ts';
 import { createZephyrBasicGroup } from './groups/zephyr-basic.ts';
-import { configureDevice, type DeviceOptions } from './device.ts';
+import { createDeviceServices, type DeviceOptions, type DeviceServices } from './device.ts';
 import type { MgmtGroup } from './registry.ts';
 import { SmpServer, type SmpServerOptions } from './server.ts';
 import type { ServerTransport } from '../transport/types.ts';
 
-/** Builds one group for a server; may register boot and close tasks on it. */
-export type GroupFactory = (server: SmpServer, options: EmulatorOptions) => MgmtGroup | Promise<MgmtGroup>;
+/**
+ * Builds one group for a server, with the device's shared services and the emulator's options;
+ * may register boot and close tasks on the server.
+ */
+export type GroupFactory = (server: SmpServer, device: DeviceServices, options: EmulatorOptions) => MgmtGroup | Promise<MgmtGroup>;
 
 /** The groups an emulator registers, in registration (= enumeration) order. */
-export const EMULATOR_GROUPS: GroupFactory[] = [createOsGroup, (server, options) => createImageGroup(server, options.image), createStatGroup, createSettingsGroup, (server) => createFsGroup(server), createShellGroup, createEnumGroup, createZephyrBasicGroup];
+export const EMULATOR_GROUPS: readonly GroupFactory[] = [
+  createOsGroup,
+  (server, _device, options) => createImageGroup(server, options.image),
+  createStatGroup,
+  createSettingsGroup,
+  (server, device) => createFsGroup(server, device),
+  createShellGroup,
+  createEnumGroup,
+  createZephyrBasicGroup,
+];
+
+/** A running emulated device: its server, with the services its groups share. */
+export interface Emulator extends SmpServer {
+  /** Statistics, settings, shell, file system root, network: register your own entries here. */
+  readonly device: DeviceServices;
+}
 
 export interface EmulatorOptions extends SmpServerOptions {
   /** Groups to register instead of {@link EMULATOR_GROUPS}. */
@@ -32,12 +50,12 @@ export interface EmulatorOptions extends SmpServerOptions {
   image?: ImageGroupOptions;
 }
 
-export async function createEmulator(options: EmulatorOptions): Promise<SmpServer> {
+export async function createEmulator(options: EmulatorOptions): Promise<Emulator> {
   await mkdir(options.dataDir, { recursive: true });
   const server = new SmpServer(options);
-  if (options.device) configureDevice(server, options.device);
-  for (const factory of options.groups ?? EMULATOR_GROUPS) server.registerGroup(await factory(server, options));
+  const device = createDeviceServices(server, options.device);
+  for (const factory of options.groups ?? EMULATOR_GROUPS) server.registerGroup(await factory(server, device, options));
   await server.boot();
   for (const t of options.transports ?? []) await server.listen(t);
-  return server;
+  return Object.assign(server, { device });
 }

@@ -28,7 +28,7 @@ export interface MgmtHandler {
 
 export interface RegisteredHandler {
   fn: HandlerFn;
-  /** The command table entry, when the handler was defined from one (its schema validates requests). */
+  /** The command table entry, when the handler was defined from one (its `decode` or `request` schema decodes requests). */
   command?: Command;
 }
 
@@ -97,7 +97,10 @@ export function defineGroup(id: number, name: string, entries: ReadonlyArray<rea
   return { id, name, handlers };
 }
 
-/** Pairs a command with its handler, typed from the command table. */
-export function handle<Req, Rsp>(command: Command<Req, Rsp>, fn: HandlerFn<Req, Rsp>): readonly [Command, HandlerFn] {
+/**
+ * Pairs a command with its handler, typed from the command table: the handler gets the request
+ * as the command's `decode` yields it (lenient commands) or as its `request` schema checked it.
+ */
+export function handle<Req, Rsp, Body>(command: Command<Req, Rsp, Body>, fn: HandlerFn<Body, Rsp>): readonly [Command, HandlerFn] {
   return [command as Command, fn as HandlerFn];
 }

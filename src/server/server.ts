@@ -12,9 +12,9 @@
  */
 import { encodeCbor } from '../core/cbor.ts';
 import { MgmtErr } from '../core/error-codes.ts';
-import { HEADER_SIZE, Op, encodeHeader, type OpCode, type SmpHeader } from '../core/header.ts';
+import { HEADER_SIZE, Op, decodeWireHeader, encodeHeader, hasValidOp, type SmpHeader, type WireSmpHeader } from '../core/header.ts';
 import { ProtocolError, TransportError } from '../core/errors.ts';
-import { SchemaError, type ObjectSchema } from '../core/schema.ts';
+import { SchemaError, isLenient, type ObjectSchema } from '../core/schema.ts';
 import { decodeCbor } from '../core/cbor.ts';
 import type { ServerTransport, SmpPeer } from '../transport/types.ts';
 import { MgmtError } from './errors.ts';
@@ -155,6 +155,11 @@ export class SmpServer {
     this.transports.push(transport);
   }
 
+  /** The transports listening now, in the order they started. */
+  get listeningTransports(): readonly ServerTransport[] {
+    return this.transports;
+  }
+
   /**
    * Stops one transport (closes it) while the server goes on serving the others, as Zephyr's
    * smp_udp_close() does for its sockets. Requests of that transport being processed finish;
@@ -203,16 +208,7 @@ export class SmpServer {
         counters.dropped++;
         return; // invalid header: Zephyr sends nothing
       }
-      const b0 = packet[off]!;
-      const h: SmpHeader = {
-        op: (b0 & 0x07) as OpCode,
-        version: (b0 >> 3) & 0x03,
-        flags: packet[off + 1]!,
-        length: (packet[off + 2]! << 8) | packet[off + 3]!,
-        group: (packet[off + 4]! << 8) | packet[off + 5]!,
-        seq: packet[off + 6]!,
-        id: packet[off + 7]!,
-      };
+      const h = decodeWireHeader(packet, off);
       const start = off + HEADER_SIZE;
       if (packet.length - start < h.length) {
         counters.errors++;
@@ -223,7 +219,7 @@ export class SmpServer {
       off = start + h.length;
       if (h.op === Op.READ_RSP || h.op === Op.WRITE_RSP) continue; // no SMP client on this device
       counters.requests++;
-      if (h.op !== Op.READ && h.op !== Op.WRITE) {
+      if (!hasValidOp(h) || (h.op !== Op.READ && h.op !== Op.WRITE)) {
         counters.errors++;
         await this.send(peer, h, { rc: MgmtErr.ENOTSUP });
         return;
@@ -275,12 +271,14 @@ export class SmpServer {
   }
 
   private decodeRequest(entry: RegisteredHandler, payload: Uint8Array): unknown {
-    const schema = entry.command?.request as ObjectSchema<Record<string, never>> | undefined;
+    const schema = entry.command ? (entry.command.decode ?? entry.command.request) : undefined;
     if (payload.length === 0) {
-      // Zephyr: a zero-length payload fails any handler that decodes arguments (rc 3); handlers
-      // without a request schema (lenient decoders such as reset) get undefined.
+      // Zephyr: a zero-length payload fails any handler that decodes arguments (rc 3), except
+      // those that ignore their decode errors (reset); handlers without a schema get undefined.
       if (!schema) return undefined;
-      if (Object.keys(schema.fields ?? {}).length === 0) return {};
+      if (isLenient(schema) && schema.ignoreErrors) return schema.parse(undefined);
+      const fields = (schema as Partial<ObjectSchema<Record<string, never>>>).fields;
+      if (Object.keys(fields ?? {}).length === 0) return {};
       throw MgmtError.rc(MgmtErr.EINVAL, 'empty request payload');
     }
     const body = decodeCbor(payload, { maxDepth: 16, rejectDuplicateKeys: true });
@@ -294,7 +292,7 @@ export class SmpServer {
     return { body: { ...extra, err: { group, rc } }, failed: false };
   }
 
-  private async send(peer: SmpPeer, req: SmpHeader, body: Record<string, unknown>): Promise<void> {
+  private async send(peer: SmpPeer, req: WireSmpHeader, body: Record<string, unknown>): Promise<void> {
     let payload = encodeCbor(body, { indefinite: this.indefinite });
     const limit = Math.min(peer.mtu, this.bufSize);
     if (HEADER_SIZE + payload.length > limit) payload = encodeCbor({ rc: MgmtErr.EMSGSIZE }, { indefinite: this.indefinite });

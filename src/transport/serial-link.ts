@@ -12,8 +12,10 @@
  */
 import { read as fsRead } from 'node:fs';
 import { promisify } from 'node:util';
-import { SerialPortStream } from '@serialport/stream';
-import { autoDetect, DarwinBinding, LinuxBinding, type AutoDetectTypes, type DarwinPortBinding, type LinuxPortBinding } from '@serialport/bindings-cpp';
+import type * as StreamModule from '@serialport/stream';
+import type * as BindingsModule from '@serialport/bindings-cpp';
+import type { SerialPortStream } from '@serialport/stream';
+import type { AutoDetectTypes, DarwinPortBinding, LinuxPortBinding } from '@serialport/bindings-cpp';
 import { TransportError } from '../core/errors.ts';
 
 /** How to reopen a port that went away. */
@@ -79,9 +81,9 @@ async function hangupAwareRead(port: LinuxPortBinding | DarwinPortBinding, buffe
 }
 
 /** The platform binding, with {@link hangupAwareRead} on Linux and macOS. */
-const binding: AutoDetectTypes = (() => {
-  const base = process.platform === 'linux' ? LinuxBinding : process.platform === 'darwin' ? DarwinBinding : undefined;
-  if (!base) return autoDetect();
+function wrapBinding(m: typeof BindingsModule): AutoDetectTypes {
+  const base = process.platform === 'linux' ? m.LinuxBinding : process.platform === 'darwin' ? m.DarwinBinding : undefined;
+  if (!base) return m.autoDetect();
   const wrapped = {
     list: () => base.list(),
     async open(options: Parameters<typeof base.open>[0]) {
@@ -95,11 +97,33 @@ const binding: AutoDetectTypes = (() => {
     },
   };
   return wrapped as AutoDetectTypes;
-})();
+}
 
-function openPort(path: string, baudRate: number, flowControl: boolean): Promise<SerialPort> {
+/**
+ * The serialport packages (native prebuilds, optional dependencies of mcumgr), loaded on the first
+ * open so that everything else works where they are not installed.
+ */
+let serialport: Promise<{ SerialPortStream: typeof SerialPortStream; binding: AutoDetectTypes }> | undefined;
+function loadSerialport(): Promise<{ SerialPortStream: typeof SerialPortStream; binding: AutoDetectTypes }> {
+  serialport ??= (async () => {
+    let stream: typeof StreamModule;
+    let bindings: typeof BindingsModule;
+    try {
+      stream = await import('@serialport/stream');
+      bindings = await import('@serialport/bindings-cpp');
+    } catch (e) {
+      serialport = undefined;
+      throw new TransportError('TRANSPORT_IO', `serial ports need the optional packages @serialport/stream and @serialport/bindings-cpp (npm install @serialport/stream @serialport/bindings-cpp): ${(e as Error).message}`, { cause: e });
+    }
+    return { SerialPortStream: stream.SerialPortStream, binding: wrapBinding(bindings) };
+  })();
+  return serialport;
+}
+
+async function openPort(path: string, baudRate: number, flowControl: boolean): Promise<SerialPort> {
+  const { SerialPortStream: Stream, binding } = await loadSerialport();
   return new Promise((resolve, reject) => {
-    const port = new SerialPortStream({ binding, path, baudRate, rtscts: flowControl, autoOpen: false });
+    const port = new Stream({ binding, path, baudRate, rtscts: flowControl, autoOpen: false });
     port.open((err) => (err ? reject(err) : resolve(port)));
   });
 }

@@ -125,6 +125,8 @@ export class SerialServerTransport implements ServerTransport {
   private shellLine: ((line: string) => void) | undefined;
   private shellSeq = 0;
   private stopGate: (() => void) | undefined;
+  private gate: LineBufferGate | undefined;
+  private decodeIncoming: ((bytes: Uint8Array) => void) | undefined;
 
   constructor(options: SerialServerOptions) {
     if (!options.path === !options.pty) throw new UsageError('serial server: give exactly one of a device path or pty');
@@ -150,6 +152,20 @@ export class SerialServerTransport implements ServerTransport {
             },
           });
     this.inputTimeoutMs = this.framing === 'raw' ? (options.inputTimeoutMs ?? DEFAULT_RAW_INPUT_TIMEOUT_MS) : options.inputTimeoutMs;
+  }
+
+  /**
+   * Models the device's receive line buffers from now on (see the module notes): `lineBuffers`
+   * lines are held while `activity` is busy, more are lost. Console framing only; call after
+   * start (the agent does, once its server runs).
+   */
+  attachDeviceActivity(activity: NonNullable<SerialServerOptions['activity']>, lineBuffers: number): void {
+    const decode = this.decodeIncoming;
+    if (!decode || this.framing !== 'console') return;
+    this.stopGate?.();
+    const gate = new LineBufferGate(lineBuffers, activity, decode, () => this.counters.linesDropped++);
+    this.gate = gate;
+    this.stopGate = activity.onIdle(() => gate.release());
   }
 
   /** The device path served: the pty's `/dev/pts/N` or the given path. Set once started. */
@@ -191,13 +207,12 @@ export class SerialServerTransport implements ServerTransport {
         onPacket(p, peer);
       }
     };
-    const activity = this.options.activity;
-    const gate = activity && this.options.rxLineBuffers !== undefined && this.framing === 'console' ? new LineBufferGate(this.options.rxLineBuffers, activity, decode, () => this.counters.linesDropped++) : undefined;
-    if (gate) this.stopGate = activity!.onIdle(() => gate.release());
+    this.decodeIncoming = decode;
+    if (this.options.activity && this.options.rxLineBuffers !== undefined) this.attachDeviceActivity(this.options.activity, this.options.rxLineBuffers);
     const onData = (chunk: Uint8Array): void => {
       if (this.closed) return;
       this.counters.bytesReceived += chunk.length;
-      if (gate) gate.push(chunk);
+      if (this.gate) this.gate.push(chunk);
       else decode(chunk);
     };
     if (this.options.pty) {
@@ -314,9 +329,6 @@ export class SerialServerTransport implements ServerTransport {
     await this.link?.close();
   }
 }
-
-/** Zephyr's CONFIG_UART_MCUMGR_RX_BUF_COUNT default. */
-export const ZEPHYR_RX_LINE_BUFFERS = 2;
 
 /** The receive line buffers of Zephyr's UART transport (see the module notes). */
 class LineBufferGate {

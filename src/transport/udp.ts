@@ -56,8 +56,9 @@ export interface UdpConnstring extends HostPort {
 export const MAX_UDP_MTU = 65507;
 
 /** Checks an MTU given by a user: a whole number from 64 (an SMP header and a small body) to {@link MAX_UDP_MTU}. */
-export function checkUdpMtu(value: number, what: string): number {
-  if (!Number.isInteger(value) || value < 64 || value > MAX_UDP_MTU) throw new UsageError(`${what} must be a whole number from 64 to ${MAX_UDP_MTU}, got ${JSON.stringify(value)}`);
+export function checkUdpMtu(text: string, what: string): number {
+  const value = text.trim() === '' ? NaN : Number(text);
+  if (!Number.isInteger(value) || value < 64 || value > MAX_UDP_MTU) throw new UsageError(`${what} must be a whole number from 64 to ${MAX_UDP_MTU}, got ${JSON.stringify(text)}`);
   return value;
 }
 
@@ -74,7 +75,7 @@ export function parseUdpConnstring(text: string): UdpConnstring {
     const eq = kv.indexOf('=');
     const key = (eq < 0 ? kv : kv.slice(0, eq)).trim();
     const value = eq < 0 ? '' : kv.slice(eq + 1).trim();
-    if (key === 'mtu') out.mtu = checkUdpMtu(Number(value === '' ? NaN : value), 'mtu in the UDP connstring');
+    if (key === 'mtu') out.mtu = checkUdpMtu(value, 'mtu in the UDP connstring');
     else throw new UsageError(`unknown setting ${JSON.stringify(key)} in the UDP connstring ${JSON.stringify(text)} (known: mtu)`);
   }
   return out;

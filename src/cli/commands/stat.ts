@@ -26,7 +26,7 @@ export function registerStatCommands(program: Command, ctx: CliContext): void {
           });
         } catch (e) {
           // Zephyr raises "no such group" as STAT_MGMT_ERR_INVALID_STAT_NAME under group 63.
-          if (e instanceof DeviceError && (e.group === Group.ZEPHYR_BASIC || e.group === Group.STAT) && (e.rc === StatMgmtErr['INVALID_STAT_NAME'] || e.rc === StatMgmtErr['INVALID_GROUP'])) {
+          if (e instanceof DeviceError && (e.group === Group.ZEPHYR_BASIC || e.group === Group.STAT) && (e.rc === StatMgmtErr.INVALID_STAT_NAME || e.rc === StatMgmtErr.INVALID_GROUP)) {
             throw new DeviceError(e.rc, Group.STAT, `no statistics group ${JSON.stringify(name)}`, e.body);
           }
           throw e;

@@ -39,7 +39,12 @@ export const GROUP_NAMES: Readonly<Record<number, string>> = {
 
 export type CommandOp = 'read' | 'write';
 
-export interface Command<Req = unknown, Rsp = unknown> {
+/**
+ * One command. `request` is what a client sends (its type and shape); `decode`, when given, is how
+ * the device decodes it instead of `request.parse`, for the commands Zephyr decodes leniently
+ * (`lenient` in schema.ts): the handler's body type is then `Body`.
+ */
+export interface Command<Req = unknown, Rsp = unknown, Body = Req> {
   readonly group: number;
   readonly id: number;
   readonly op: CommandOp;
@@ -48,11 +53,16 @@ export interface Command<Req = unknown, Rsp = unknown> {
   readonly summary: string;
   readonly request: Schema<Req>;
   readonly response: Schema<Rsp>;
+  /** The device's decoding of the request when it is lenient (Zephyr's zcbor_map_decode_bulk rules). */
+  readonly decode?: Schema<Body>;
 }
 
-export type RequestOf<C> = C extends Command<infer Req, unknown> ? Req : never;
-export type ResponseOf<C> = C extends Command<unknown, infer Rsp> ? Rsp : never;
+export type RequestOf<C> = C extends Command<infer Req, unknown, unknown> ? Req : never;
+export type ResponseOf<C> = C extends Command<unknown, infer Rsp, unknown> ? Rsp : never;
 
-export function command<Req, Rsp>(def: Command<Req, Rsp>): Command<Req, Rsp> {
+/** The request body a device handler gets: `decode`'s result when the command has one. */
+export type BodyOf<C> = C extends Command<unknown, unknown, infer Body> ? Body : never;
+
+export function command<Req, Rsp, Body = Req>(def: Command<Req, Rsp, Body>): Command<Req, Rsp, Body> {
   return Object.freeze(def);
 }

@@ -1,5 +1,5 @@
 /** Group 1, image management (smp-spec.md §3.2). */
-import { array, bool, bytes, int, object, optional, text, uint, empty } from '../schema.ts';
+import { array, bool, bytes, int, lenient, object, optional, text, uint, empty } from '../schema.ts';
 import { Group, command } from './command.ts';
 
 const G = Group.IMAGE;
@@ -30,6 +30,12 @@ export const image = {
   upload: command({
     group: G, id: 1, op: 'write', name: 'image.upload', summary: 'Upload an image chunk',
     request: object({ off: uint(), data: bytes(), len: optional(uint()), image: optional(uint()), sha: optional(bytes()), upgrade: optional(bool()) }),
+    // img_mgmt_upload: zcbor_map_decode_bulk with image (uint32), data, len, off, sha, upgrade;
+    // a missing off is INVALID_OFFSET (20) from img_mgmt_upload_inspect, not rc 3.
+    decode: lenient(
+      { image: uint(0xffffffff), data: bytes(), len: uint(), off: uint(), sha: bytes(), upgrade: bool() },
+      { defaults: { image: 0, data: new Uint8Array(0), sha: new Uint8Array(0), upgrade: false } },
+    ),
     response: object({ off: uint(), match: optional(bool()), rc: optional(int()) }),
   }),
   erase: command({ group: G, id: 5, op: 'write', name: 'image.erase', summary: 'Erase an image slot', request: object({ slot: optional(uint()) }), response: empty() }),

@@ -57,7 +57,10 @@ export async function startHostNetMonitor(options: HostNetMonitorOptions = {}): 
   if (want !== 'poll') {
     try {
       if (process.platform !== 'linux') throw new Error(`rtnetlink needs Linux (this is ${process.platform})`);
-      const { NetlinkMonitor: Monitor } = (await import('./netlink-monitor.ts')) as { NetlinkMonitor: typeof NetlinkMonitor };
+      // The `netlink` package (Linux prebuilds) is an optional dependency: polling stands in for it.
+      const { NetlinkMonitor: Monitor } = (await import('./netlink-monitor.ts').catch((e: unknown) => {
+        throw new Error(`rtnetlink needs the optional package netlink (npm install netlink): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      })) as { NetlinkMonitor: typeof NetlinkMonitor };
       source = await Monitor.start(netIfs, { announceInitial: !!options.announceInitial });
       kind = 'netlink';
     } catch (e) {

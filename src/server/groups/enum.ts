@@ -22,12 +22,12 @@ export function createEnumGroup(server: SmpServer): MgmtGroup {
       if (index > 0xffff) throw MgmtError.rc(MgmtErr.EINVAL, 'index above 65535');
       const all = groups();
       const g = all[index];
-      if (!g) throw MgmtError.group(Group.ENUM, EnumMgmtErr['INDEX_TOO_LARGE']!);
+      if (!g) throw MgmtError.group(Group.ENUM, EnumMgmtErr.INDEX_TOO_LARGE);
       return index === all.length - 1 ? { group: g.id, end: true } : { group: g.id };
     }),
     handle(commands.enum.details, async ({ body }) => {
       const filter = body.groups ?? [];
-      if (filter.length > ENUM_DETAILS_MAX_FILTER) throw MgmtError.group(Group.ENUM, EnumMgmtErr['TOO_MANY_GROUP_ENTRIES']!);
+      if (filter.length > ENUM_DETAILS_MAX_FILTER) throw MgmtError.group(Group.ENUM, EnumMgmtErr.TOO_MANY_GROUP_ENTRIES);
       const out: Array<Record<string, unknown>> = [];
       for (const g of groups()) {
         if (filter.length > 0 && !filter.includes(g.id)) continue;

@@ -22,7 +22,9 @@ import { Group, GROUP_NAMES } from '../../core/commands/command.ts';
 import { FsMgmtErr, MgmtErr } from '../../core/error-codes.ts';
 import { CRC32_INIT, crc32Final, crc32Update } from '../../core/crc32.ts';
 import { maxChunkData } from '../../core/cbor-size.ts';
-import { deviceServices } from '../device.ts';
+import { createDeviceServices, type DeviceServices } from '../device.ts';
+import type { FileSystemRoot } from '../fs-root.ts';
+import type { BodyOf } from '../../core/commands/command.ts';
 import { MgmtError } from '../errors.ts';
 import type { HookEvents } from '../hooks.ts';
 import { defineGroup, handle, type MgmtGroup } from '../registry.ts';
@@ -37,8 +39,7 @@ export const FS_IDLE_CLOSE_MS = 4000;
 /** Largest type name (HASH_CHECKSUM_TYPE_SIZE). */
 const HASH_TYPE_SIZE = 8;
 
-const E = FsMgmtErr as Record<string, number>;
-const fsErr = (name: string, extra?: Record<string, unknown>): MgmtError => MgmtError.group(Group.FS, E[name]!, extra);
+const fsErr = (name: Exclude<keyof typeof FsMgmtErr, 'OK'>, extra?: Record<string, unknown>): MgmtError => MgmtError.group(Group.FS, FsMgmtErr[name], extra);
 
 /** The hash and checksum types, as fs_mgmt_hash_checksum registers them (crc32 first: the default). */
 export const FS_HASH_TYPES = {
@@ -61,222 +62,265 @@ export interface FsGroupOptions {
   idleCloseMs?: number;
 }
 
-export function createFsGroup(server: SmpServer, options: FsGroupOptions = {}): MgmtGroup {
-  const dev = deviceServices(server);
-  const root = dev.fsRoot;
-  const idleCloseMs = options.idleCloseMs ?? FS_IDLE_CLOSE_MS;
-  let current: Transfer | undefined;
-  let idleTimer: ReturnType<typeof setTimeout> | undefined;
-  let busy = false;
+/**
+ * The one open transfer and the file lock: Zephyr's `fs_mgmt_ctxt` and its semaphore. The file
+ * closes when the transfer is complete, after `idleCloseMs` without requests, at reset, storage
+ * erase and server close.
+ */
+class FileTransfers {
+  current: Transfer | undefined;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private busy = false;
 
-  const cleanup = async (): Promise<void> => {
-    if (idleTimer) clearTimeout(idleTimer);
-    idleTimer = undefined;
-    const t = current;
-    current = undefined;
+  constructor(private readonly idleCloseMs: number) {}
+
+  /** Closes the open file (synced first after an upload). */
+  async close(): Promise<void> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    const t = this.current;
+    this.current = undefined;
     if (t) {
       if (t.state === 'upload') await t.handle.sync().catch(() => {});
       await t.handle.close().catch(() => {});
     }
-  };
-  const finishCheck = async (): Promise<void> => {
-    if (current && current.len > 0 && current.off >= current.len) {
-      await cleanup();
+  }
+
+  /** After a chunk: closes a complete transfer, else (re)arms the idle close. */
+  async afterChunk(): Promise<void> {
+    if (this.current && this.current.len > 0 && this.current.off >= this.current.len) {
+      await this.close();
       return;
     }
-    if (idleTimer) clearTimeout(idleTimer);
-    idleTimer = setTimeout(() => {
-      idleTimer = undefined;
-      if (busy) return;
-      void cleanup();
-    }, idleCloseMs);
-    idleTimer.unref?.();
-  };
-  /** Runs a handler under the file lock (Zephyr's semaphore, taken without waiting). */
-  const locked = async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (busy) throw MgmtError.rc(MgmtErr.EBUSY);
-    busy = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.busy) return;
+      void this.close();
+    }, this.idleCloseMs);
+    this.idleTimer.unref?.();
+  }
+
+  /** Runs a handler under the file lock (Zephyr's semaphore, taken without waiting: EBUSY). */
+  async locked<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.busy) throw MgmtError.rc(MgmtErr.EBUSY);
+    this.busy = true;
     try {
       return await fn();
     } finally {
-      busy = false;
+      this.busy = false;
     }
-  };
-  const checkName = (name: string): void => {
-    const n = new TextEncoder().encode(name).length;
-    if (n === 0 || n > FS_PATH_LEN) throw MgmtError.rc(MgmtErr.EINVAL, 'file name length');
-  };
-  /** Runs the file access hook; returns the (possibly rewritten) path. */
-  const access = async (kind: HookEvents['fs_file_access']['access'], name: string): Promise<string> => {
-    const data: HookEvents['fs_file_access'] = { access: kind, path: name };
-    const r = await server.hooks.notify('fs_file_access', data);
-    if (r) throw 'group' in r ? MgmtError.group(r.group, r.rc) : MgmtError.rc(r.rc);
-    return data.path;
-  };
-  /** fs_mgmt_filelen: size of an existing regular file, or the group error Zephyr answers. */
-  const fileLen = (r: ResolvedPath): { size: number; hostPath: string } => {
-    if (!r.ok) throw fsErr(r.reason === 'invalid-name' ? 'FILE_INVALID_NAME' : 'FILE_NOT_FOUND');
-    if (!r.exists) throw fsErr('FILE_NOT_FOUND');
-    if (r.isDirectory) throw fsErr('FILE_IS_DIRECTORY');
-    return { size: r.size, hostPath: r.hostPath };
-  };
-  const samePeer = (peer: SmpPeer, state: Transfer['state'], name: string): boolean =>
-    current !== undefined && current.transport === peer.transport && current.state === state && current.name === name;
+  }
 
-  dev.onStorageErase.push(() => cleanup());
-  server.onClose(() => cleanup());
-  server.onBoot(async (reason) => {
-    await cleanup();
-    if (reason === 'power-on' || reason === 'reset') await root.ensureMounts();
+  /** Whether the open transfer continues: same transport, direction and name. */
+  continues(peer: SmpPeer, state: Transfer['state'], name: string): boolean {
+    const t = this.current;
+    return t !== undefined && t.transport === peer.transport && t.state === state && t.name === name;
+  }
+}
+
+/** What every fs command works with. */
+interface FsContext {
+  readonly server: SmpServer;
+  readonly root: FileSystemRoot;
+  readonly transfers: FileTransfers;
+}
+
+type Body<C extends keyof typeof commands.fs> = BodyOf<(typeof commands.fs)[C]>;
+
+function checkName(name: string): void {
+  const n = new TextEncoder().encode(name).length;
+  if (n === 0 || n > FS_PATH_LEN) throw MgmtError.rc(MgmtErr.EINVAL, 'file name length');
+}
+
+/** Runs the file access hook; returns the (possibly rewritten) path. */
+async function fileAccess(server: SmpServer, kind: HookEvents['fs_file_access']['access'], name: string): Promise<string> {
+  const data: HookEvents['fs_file_access'] = { access: kind, path: name };
+  const r = await server.hooks.notify('fs_file_access', data);
+  if (r) throw 'group' in r ? MgmtError.group(r.group, r.rc) : MgmtError.rc(r.rc);
+  return data.path;
+}
+
+/** fs_mgmt_filelen: size of an existing regular file, or the group error Zephyr answers. */
+function fileLen(r: ResolvedPath): { size: number; hostPath: string } {
+  if (!r.ok) throw fsErr(r.reason === 'invalid-name' ? 'FILE_INVALID_NAME' : 'FILE_NOT_FOUND');
+  if (!r.exists) throw fsErr('FILE_NOT_FOUND');
+  if (r.isDirectory) throw fsErr('FILE_IS_DIRECTORY');
+  return { size: r.size, hostPath: r.hostPath };
+}
+
+/**
+ * The fs group over a device's file system root. Transfers close at power-on, reset, storage
+ * erase (group 63) and server close.
+ */
+export function createFsGroup(server: SmpServer, device: DeviceServices = createDeviceServices(server), options: FsGroupOptions = {}): MgmtGroup {
+  const ctx: FsContext = { server, root: device.fsRoot, transfers: new FileTransfers(options.idleCloseMs ?? FS_IDLE_CLOSE_MS) };
+  device.onStorageErase.push(() => ctx.transfers.close());
+  server.onClose(() => ctx.transfers.close());
+  server.onBoot(async () => {
+    await ctx.transfers.close();
+    await ctx.root.ensureMounts();
   });
-
   return defineGroup(Group.FS, GROUP_NAMES[Group.FS]!, [
-    handle(commands.fs.download, ({ body, peer }) =>
-      locked(async () => {
-        checkName(body.name);
-        if (!samePeer(peer, 'download', body.name)) {
-          const path = await access('read', body.name);
-          await cleanup();
-          const { size, hostPath } = fileLen(await root.resolve(path));
-          let h: FileHandle;
-          try {
-            h = await open(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW);
-          } catch {
-            throw fsErr('UNKNOWN');
-          }
-          current = { state: 'download', name: body.name, hostPath, handle: h, off: 0, len: size, transport: peer.transport };
-        }
-        const t = current!;
-        const limit = Math.min(server.bufSize, peer.mtu);
-        const chunk = maxChunkData(limit, body.off === 0 ? { off: body.off, data: 0, len: t.len } : { off: body.off, data: 0 }, 'data', { indefinite: true });
-        const buf = new Uint8Array(chunk);
-        let n: number;
-        try {
-          n = (await t.handle.read(buf, 0, chunk, body.off)).bytesRead;
-        } catch {
-          await cleanup();
-          throw fsErr('FILE_READ_FAILED');
-        }
-        t.off = body.off + n;
-        const rsp: { off: number; data: Uint8Array; len?: number } = { off: body.off, data: buf.subarray(0, n) };
-        if (body.off === 0) rsp.len = t.len;
-        await finishCheck();
-        return rsp;
-      }),
-    ),
-    handle(commands.fs.upload, ({ body, peer }) =>
-      locked(async () => {
-        checkName(body.name);
-        if (body.off === 0 && body.len === undefined) throw MgmtError.rc(MgmtErr.EINVAL, 'len is required with off 0');
-        if (!samePeer(peer, 'upload', body.name)) {
-          const path = await access('write', body.name);
-          await cleanup();
-          const r = await root.resolve(path);
-          if (!r.ok) throw fsErr(r.reason === 'invalid-name' ? 'FILE_INVALID_NAME' : 'MOUNT_POINT_NOT_FOUND');
-          if (r.isDirectory) throw fsErr('UNKNOWN');
-          let h: FileHandle;
-          try {
-            h = await open(r.hostPath, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
-          } catch (e) {
-            const code = (e as NodeJS.ErrnoException).code;
-            throw fsErr(code === 'ENOENT' || code === 'ENOTDIR' ? 'MOUNT_POINT_NOT_FOUND' : code === 'EROFS' ? 'READ_ONLY_FILESYSTEM' : code === 'ELOOP' ? 'FILE_INVALID_NAME' : 'UNKNOWN');
-          }
-          current = { state: 'upload', name: body.name, hostPath: r.hostPath, handle: h, off: 0, len: 0, transport: peer.transport };
-        }
-        const t = current!;
-        let existing = 0;
-        try {
-          const size = (await t.handle.stat()).size;
-          if (body.off === 0) {
-            t.len = body.len ?? 0;
-            existing = size;
-          } else if (t.off === 0) t.off = size;
-        } catch {
-          await cleanup();
-          throw fsErr('UNKNOWN');
-        }
-        if (body.off > 0 && body.off !== t.off) {
-          const expected = t.off;
-          await cleanup();
-          throw fsErr('FILE_OFFSET_NOT_VALID', { len: expected });
-        }
-        if (body.data.length > 0) {
-          if (body.off === 0 && existing !== 0) {
-            try {
-              await t.handle.truncate(0);
-            } catch {
-              await cleanup();
-              throw fsErr('FILE_TRUNCATE_FAILED');
-            }
-          }
-          try {
-            let written = 0;
-            while (written < body.data.length) written += (await t.handle.write(body.data, written, body.data.length - written, body.off + written)).bytesWritten;
-          } catch {
-            await cleanup();
-            throw fsErr('FILE_WRITE_FAILED');
-          }
-          t.off = body.off + body.data.length;
-        }
-        const off = t.off;
-        await finishCheck();
-        return { off };
-      }),
-    ),
-    handle(commands.fs.status, ({ body }) =>
-      locked(async () => {
-        checkName(body.name);
-        const path = await access('status', body.name);
-        return { len: fileLen(await root.resolve(path)).size };
-      }),
-    ),
-    handle(commands.fs.hash, ({ body }) =>
-      locked(async () => {
-        checkName(body.name);
-        const type = body.type === undefined || body.type === '' ? 'crc32' : body.type;
-        if (new TextEncoder().encode(type).length > HASH_TYPE_SIZE || body.len === 0) throw MgmtError.rc(MgmtErr.EINVAL);
-        if (!Object.hasOwn(FS_HASH_TYPES, type)) throw fsErr('CHECKSUM_HASH_NOT_FOUND');
-        const path = await access('hash', body.name);
-        const { size, hostPath } = fileLen(await root.resolve(path));
-        const off = body.off ?? 0;
-        if (size <= off) throw fsErr(size === 0 ? 'FILE_EMPTY' : 'FILE_OFFSET_LARGER_THAN_FILE');
-        const want = Math.min(body.len ?? Number.MAX_SAFE_INTEGER, size - off);
-        let h: FileHandle;
-        try {
-          h = await open(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW);
-        } catch {
-          throw fsErr('UNKNOWN');
-        }
-        let crc = CRC32_INIT;
-        const sha = createHash('sha256');
-        let done = 0;
-        try {
-          const buf = new Uint8Array(64 * 1024);
-          while (done < want) {
-            const { bytesRead } = await h.read(buf, 0, Math.min(buf.length, want - done), off + done);
-            if (bytesRead === 0) break;
-            const part = buf.subarray(0, bytesRead);
-            if (type === 'crc32') crc = crc32Update(crc, part);
-            else sha.update(part);
-            done += bytesRead;
-          }
-        } catch {
-          throw fsErr('FILE_READ_FAILED');
-        } finally {
-          await h.close();
-        }
-        const output = type === 'crc32' ? crc32Final(crc) : new Uint8Array(sha.digest());
-        const rsp: { type: string; off?: number; len: number; output: number | Uint8Array } = { type, len: done, output };
-        if (off !== 0) return { type, off, len: done, output };
-        return rsp;
-      }),
-    ),
-    handle(commands.fs.hashTypes, () => ({ types: { crc32: { ...FS_HASH_TYPES.crc32 }, sha256: { ...FS_HASH_TYPES.sha256 } } })),
-    handle(commands.fs.close, () =>
-      locked(async () => {
-        await cleanup();
-        return {};
-      }),
-    ),
+    handle(commands.fs.download, ({ body, peer }) => ctx.transfers.locked(() => fsDownload(ctx, body, peer))),
+    handle(commands.fs.upload, ({ body, peer }) => ctx.transfers.locked(() => fsUpload(ctx, body, peer))),
+    handle(commands.fs.status, ({ body }) => ctx.transfers.locked(() => fsStatus(ctx, body))),
+    handle(commands.fs.hash, ({ body }) => ctx.transfers.locked(() => fsHash(ctx, body))),
+    handle(commands.fs.hashTypes, () => fsHashTypes()),
+    handle(commands.fs.close, () => ctx.transfers.locked(() => fsClose(ctx))),
   ]);
+}
+
+/** 8/0 read: one chunk of a file, as large as the packet allows. */
+async function fsDownload({ server, root, transfers }: FsContext, body: Body<'download'>, peer: SmpPeer): Promise<{ off: number; data: Uint8Array; len?: number }> {
+  checkName(body.name);
+  if (!transfers.continues(peer, 'download', body.name)) {
+    const path = await fileAccess(server, 'read', body.name);
+    await transfers.close();
+    const { size, hostPath } = fileLen(await root.resolve(path));
+    let h: FileHandle;
+    try {
+      h = await open(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      throw fsErr('UNKNOWN');
+    }
+    transfers.current = { state: 'download', name: body.name, hostPath, handle: h, off: 0, len: size, transport: peer.transport };
+  }
+  const t = transfers.current!;
+  const limit = Math.min(server.bufSize, peer.mtu);
+  const chunk = maxChunkData(limit, body.off === 0 ? { off: body.off, data: 0, len: t.len } : { off: body.off, data: 0 }, 'data', { indefinite: true });
+  const buf = new Uint8Array(chunk);
+  let n: number;
+  try {
+    n = (await t.handle.read(buf, 0, chunk, body.off)).bytesRead;
+  } catch {
+    await transfers.close();
+    throw fsErr('FILE_READ_FAILED');
+  }
+  t.off = body.off + n;
+  const rsp: { off: number; data: Uint8Array; len?: number } = { off: body.off, data: buf.subarray(0, n) };
+  if (body.off === 0) rsp.len = t.len;
+  await transfers.afterChunk();
+  return rsp;
+}
+
+/** Opens the file an upload writes to (created if missing), after the access hook. */
+async function openForUpload({ server, root, transfers }: FsContext, name: string, peer: SmpPeer): Promise<Transfer> {
+  const path = await fileAccess(server, 'write', name);
+  await transfers.close();
+  const r = await root.resolve(path);
+  if (!r.ok) throw fsErr(r.reason === 'invalid-name' ? 'FILE_INVALID_NAME' : 'MOUNT_POINT_NOT_FOUND');
+  if (r.isDirectory) throw fsErr('UNKNOWN');
+  let h: FileHandle;
+  try {
+    h = await open(r.hostPath, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw fsErr(code === 'ENOENT' || code === 'ENOTDIR' ? 'MOUNT_POINT_NOT_FOUND' : code === 'EROFS' ? 'READ_ONLY_FILESYSTEM' : code === 'ELOOP' ? 'FILE_INVALID_NAME' : 'UNKNOWN');
+  }
+  const t: Transfer = { state: 'upload', name, hostPath: r.hostPath, handle: h, off: 0, len: 0, transport: peer.transport };
+  transfers.current = t;
+  return t;
+}
+
+/** 8/0 write: one chunk of a file (not idempotent: see the file's notes). */
+async function fsUpload(ctx: FsContext, body: Body<'upload'>, peer: SmpPeer): Promise<{ off: number }> {
+  const { transfers } = ctx;
+  checkName(body.name);
+  if (body.off === 0 && body.len === undefined) throw MgmtError.rc(MgmtErr.EINVAL, 'len is required with off 0');
+  const t = transfers.continues(peer, 'upload', body.name) ? transfers.current! : await openForUpload(ctx, body.name, peer);
+  let existing = 0;
+  try {
+    const size = (await t.handle.stat()).size;
+    if (body.off === 0) {
+      t.len = body.len ?? 0;
+      existing = size;
+    } else if (t.off === 0) t.off = size;
+  } catch {
+    await transfers.close();
+    throw fsErr('UNKNOWN');
+  }
+  if (body.off > 0 && body.off !== t.off) {
+    const expected = t.off;
+    await transfers.close();
+    throw fsErr('FILE_OFFSET_NOT_VALID', { len: expected });
+  }
+  if (body.data.length > 0) {
+    if (body.off === 0 && existing !== 0) {
+      try {
+        await t.handle.truncate(0);
+      } catch {
+        await transfers.close();
+        throw fsErr('FILE_TRUNCATE_FAILED');
+      }
+    }
+    try {
+      let written = 0;
+      while (written < body.data.length) written += (await t.handle.write(body.data, written, body.data.length - written, body.off + written)).bytesWritten;
+    } catch {
+      await transfers.close();
+      throw fsErr('FILE_WRITE_FAILED');
+    }
+    t.off = body.off + body.data.length;
+  }
+  const off = t.off;
+  await transfers.afterChunk();
+  return { off };
+}
+
+/** 8/1: a file's length. */
+async function fsStatus({ server, root }: FsContext, body: Body<'status'>): Promise<{ len: number }> {
+  checkName(body.name);
+  const path = await fileAccess(server, 'status', body.name);
+  return { len: fileLen(await root.resolve(path)).size };
+}
+
+/** 8/2: crc32 or sha256 of a file's range. */
+async function fsHash({ server, root }: FsContext, body: Body<'hash'>): Promise<{ type: string; off?: number; len: number; output: number | Uint8Array }> {
+  checkName(body.name);
+  const type = body.type === undefined || body.type === '' ? 'crc32' : body.type;
+  if (new TextEncoder().encode(type).length > HASH_TYPE_SIZE || body.len === 0) throw MgmtError.rc(MgmtErr.EINVAL);
+  if (!Object.hasOwn(FS_HASH_TYPES, type)) throw fsErr('CHECKSUM_HASH_NOT_FOUND');
+  const path = await fileAccess(server, 'hash', body.name);
+  const { size, hostPath } = fileLen(await root.resolve(path));
+  const off = body.off ?? 0;
+  if (size <= off) throw fsErr(size === 0 ? 'FILE_EMPTY' : 'FILE_OFFSET_LARGER_THAN_FILE');
+  const want = Math.min(body.len ?? Number.MAX_SAFE_INTEGER, size - off);
+  let h: FileHandle;
+  try {
+    h = await open(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    throw fsErr('UNKNOWN');
+  }
+  let crc = CRC32_INIT;
+  const sha = createHash('sha256');
+  let done = 0;
+  try {
+    const buf = new Uint8Array(64 * 1024);
+    while (done < want) {
+      const { bytesRead } = await h.read(buf, 0, Math.min(buf.length, want - done), off + done);
+      if (bytesRead === 0) break;
+      const part = buf.subarray(0, bytesRead);
+      if (type === 'crc32') crc = crc32Update(crc, part);
+      else sha.update(part);
+      done += bytesRead;
+    }
+  } catch {
+    throw fsErr('FILE_READ_FAILED');
+  } finally {
+    await h.close();
+  }
+  const output = type === 'crc32' ? crc32Final(crc) : new Uint8Array(sha.digest());
+  return off !== 0 ? { type, off, len: done, output } : { type, len: done, output };
+}
+
+/** 8/3: the supported hash types. */
+function fsHashTypes(): { types: Record<string, { format: number; size: number }> } {
+  return { types: { crc32: { ...FS_HASH_TYPES.crc32 }, sha256: { ...FS_HASH_TYPES.sha256 } } };
+}
+
+/** 8/4: closes the open file. */
+async function fsClose({ transfers }: FsContext): Promise<Record<string, never>> {
+  await transfers.close();
+  return {};
 }

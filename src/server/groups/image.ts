@@ -9,9 +9,10 @@
  * - 1/0 write `{hash?, confirm?}`: slot selection and every refusal of
  *   `img_mgmt_set_next_boot_slot` (the model), then the state list. DFU_CONFIRMED hook on a
  *   successful confirm of the running slot.
- * - 1/1 upload: one RAM session `{slot, off, size, sha}` as `g_img_mgmt_state`; the request is
- *   decoded leniently like zcbor_map_decode_bulk (unknown keys skipped, wrong types rc 3) so that a
- *   missing `off` answers INVALID_OFFSET (20), not rc 3. First chunk: data < 32 bytes → 22, no
+ * - 1/1 upload: one RAM session `{slot, off, size, sha}` as `g_img_mgmt_state`, kept by the
+ *   MCUboot model (`McubootModel.currentUpload`); the request is decoded leniently by the command
+ *   table (`commands.image.upload.decode`: zcbor_map_decode_bulk, unknown keys skipped, wrong types
+ *   rc 3) so that a missing `off` answers INVALID_OFFSET (20), not rc 3. First chunk: data < 32 bytes → 22, no
  *   `len` → 21, bad magic → 23, `sha` > 32 bytes → 24, resume when `sha` matches the session,
  *   NO_FREE_SLOT (9), too large (30), `upgrade` → 26/27, instant match with a full sha
  *   (`{off: len, match: true}`), else erase. Later chunks: wrong `off` → `{off: expected}`,
@@ -25,15 +26,14 @@
 import { join } from 'node:path';
 import { commands } from '../../core/commands/index.ts';
 import { Group, GROUP_NAMES } from '../../core/commands/command.ts';
-import { MgmtErr } from '../../core/error-codes.ts';
 import { McuMgrError } from '../../core/errors.ts';
 import { bytesEqual } from '../../core/bytes.ts';
-import { isCborMap } from '../../core/cbor.ts';
 import { IMAGE_MAGIC, decodeImageHeader } from '../../image/index.ts';
 import { MgmtError } from '../errors.ts';
 import type { HookResult } from '../hooks.ts';
 import { McubootModel, ImgErr, type BootReport, type McubootModelOptions } from '../mcuboot/index.ts';
 import { defineGroup, handle, type MgmtGroup } from '../registry.ts';
+import type { BodyOf } from '../../core/commands/command.ts';
 import type { SmpServer } from '../server.ts';
 
 export interface ImageGroupOptions extends Omit<McubootModelOptions, 'dir'> {
@@ -50,29 +50,22 @@ export interface ImageGroupOptions extends Omit<McubootModelOptions, 'dir'> {
 /** cmd_status values for uploads (`IMG_MGMT_ID_UPLOAD_STATUS_*`). */
 const UploadStatus = { START: 0, ONGOING: 1, COMPLETE: 2 } as const;
 
-interface UploadSession {
-  image: number;
-  slot: number;
-  off: number;
-  size: number;
-  sha: Uint8Array;
+/** The image group, with the MCUboot model behind it (for the CLI, tests and applications). */
+export interface ImageGroup extends MgmtGroup {
+  readonly model: McubootModel;
 }
 
-interface UploadRequest {
-  image: number;
-  data: Uint8Array | undefined;
-  len: number | undefined;
-  off: number | undefined;
-  sha: Uint8Array;
-  upgrade: boolean;
+/** What every image command works with. */
+interface ImageContext {
+  readonly server: SmpServer;
+  readonly model: McubootModel;
+  readonly frugal: boolean;
+  readonly imageCheck: boolean;
+  readonly reportMaxImageSize: boolean;
 }
 
-const models = new WeakMap<SmpServer, McubootModel>();
-
-/** The MCUboot model behind a server's image group (for the CLI, tests and other groups). */
-export function imageModelOf(server: SmpServer): McubootModel | undefined {
-  return models.get(server);
-}
+type UploadRequest = BodyOf<typeof commands.image.upload>;
+type Response = Record<string, unknown>;
 
 const imgErr = (rc: number): MgmtError => MgmtError.group(Group.IMAGE, rc);
 
@@ -81,209 +74,230 @@ function hookError(r: HookResult): MgmtError | undefined {
   return 'group' in r ? MgmtError.group(r.group, r.rc) : MgmtError.rc(r.rc);
 }
 
-/** zcbor_map_decode_bulk for the upload request: unknown keys skipped, a wrong type is rc 3. */
-function decodeUpload(body: unknown): UploadRequest {
-  if (!isCborMap(body)) throw MgmtError.rc(MgmtErr.EINVAL, 'upload request is not a map');
-  const uint = (k: string): number | undefined => {
-    const v = body[k];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw MgmtError.rc(MgmtErr.EINVAL, `${k} must be an unsigned integer`);
-    return v;
-  };
-  const bstr = (k: string): Uint8Array | undefined => {
-    const v = body[k];
-    if (v === undefined) return undefined;
-    if (!(v instanceof Uint8Array)) throw MgmtError.rc(MgmtErr.EINVAL, `${k} must be a byte string`);
-    return v;
-  };
-  const upgrade = body['upgrade'];
-  if (upgrade !== undefined && typeof upgrade !== 'boolean') throw MgmtError.rc(MgmtErr.EINVAL, 'upgrade must be a boolean');
-  const image = uint('image') ?? 0;
-  if (image > 0xffffffff) throw MgmtError.rc(MgmtErr.EINVAL, 'image must be a uint32');
-  return { image, data: bstr('data'), len: uint('len'), off: uint('off'), sha: bstr('sha') ?? new Uint8Array(0), upgrade: upgrade === true };
-}
-
 /** Builds the image group for a server with the given options. */
-export function imageGroupFactory(options: ImageGroupOptions = {}): (server: SmpServer) => Promise<MgmtGroup> {
+export function imageGroupFactory(options: ImageGroupOptions = {}): (server: SmpServer) => Promise<ImageGroup> {
   return (server) => createImageGroup(server, options);
 }
 
-export async function createImageGroup(server: SmpServer, options: ImageGroupOptions = {}): Promise<MgmtGroup> {
+/**
+ * The image group over a new MCUboot model in `options.dir` (default `<dataDir>/mcuboot`). The
+ * model boots at every power-on and reset; a device without a valid primary image stays in the
+ * bootloader: at power-on the emulator refuses to start, after a reset the server reports it
+ * through onError.
+ */
+export async function createImageGroup(server: SmpServer, options: ImageGroupOptions = {}): Promise<ImageGroup> {
   const model = await McubootModel.open({ ...options, dir: options.dir ?? join(server.dataDir, 'mcuboot') });
-  models.set(server, model);
-  const frugal = options.frugalList ?? false;
-  const imageCheck = options.imageCheck ?? true;
-  let session: UploadSession | undefined;
-
-  // A device without a valid primary image stays in the bootloader: at power-on the emulator
-  // refuses to start; after a reset the server reports it through onError.
-  server.onBoot(async () => {
-    session = undefined;
-    const report: BootReport = await model.boot();
-    if (!report.ok) {
-      const bad = report.images.filter((i) => !i.primaryValid).map((i) => i.image);
-      throw new McuMgrError('DEVICE_STATE', `MCUboot: no bootable image in the primary slot of image ${bad.join(', ')} (the device stays in the bootloader)`);
-    }
-  });
+  const ctx: ImageContext = { server, model, frugal: options.frugalList ?? false, imageCheck: options.imageCheck ?? true, reportMaxImageSize: options.reportMaxImageSize ?? false };
+  server.onBoot(() => bootImages(model));
   server.onClose(() => model.close());
-
-  const stateBody = async (): Promise<Record<string, unknown>> => {
-    const list = await model.imageStates();
-    const images: Record<string, unknown>[] = [];
-    for (const s of list) {
-      const entry: Record<string, unknown> = {};
-      if (model.images > 1) entry['image'] = s.image;
-      entry['slot'] = s.slot;
-      entry['version'] = s.version;
-      entry['hash'] = s.hash;
-      for (const k of ['bootable', 'pending', 'confirmed', 'active', 'permanent'] as const) {
-        if (!frugal || s[k]) entry[k] = s[k];
-      }
-      const hooked = await server.hooks.notify('img_slot_state', { image: s.image, slot: s.slot, entry });
-      const err = hookError(hooked);
-      if (err) throw err;
-      images.push(entry);
-    }
-    return frugal ? { images } : { images, splitStatus: 0 };
-  };
-
-  const stopped = async (image: number): Promise<void> => {
-    await server.hooks.notify('img_dfu_stopped', { image });
-  };
-
-  const upload = async (body: unknown): Promise<Record<string, unknown>> => {
-    const req = decodeUpload(body);
-    const data = req.data ?? new Uint8Array(0);
-    let status: number = UploadStatus.ONGOING;
-    const cmdStatus = (): Promise<HookResult> => server.hooks.notify('cmd_status', { group: Group.IMAGE, id: commands.image.upload.id, status });
-    /** Error exit (Zephyr's `end:` with rc ≠ 0): cmd_status, DFU_STOPPED, session reset. */
-    const fail = async (e: unknown, image: number, fallback: number): Promise<never> => {
-      // Storage failures become the img_mgmt error of the step (`fallback`); others propagate.
-      const err = e instanceof MgmtError ? e : fallback !== 0 ? imgErr(fallback) : e;
-      session = undefined;
-      model.abortUpload();
-      await cmdStatus();
-      await stopped(image);
-      throw err;
-    };
-    const finish = async (rsp: Record<string, unknown>): Promise<Record<string, unknown>> => {
-      await cmdStatus();
-      return rsp;
-    };
-
-    // ---- img_mgmt_upload_inspect
-    if (req.off === undefined) return fail(imgErr(ImgErr.INVALID_OFFSET), req.image, 0);
-    let newSession: UploadSession | undefined;
-    if (req.off === 0) {
-      if (data.length < 32) return fail(imgErr(ImgErr.INVALID_IMAGE_HEADER), req.image, 0);
-      if (req.len === undefined) return fail(imgErr(ImgErr.INVALID_LENGTH), req.image, 0);
-      if (new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true) !== IMAGE_MAGIC) return fail(imgErr(ImgErr.INVALID_IMAGE_HEADER_MAGIC), req.image, 0);
-      if (req.sha.length > 32) return fail(imgErr(ImgErr.INVALID_HASH), req.image, 0);
-      if (req.sha.length > 0 && session && bytesEqual(session.sha, req.sha)) {
-        // Resume: answer with the session's offset, write nothing (no cmd_status, as Zephyr).
-        return { off: session.off };
-      }
-      let slot: number;
-      try {
-        slot = await model.uploadSlot(req.image);
-      } catch (e) {
-        return fail(e, req.image, ImgErr.NO_FREE_SLOT);
-      }
-      if (req.len > model.slotSize) return fail(imgErr(ImgErr.INVALID_IMAGE_TOO_LARGE), req.image, 0);
-      if (req.upgrade) {
-        try {
-          await model.checkUpgrade(decodeImageHeader(data).version);
-        } catch (e) {
-          return fail(e, req.image, ImgErr.VERSION_GET_FAILED);
-        }
-      }
-      newSession = { image: req.image, slot, off: 0, size: req.len, sha: req.sha.slice() };
-    } else {
-      const s = session;
-      // Wrong offset (or no session after a reset): drop the data, answer the expected offset.
-      if (!s || req.off !== s.off) return { off: s?.off ?? 0 };
-      if (req.off + data.length > s.size) return fail(imgErr(ImgErr.INVALID_IMAGE_DATA_OVERRUN), s.image, 0);
-    }
-    const image = newSession?.image ?? session!.image;
-
-    // ---- application check hook (MGMT_EVT_OP_IMG_MGMT_DFU_CHUNK)
-    const size = newSession?.size ?? session!.size;
-    const rejected = hookError(await server.hooks.notify('img_dfu_chunk', { image, off: req.off, len: data.length, size }));
-    if (rejected) return fail(rejected, image, 0);
-
-    let match = false;
-    let last = false;
-    if (newSession) {
-      status = UploadStatus.START;
-      session = newSession;
-      await server.hooks.notify('img_dfu_started', { image });
-      if (imageCheck && newSession.sha.length === 32) {
-        const existing = await model.slotDigest(newSession.slot, Math.min(newSession.size, model.slotSize));
-        if (bytesEqual(existing, newSession.sha)) {
-          session = undefined;
-          status = UploadStatus.COMPLETE;
-          return finish({ off: newSession.size, match: true });
-        }
-      }
-      try {
-        await model.openUpload(newSession.image, newSession.size);
-      } catch (e) {
-        return fail(e, image, ImgErr.FLASH_ERASE_FAILED);
-      }
-    }
-    const s = session!;
-    if (data.length > 0) {
-      last = s.off + data.length === s.size;
-      try {
-        await model.writeUpload(req.off, data);
-      } catch (e) {
-        status = UploadStatus.COMPLETE;
-        return fail(e, image, ImgErr.FLASH_WRITE_FAILED);
-      }
-      s.off += data.length;
-      if (s.off === s.size) {
-        const done = await model.finishUpload();
-        match = s.sha.length === 32 && bytesEqual(done.sha256, s.sha);
-        session = undefined;
-        status = UploadStatus.COMPLETE;
-        await server.hooks.notify('img_dfu_pending', { image });
-      }
-    }
-    const rsp: Record<string, unknown> = { off: s.off };
-    if (imageCheck && last) rsp['match'] = match;
-    return finish(rsp);
-  };
-
   const group = defineGroup(Group.IMAGE, GROUP_NAMES[Group.IMAGE]!, [
-    handle(commands.image.state, () => stateBody()),
-    handle(commands.image.stateWrite, async ({ body }) => {
-      const confirm = body.confirm ?? false;
-      await model.setNextBoot(body.hash, confirm);
-      if (confirm) {
-        const slot = body.hash && body.hash.length > 0 ? await model.findSlotByHash(body.hash) : model.activeSlot(model.activeImage);
-        if (slot === model.activeSlot(slot >> 1)) await server.hooks.notify('img_dfu_confirmed', { image: slot >> 1, slot: slot % 2 });
-      }
-      return stateBody();
-    }),
-    handle(commands.image.erase, async ({ body }) => {
-      session = undefined;
-      try {
-        await model.eraseSlot(body.slot);
-      } catch (e) {
-        await stopped(model.activeImage);
-        throw e;
-      }
-      return {};
-    }),
-    handle(commands.image.slotInfo, () => ({
-      images: model.slotInfo().map((i) => ({
-        image: i.image,
-        slots: i.slots.map((s) => (s.uploadImageId === undefined ? { slot: s.slot, size: s.size } : { slot: s.slot, size: s.size, upload_image_id: s.uploadImageId })),
-        ...(options.reportMaxImageSize ? { max_image_size: model.maxImageSize } : {}),
-      })),
-    })),
+    handle(commands.image.state, () => imageStateRead(ctx)),
+    handle(commands.image.stateWrite, ({ body }) => imageStateWrite(ctx, body)),
+    handle(commands.image.upload, ({ body }) => imageUpload(ctx, body)),
+    handle(commands.image.erase, ({ body }) => imageErase(ctx, body)),
+    handle(commands.image.slotInfo, () => imageSlotInfo(ctx)),
   ]);
-  // Upload decodes its request itself (see decodeUpload), so it is registered without the schema.
-  group.handlers[commands.image.upload.id] = { write: { fn: ({ body }) => upload(body) } };
-  return group;
+  return { ...group, model };
+}
+
+/** MCUboot's boot sequence at power-on and reset (the upload session is lost, as RAM is). */
+async function bootImages(model: McubootModel): Promise<void> {
+  const report: BootReport = await model.boot();
+  if (!report.ok) {
+    const bad = report.images.filter((i) => !i.primaryValid).map((i) => i.image);
+    throw new McuMgrError('DEVICE_STATE', `MCUboot: no bootable image in the primary slot of image ${bad.join(', ')} (the device stays in the bootloader)`);
+  }
+}
+
+/** 1/0 read: the slot list. */
+async function imageStateRead({ server, model, frugal }: ImageContext): Promise<Response> {
+  const images: Response[] = [];
+  for (const s of await model.imageStates()) {
+    const entry: Response = {};
+    if (model.images > 1) entry['image'] = s.image;
+    entry['slot'] = s.slot;
+    entry['version'] = s.version;
+    entry['hash'] = s.hash;
+    for (const k of ['bootable', 'pending', 'confirmed', 'active', 'permanent'] as const) {
+      if (!frugal || s[k]) entry[k] = s[k];
+    }
+    const err = hookError(await server.hooks.notify('img_slot_state', { image: s.image, slot: s.slot, entry }));
+    if (err) throw err;
+    images.push(entry);
+  }
+  return frugal ? { images } : { images, splitStatus: 0 };
+}
+
+/** 1/0 write: test or confirm a slot (the model's rules), then the slot list. */
+async function imageStateWrite(ctx: ImageContext, body: BodyOf<typeof commands.image.stateWrite>): Promise<Response> {
+  const { server, model } = ctx;
+  const confirm = body.confirm ?? false;
+  await model.setNextBoot(body.hash, confirm);
+  if (confirm) {
+    const slot = body.hash && body.hash.length > 0 ? await model.findSlotByHash(body.hash) : model.activeSlot(model.activeImage);
+    if (slot === model.activeSlot(slot >> 1)) await server.hooks.notify('img_dfu_confirmed', { image: slot >> 1, slot: slot % 2 });
+  }
+  return imageStateRead(ctx);
+}
+
+/** 1/5 erase: a slot (default the one opposite the running one); drops the upload session. */
+async function imageErase({ server, model }: ImageContext, body: BodyOf<typeof commands.image.erase>): Promise<Response> {
+  model.abortUpload();
+  try {
+    await model.eraseSlot(body.slot);
+  } catch (e) {
+    await server.hooks.notify('img_dfu_stopped', { image: model.activeImage });
+    throw e;
+  }
+  return {};
+}
+
+/** 1/6 slot info. */
+function imageSlotInfo({ model, reportMaxImageSize }: ImageContext): Response {
+  return {
+    images: model.slotInfo().map((i) => ({
+      image: i.image,
+      slots: i.slots.map((s) => (s.uploadImageId === undefined ? { slot: s.slot, size: s.size } : { slot: s.slot, size: s.size, upload_image_id: s.uploadImageId })),
+      ...(reportMaxImageSize ? { max_image_size: model.maxImageSize } : {}),
+    })),
+  };
+}
+
+/** One upload request's progress through img_mgmt_upload: its cmd_status and how it ends. */
+class UploadStep {
+  status: number = UploadStatus.ONGOING;
+  constructor(private readonly ctx: ImageContext) {}
+
+  private cmdStatus(): Promise<HookResult> {
+    return this.ctx.server.hooks.notify('cmd_status', { group: Group.IMAGE, id: commands.image.upload.id, status: this.status });
+  }
+
+  /** Error exit (Zephyr's `end:` with rc ≠ 0): cmd_status, DFU_STOPPED, session dropped. Storage failures become the step's `fallback` error. */
+  async fail(e: unknown, image: number, fallback = 0): Promise<never> {
+    const err = e instanceof MgmtError ? e : fallback !== 0 ? imgErr(fallback) : e;
+    this.ctx.model.abortUpload();
+    await this.cmdStatus();
+    await this.ctx.server.hooks.notify('img_dfu_stopped', { image });
+    throw err;
+  }
+
+  async finish(rsp: Response): Promise<Response> {
+    await this.cmdStatus();
+    return rsp;
+  }
+}
+
+/** A first chunk that passed img_mgmt_upload_inspect: where it goes. */
+interface NewUpload {
+  image: number;
+  slot: number;
+  size: number;
+  sha: Uint8Array;
+}
+
+/**
+ * img_mgmt_upload_inspect for a first chunk (`off` 0): header, length, magic and `sha` checks, a
+ * resume of the session with the same `sha`, the slot (chosen once, by the model), the size and
+ * the upgrade-only version check. Returns the new upload, or the response of a resume.
+ */
+async function inspectFirstChunk({ model }: ImageContext, req: UploadRequest, step: UploadStep): Promise<NewUpload | { resume: Response }> {
+  const { data, sha } = req;
+  if (data.length < 32) return step.fail(imgErr(ImgErr.INVALID_IMAGE_HEADER), req.image);
+  if (req.len === undefined) return step.fail(imgErr(ImgErr.INVALID_LENGTH), req.image);
+  if (new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true) !== IMAGE_MAGIC) return step.fail(imgErr(ImgErr.INVALID_IMAGE_HEADER_MAGIC), req.image);
+  if (sha.length > 32) return step.fail(imgErr(ImgErr.INVALID_HASH), req.image);
+  const session = model.currentUpload;
+  // Resume: answer with the session's offset, write nothing (no cmd_status, as Zephyr).
+  if (sha.length > 0 && session && bytesEqual(session.sha, sha)) return { resume: { off: session.off } };
+  let slot: number;
+  try {
+    slot = await model.uploadSlot(req.image);
+  } catch (e) {
+    return step.fail(e, req.image, ImgErr.NO_FREE_SLOT);
+  }
+  if (req.len > model.slotSize) return step.fail(imgErr(ImgErr.INVALID_IMAGE_TOO_LARGE), req.image);
+  if (req.upgrade) {
+    try {
+      await model.checkUpgrade(decodeImageHeader(data).version);
+    } catch (e) {
+      return step.fail(e, req.image, ImgErr.VERSION_GET_FAILED);
+    }
+  }
+  return { image: req.image, slot, size: req.len, sha };
+}
+
+/**
+ * Starts a new upload after the hooks: DFU_STARTED, the instant match of an image already in the
+ * slot (CONFIG_IMG_ENABLE_IMAGE_CHECK with a full `sha`), else the erase. Returns a response
+ * when the upload is already complete.
+ */
+async function startUpload(ctx: ImageContext, up: NewUpload, step: UploadStep): Promise<Response | undefined> {
+  const { server, model } = ctx;
+  step.status = UploadStatus.START;
+  await server.hooks.notify('img_dfu_started', { image: up.image });
+  if (ctx.imageCheck && up.sha.length === 32) {
+    const existing = await model.slotDigest(up.slot, Math.min(up.size, model.slotSize));
+    if (bytesEqual(existing, up.sha)) {
+      model.abortUpload();
+      step.status = UploadStatus.COMPLETE;
+      return step.finish({ off: up.size, match: true });
+    }
+  }
+  try {
+    await model.openUpload(up.image, up.size, { slot: up.slot, sha: up.sha });
+  } catch (e) {
+    return step.fail(e, up.image, ImgErr.FLASH_ERASE_FAILED);
+  }
+  return undefined;
+}
+
+/** 1/1 upload (img_mgmt_upload): one chunk. */
+async function imageUpload(ctx: ImageContext, req: UploadRequest): Promise<Response> {
+  const { server, model } = ctx;
+  const step = new UploadStep(ctx);
+  if (req.off === undefined) return step.fail(imgErr(ImgErr.INVALID_OFFSET), req.image);
+  const off = req.off;
+  const data = req.data;
+  let fresh: NewUpload | undefined;
+  if (off === 0) {
+    const inspected = await inspectFirstChunk(ctx, req, step);
+    if ('resume' in inspected) return inspected.resume;
+    fresh = inspected;
+  } else {
+    const s = model.currentUpload;
+    // Wrong offset (or no session after a reset): drop the data, answer the expected offset.
+    if (!s || off !== s.off) return { off: s?.off ?? 0 };
+    if (off + data.length > s.size) return step.fail(imgErr(ImgErr.INVALID_IMAGE_DATA_OVERRUN), s.image);
+  }
+  const { image, size } = fresh ?? model.currentUpload!;
+
+  // Application check hook (MGMT_EVT_OP_IMG_MGMT_DFU_CHUNK).
+  const rejected = hookError(await server.hooks.notify('img_dfu_chunk', { image, off, len: data.length, size }));
+  if (rejected) return step.fail(rejected, image);
+  if (fresh) {
+    const done = await startUpload(ctx, fresh, step);
+    if (done) return done;
+  }
+  const s = model.currentUpload!;
+  let match = false;
+  const last = data.length > 0 && s.off + data.length === s.size;
+  let next = s.off;
+  if (data.length > 0) {
+    try {
+      await model.writeUpload(off, data);
+    } catch (e) {
+      step.status = UploadStatus.COMPLETE;
+      return step.fail(e, image, ImgErr.FLASH_WRITE_FAILED);
+    }
+    next = off + data.length;
+    if (last) {
+      const done = await model.finishUpload();
+      match = s.sha.length === 32 && bytesEqual(done.sha256, s.sha);
+      step.status = UploadStatus.COMPLETE;
+      await server.hooks.notify('img_dfu_pending', { image });
+    }
+  }
+  const rsp: Response = { off: next };
+  if (ctx.imageCheck && last) rsp['match'] = match;
+  return step.finish(rsp);
 }

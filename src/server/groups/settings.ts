@@ -16,92 +16,118 @@
  * forgotten (a reboot clears RAM).
  */
 import { commands } from '../../core/commands/index.ts';
-import { Group, GROUP_NAMES } from '../../core/commands/command.ts';
+import { Group, GROUP_NAMES, type BodyOf } from '../../core/commands/command.ts';
 import { MgmtErr, SettingsMgmtErr } from '../../core/error-codes.ts';
-import { deviceServices } from '../device.ts';
+import { createDeviceServices, type DeviceServices } from '../device.ts';
 import { MgmtError } from '../errors.ts';
 import type { HookEvents } from '../hooks.ts';
 import { defineGroup, handle, type MgmtGroup } from '../registry.ts';
 import type { SmpServer } from '../server.ts';
-import { SettingsErrno } from '../settings.ts';
+import { SettingsErrno, type SettingsSubsystem } from '../settings.ts';
 
 /** CONFIG_MCUMGR_GRP_SETTINGS_NAME_LEN: names must be shorter (NUL included). */
 export const SETTINGS_NAME_LEN = 32;
 /** CONFIG_MCUMGR_GRP_SETTINGS_VALUE_LEN: the most a read returns. */
 export const SETTINGS_VALUE_LEN = 32;
 
-const E = SettingsMgmtErr as Record<string, number>;
 
 function errnoToGroupError(rc: number, notSupported: 'READ_NOT_SUPPORTED' | 'WRITE_NOT_SUPPORTED' | 'DELETE_NOT_SUPPORTED'): MgmtError {
-  const code = rc === SettingsErrno.EINVAL ? E['ROOT_KEY_NOT_FOUND']! : rc === SettingsErrno.ENOENT ? E['KEY_NOT_FOUND']! : rc === SettingsErrno.ENOTSUP ? E[notSupported]! : E['UNKNOWN']!;
+  const code = rc === SettingsErrno.EINVAL ? SettingsMgmtErr.ROOT_KEY_NOT_FOUND : rc === SettingsErrno.ENOENT ? SettingsMgmtErr.KEY_NOT_FOUND : rc === SettingsErrno.ENOTSUP ? SettingsMgmtErr[notSupported] : SettingsMgmtErr.UNKNOWN;
   return MgmtError.group(Group.SETTINGS, code);
 }
 
-export function createSettingsGroup(server: SmpServer): MgmtGroup {
-  const dev = deviceServices(server);
-  const settings = dev.settings;
+/** What the settings commands work with. */
+interface SettingsContext {
+  readonly server: SmpServer;
+  readonly settings: SettingsSubsystem;
+}
 
-  const checkName = (name: string): void => {
-    if (name.length === 0) throw MgmtError.rc(MgmtErr.EINVAL, 'empty name');
-    if (new TextEncoder().encode(name).length >= SETTINGS_NAME_LEN) throw MgmtError.group(Group.SETTINGS, E['KEY_TOO_LONG']!);
-  };
-  const access = async (data: HookEvents['settings_access']): Promise<void> => {
-    const r = await server.hooks.notify('settings_access', data);
-    if (r) throw 'group' in r ? MgmtError.group(r.group, r.rc) : MgmtError.rc(r.rc);
-  };
+type Body<C extends keyof typeof commands.settings> = BodyOf<(typeof commands.settings)[C]>;
+type Empty = Record<string, never>;
 
+function checkName(name: string): void {
+  if (name.length === 0) throw MgmtError.rc(MgmtErr.EINVAL, 'empty name');
+  if (new TextEncoder().encode(name).length >= SETTINGS_NAME_LEN) throw MgmtError.group(Group.SETTINGS, SettingsMgmtErr.KEY_TOO_LONG);
+}
+
+/** Runs the settings access hook; an error result becomes the command's error. */
+async function settingsAccess(server: SmpServer, data: HookEvents['settings_access']): Promise<void> {
+  const r = await server.hooks.notify('settings_access', data);
+  if (r) throw 'group' in r ? MgmtError.group(r.group, r.rc) : MgmtError.rc(r.rc);
+}
+
+/** The settings group (3) over a device's settings subsystem; settings load at every boot. */
+export function createSettingsGroup(server: SmpServer, device: DeviceServices = createDeviceServices(server)): MgmtGroup {
+  const ctx: SettingsContext = { server, settings: device.settings };
   server.onBoot(async () => {
-    for (const h of dev.settingsStores.values()) h.reset();
-    await settings.load();
+    for (const h of device.settingsStores.values()) h.reset();
+    await device.settings.load();
   });
-  server.onClose(() => settings.close());
-
+  server.onClose(() => device.settings.close());
   return defineGroup(Group.SETTINGS, GROUP_NAMES[Group.SETTINGS]!, [
-    handle(commands.settings.read, async ({ body }) => {
-      checkName(body.name);
-      let maxSize = body.max_size ?? SETTINGS_VALUE_LEN;
-      let limited = false;
-      if (maxSize > SETTINGS_VALUE_LEN) {
-        maxSize = SETTINGS_VALUE_LEN;
-        limited = true;
-      }
-      await access({ access: 'read', name: body.name, value: undefined });
-      const r = settings.runtimeGet(body.name, maxSize);
-      if (typeof r === 'number') throw errnoToGroupError(r, 'READ_NOT_SUPPORTED');
-      return limited ? { val: r.slice(), max_size: SETTINGS_VALUE_LEN } : { val: r.slice() };
-    }),
-    handle(commands.settings.write, async ({ body }) => {
-      checkName(body.name);
-      await access({ access: 'write', name: body.name, value: body.val });
-      const rc = settings.runtimeSet(body.name, body.val);
-      if (rc < 0) throw errnoToGroupError(rc, 'WRITE_NOT_SUPPORTED');
-      return {};
-    }),
-    handle(commands.settings.delete, async ({ body }) => {
-      checkName(body.name);
-      await access({ access: 'delete', name: body.name, value: undefined });
-      const rc = await settings.delete(body.name);
-      if (rc < 0) throw errnoToGroupError(rc, 'DELETE_NOT_SUPPORTED');
-      return {};
-    }),
-    handle(commands.settings.commit, async () => {
-      await access({ access: 'commit', name: undefined, value: undefined });
-      settings.commit();
-      return {};
-    }),
-    handle(commands.settings.load, async () => {
-      await access({ access: 'load', name: undefined, value: undefined });
-      await settings.load();
-      return {};
-    }),
-    handle(commands.settings.save, async ({ body }) => {
-      await access({ access: 'save', name: body.name, value: undefined });
-      try {
-        await settings.save(body.name);
-      } catch {
-        throw MgmtError.group(Group.SETTINGS, E['UNKNOWN']!);
-      }
-      return {};
-    }),
+    handle(commands.settings.read, ({ body }) => settingsRead(ctx, body)),
+    handle(commands.settings.write, ({ body }) => settingsWrite(ctx, body)),
+    handle(commands.settings.delete, ({ body }) => settingsDelete(ctx, body)),
+    handle(commands.settings.commit, () => settingsCommit(ctx)),
+    handle(commands.settings.load, () => settingsLoad(ctx)),
+    handle(commands.settings.save, ({ body }) => settingsSave(ctx, body)),
   ]);
+}
+
+/** 3/0 read: a value, cut to `max_size` (at most SETTINGS_VALUE_LEN, reported when limited). */
+async function settingsRead({ server, settings }: SettingsContext, body: Body<'read'>): Promise<{ val: Uint8Array; max_size?: number }> {
+  checkName(body.name);
+  let maxSize = body.max_size ?? SETTINGS_VALUE_LEN;
+  let limited = false;
+  if (maxSize > SETTINGS_VALUE_LEN) {
+    maxSize = SETTINGS_VALUE_LEN;
+    limited = true;
+  }
+  await settingsAccess(server, { access: 'read', name: body.name, value: undefined });
+  const r = settings.runtimeGet(body.name, maxSize);
+  if (typeof r === 'number') throw errnoToGroupError(r, 'READ_NOT_SUPPORTED');
+  return limited ? { val: r.slice(), max_size: SETTINGS_VALUE_LEN } : { val: r.slice() };
+}
+
+/** 3/0 write: sets a running value (not saved). */
+async function settingsWrite({ server, settings }: SettingsContext, body: Body<'write'>): Promise<Empty> {
+  checkName(body.name);
+  await settingsAccess(server, { access: 'write', name: body.name, value: body.val });
+  const rc = settings.runtimeSet(body.name, body.val);
+  if (rc < 0) throw errnoToGroupError(rc, 'WRITE_NOT_SUPPORTED');
+  return {};
+}
+
+/** 3/1: deletes a stored value. */
+async function settingsDelete({ server, settings }: SettingsContext, body: Body<'delete'>): Promise<Empty> {
+  checkName(body.name);
+  await settingsAccess(server, { access: 'delete', name: body.name, value: undefined });
+  const rc = await settings.delete(body.name);
+  if (rc < 0) throw errnoToGroupError(rc, 'DELETE_NOT_SUPPORTED');
+  return {};
+}
+
+/** 3/2: commit. */
+async function settingsCommit({ server, settings }: SettingsContext): Promise<Empty> {
+  await settingsAccess(server, { access: 'commit', name: undefined, value: undefined });
+  settings.commit();
+  return {};
+}
+
+/** 3/3 read: load from storage. */
+async function settingsLoad({ server, settings }: SettingsContext): Promise<Empty> {
+  await settingsAccess(server, { access: 'load', name: undefined, value: undefined });
+  await settings.load();
+  return {};
+}
+
+/** 3/3 write: save (a subtree with `name`). */
+async function settingsSave({ server, settings }: SettingsContext, body: Body<'save'>): Promise<Empty> {
+  await settingsAccess(server, { access: 'save', name: body.name, value: undefined });
+  try {
+    await settings.save(body.name);
+  } catch {
+    throw MgmtError.group(Group.SETTINGS, SettingsMgmtErr.UNKNOWN);
+  }
+  return {};
 }

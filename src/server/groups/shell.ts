@@ -9,7 +9,7 @@
 import { commands } from '../../core/commands/index.ts';
 import { Group, GROUP_NAMES } from '../../core/commands/command.ts';
 import { ShellMgmtErr } from '../../core/error-codes.ts';
-import { deviceServices } from '../device.ts';
+import { createDeviceServices, type DeviceServices } from '../device.ts';
 import { MgmtError } from '../errors.ts';
 import { defineGroup, handle, type MgmtGroup } from '../registry.ts';
 import type { SmpServer } from '../server.ts';
@@ -19,13 +19,13 @@ export const SHELL_CMD_BUFF_SIZE = 256;
 /** Room left for the response map's keys and the return code. */
 const RESPONSE_OVERHEAD = 32;
 
-export function createShellGroup(server: SmpServer): MgmtGroup {
-  const { shell } = deviceServices(server);
+export function createShellGroup(server: SmpServer, device: DeviceServices = createDeviceServices(server)): MgmtGroup {
+  const { shell } = device;
   return defineGroup(Group.SHELL, GROUP_NAMES[Group.SHELL]!, [
     handle(commands.shell.exec, async ({ body, peer }) => {
-      if (body.argv.length === 0) throw MgmtError.group(Group.SHELL, ShellMgmtErr['EMPTY_COMMAND']!);
+      if (body.argv.length === 0) throw MgmtError.group(Group.SHELL, ShellMgmtErr.EMPTY_COMMAND);
       const line = body.argv.join(' ');
-      if (new TextEncoder().encode(line).length + 1 > SHELL_CMD_BUFF_SIZE) throw MgmtError.group(Group.SHELL, ShellMgmtErr['COMMAND_TOO_LONG']!);
+      if (new TextEncoder().encode(line).length + 1 > SHELL_CMD_BUFF_SIZE) throw MgmtError.group(Group.SHELL, ShellMgmtErr.COMMAND_TOO_LONG);
       // Zephyr's shell splits the joined line again: quoting inside arguments is not preserved.
       const limit = Math.max(0, Math.min(server.bufSize, peer.mtu) - 8 - RESPONSE_OVERHEAD);
       const { output, ret } = await shell.executeLine(line, { maxOutput: limit });

@@ -11,20 +11,20 @@
 import { commands } from '../../core/commands/index.ts';
 import { Group, GROUP_NAMES } from '../../core/commands/command.ts';
 import { MgmtErr, StatMgmtErr } from '../../core/error-codes.ts';
-import { deviceServices } from '../device.ts';
+import { createDeviceServices, type DeviceServices } from '../device.ts';
 import { MgmtError } from '../errors.ts';
 import { defineGroup, handle, type MgmtGroup } from '../registry.ts';
 import type { SmpServer } from '../server.ts';
 import { STAT_MAX_NAME_LEN } from '../stats.ts';
 
-export function createStatGroup(server: SmpServer): MgmtGroup {
-  const { stats } = deviceServices(server);
+export function createStatGroup(server: SmpServer, device: DeviceServices = createDeviceServices(server)): MgmtGroup {
+  const { stats } = device;
   const group = defineGroup(Group.STAT, GROUP_NAMES[Group.STAT]!, [
     handle(commands.stat.show, ({ body }) => {
       const len = new TextEncoder().encode(body.name).length;
       if (len === 0 || len >= STAT_MAX_NAME_LEN) throw MgmtError.rc(MgmtErr.EINVAL, 'stat name length');
       const g = stats.find(body.name);
-      if (!g) throw MgmtError.group(Group.ZEPHYR_BASIC, StatMgmtErr['INVALID_STAT_NAME']!);
+      if (!g) throw MgmtError.group(Group.ZEPHYR_BASIC, StatMgmtErr.INVALID_STAT_NAME);
       const fields: Record<string, number> = {};
       for (const [k, v] of g.fields()) fields[k] = Number(BigInt.asUintN(32, BigInt(Math.trunc(v))));
       return { name: body.name, fields };

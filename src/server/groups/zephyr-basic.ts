@@ -7,13 +7,13 @@ import { rm } from 'node:fs/promises';
 import { commands } from '../../core/commands/index.ts';
 import { Group, GROUP_NAMES } from '../../core/commands/command.ts';
 import { BasicMgmtErr } from '../../core/error-codes.ts';
-import { deviceServices } from '../device.ts';
+import { createDeviceServices, type DeviceServices } from '../device.ts';
 import { MgmtError } from '../errors.ts';
 import { defineGroup, handle, type MgmtGroup } from '../registry.ts';
 import type { SmpServer } from '../server.ts';
 
-export function createZephyrBasicGroup(server: SmpServer): MgmtGroup {
-  const dev = deviceServices(server);
+export function createZephyrBasicGroup(server: SmpServer, device: DeviceServices = createDeviceServices(server)): MgmtGroup {
+  const dev = device;
   return defineGroup(Group.ZEPHYR_BASIC, GROUP_NAMES[Group.ZEPHYR_BASIC]!, [
     handle(commands.zephyrBasic.eraseStorage, async () => {
       try {
@@ -22,7 +22,7 @@ export function createZephyrBasicGroup(server: SmpServer): MgmtGroup {
         await rm(dev.fsRoot.storageDir, { recursive: true, force: true });
         await dev.fsRoot.ensureMounts();
       } catch {
-        throw MgmtError.group(Group.ZEPHYR_BASIC, BasicMgmtErr['FLASH_ERASE_FAILED']!);
+        throw MgmtError.group(Group.ZEPHYR_BASIC, BasicMgmtErr.FLASH_ERASE_FAILED);
       }
       return {};
     }),

@@ -22,37 +22,10 @@
  */
 import { IMAGE_MAGIC, TLV_INFO_MAGIC, TLV_PROT_INFO_MAGIC, TlvType, decodeImageHeader, readImageHeaderFields, type ImageHeader, type ImageVersion } from '../../image/index.ts';
 import type { SlotFile } from './slot-file.ts';
+import { ImgMgmtErr } from '../../core/error-codes.ts';
 
-/** img_mgmt error numbers used here (values of core/error-codes.ts, IMG table). */
-export const ImgErr = {
-  NO_IMAGE: 3,
-  NO_TLVS: 4,
-  INVALID_TLV: 5,
-  TLV_MULTIPLE_HASHES_FOUND: 6,
-  TLV_INVALID_SIZE: 7,
-  HASH_NOT_FOUND: 8,
-  NO_FREE_SLOT: 9,
-  FLASH_OPEN_FAILED: 10,
-  FLASH_READ_FAILED: 11,
-  FLASH_WRITE_FAILED: 12,
-  FLASH_ERASE_FAILED: 13,
-  INVALID_SLOT: 14,
-  FLASH_CONTEXT_NOT_SET: 17,
-  INVALID_OFFSET: 20,
-  INVALID_LENGTH: 21,
-  INVALID_IMAGE_HEADER: 22,
-  INVALID_IMAGE_HEADER_MAGIC: 23,
-  INVALID_HASH: 24,
-  VERSION_GET_FAILED: 26,
-  CURRENT_VERSION_IS_NEWER: 27,
-  IMAGE_ALREADY_PENDING: 28,
-  INVALID_IMAGE_VECTOR_TABLE: 29,
-  INVALID_IMAGE_TOO_LARGE: 30,
-  INVALID_IMAGE_DATA_OVERRUN: 31,
-  IMAGE_CONFIRMATION_DENIED: 32,
-  IMAGE_SETTING_TEST_TO_ACTIVE_DENIED: 33,
-  UNKNOWN: 1,
-} as const;
+/** img_mgmt's error numbers: the IMG table of core/error-codes.ts, under the name the model's code uses. */
+export const ImgErr = ImgMgmtErr;
 
 export type ImgInfo =
   | { rc: 0; header: ImageHeader; version: ImageVersion; hash: Uint8Array; flags: number }

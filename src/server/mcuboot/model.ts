@@ -146,13 +146,20 @@ export interface SlotInfoEntry {
   slots: Array<{ slot: number; size: number; uploadImageId?: number }>;
 }
 
-/** An upload in progress (img_mgmt's `g_img_mgmt_state` minus the protocol fields). */
+/**
+ * The upload in progress: img_mgmt's RAM session (`g_img_mgmt_state`). The only copy: the image
+ * group reads it for resumes and continuations, and it is lost at every boot, as RAM is.
+ */
 export interface UploadTarget {
   image: number;
   /** Absolute slot being written. */
   slot: number;
   /** Total image length announced by the client. */
   size: number;
+  /** The next offset expected (bytes written so far). */
+  off: number;
+  /** The client's `sha` of the first chunk (up to 32 bytes; empty when none): a resume with the same `sha` continues. */
+  sha: Uint8Array;
 }
 
 const DEFAULT_SLOT_SIZE = 0x180000;
@@ -741,14 +748,15 @@ export class McubootModel {
   }
 
   /**
-   * Opens an upload (first chunk, after the protocol checks): picks the slot (NO_FREE_SLOT 9),
-   * checks `size` against the slot (INVALID_IMAGE_TOO_LARGE 30) and erases the slot unless it is
-   * already erased (FLASH_ERASE_FAILED 13). The erase is atomic.
+   * Opens an upload (first chunk, after the protocol checks) into `slot`, the one
+   * {@link uploadSlot} chose (chosen here when not given: NO_FREE_SLOT 9), checks `size` against
+   * the slot (INVALID_IMAGE_TOO_LARGE 30) and erases the slot unless it is already erased
+   * (FLASH_ERASE_FAILED 13). The erase is atomic.
    */
-  openUpload(image: number, size: number): Promise<UploadTarget> {
+  openUpload(image: number, size: number, session: { slot?: number; sha?: Uint8Array } = {}): Promise<UploadTarget> {
     return this.locked(async () => {
       this.upload = undefined;
-      const slot = await this.uploadSlotUnlocked(image);
+      const slot = session.slot ?? (await this.uploadSlotUnlocked(image));
       if (!Number.isInteger(size) || size < 0 || size > this.slotSize) throw MgmtError.group(IMG_GROUP, ImgErr.INVALID_IMAGE_TOO_LARGE);
       const f = this.slots[slot]!;
       try {
@@ -757,7 +765,7 @@ export class McubootModel {
       } catch {
         throw MgmtError.group(IMG_GROUP, ImgErr.FLASH_ERASE_FAILED);
       }
-      this.upload = { image, slot, size };
+      this.upload = { image, slot, size, off: 0, sha: (session.sha ?? new Uint8Array(0)).slice() };
       return { ...this.upload };
     });
   }
@@ -768,9 +776,9 @@ export class McubootModel {
   }
 
   /**
-   * Writes upload data at `offset` of the open upload's slot. Past the announced size →
-   * INVALID_IMAGE_DATA_OVERRUN (31); no upload open → FLASH_CONTEXT_NOT_SET (17); write failure →
-   * FLASH_WRITE_FAILED (12). Failures close the upload.
+   * Writes upload data at `offset` of the open upload's slot and moves its next offset past it.
+   * Past the announced size → INVALID_IMAGE_DATA_OVERRUN (31); no upload open →
+   * FLASH_CONTEXT_NOT_SET (17); write failure → FLASH_WRITE_FAILED (12). Failures close the upload.
    */
   writeUpload(offset: number, data: Uint8Array): Promise<void> {
     return this.locked(async () => {
@@ -786,6 +794,7 @@ export class McubootModel {
         this.upload = undefined;
         throw MgmtError.group(IMG_GROUP, ImgErr.FLASH_WRITE_FAILED);
       }
+      u.off = Math.max(u.off, offset + data.length);
     });
   }
 
