@@ -7,6 +7,7 @@ import { benchCbor } from './cbor.ts';
 import { benchImageUpload } from './image-upload.ts';
 import { benchSerial } from './serial.ts';
 import { benchStartup } from './startup.ts';
+import { benchTransfer } from './transfer.ts';
 
 /** Every benchmark by name. Other modules add theirs here. */
 export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
@@ -15,6 +16,7 @@ export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
   'image-upload': benchImageUpload,
   serial: benchSerial,
   startup: benchStartup,
+  transfer: benchTransfer,
 };
 
 const only = process.argv.slice(2);

@@ -234,6 +234,7 @@ export async function uploadFile(client: SmpClient, name: string, data: Uint8Arr
         start,
         maxWindow: params.window,
         maxChunk: maxChunkData(params.packetLimit, { name, off: total, data: new Uint8Array(0) }),
+        adaptChunkSize: client.transport.kind === 'serial',
         timing: timingOf(client),
         ...(signal ? { signal } : {}),
         onProgress: (off) => options.onProgress?.({ done: Math.min(off, total), total }),

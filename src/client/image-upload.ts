@@ -134,6 +134,7 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
       start: 0,
       maxWindow,
       maxChunk: chunkSize,
+      adaptChunkSize: client.transport.kind === 'serial',
       timing: {
         ceilingMs: options.chunkTimeoutMs ?? defaults.timeoutMs,
         tries: Math.max(1, options.chunkTries ?? defaults.tries),

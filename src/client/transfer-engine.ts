@@ -10,12 +10,14 @@
  * - {@link WindowControl}: chunks in flight. Slow start (one more per acknowledged chunk) up to
  *   the first loss, then additive increase (one more per window of acknowledged chunks) up to
  *   the device's `buf_count − 1`; multiplicative decrease (halve) on a loss or on an answer whose
- *   offset shows a gap. A window that lost at size W probes W again only after a number of
+ *   offset shows a gap. A loss that comes right after the window grew to W (within 2·W
+ *   acknowledged chunks) says the link cannot take W; a loss after running well at W is random
+ *   (a lossy network) and only halves. A window that could not take W probes W again only after a number of
  *   acknowledged chunks that doubles with every probe that loses again, so a link that cannot take
  *   W (a serial device whose line buffers overrun with two frames in flight) pays for a lost probe
  *   (after 32, then 128, 512, ... acknowledged chunks) rarely enough that the transfer stays within a few percent of one chunk in flight.
- * - {@link ChunkSizer}: data bytes per chunk. Halves when a chunk sent alone (window 1) is lost
- *   twice in a row (frames of that size do not get through: a serial line that corrupts long
+ * - {@link ChunkSizer}: data bytes per chunk (serial links only). Halves when a chunk sent alone
+ *   (window 1) is lost three times in a row (frames of that size do not get through: a serial line that corrupts long
  *   frames, a device buffer smaller than it says), and doubles back after 32 chunks in a row
  *   got through.
  * - {@link runOffsetTransfer}: the send loop for uploads, where the device's offset is
@@ -115,8 +117,11 @@ export class WindowControl {
   private lossAt: number | undefined;
   private probeAfter = 0;
   private acksSinceLoss = 0;
+  /** Acknowledged chunks since the window reached its current size. */
+  private acksAtSize = 0;
   /** Loss events (each halves the window). */
   losses = 0;
+  private before: { cwnd: number; ssthresh: number; lossAt: number | undefined; probeAfter: number; acksSinceLoss: number } | undefined;
 
   constructor(readonly max: number) {}
 
@@ -127,11 +132,14 @@ export class WindowControl {
 
   ack(): void {
     this.acksSinceLoss++;
+    this.acksAtSize++;
     if (this.cwnd >= this.max) return;
     const grown = this.cwnd < this.ssthresh ? this.cwnd + 1 : this.cwnd + 1 / Math.floor(this.cwnd);
     // Probing the size that lost last waits for `probeAfter` acknowledged chunks.
     if (this.lossAt !== undefined && Math.floor(grown) >= this.lossAt && this.acksSinceLoss < this.probeAfter) return;
+    const sizeBefore = this.size;
     this.cwnd = Math.min(this.max, grown);
+    if (this.size !== sizeBefore) this.acksAtSize = 0;
     // A probe that carried on for a while without loss: the link takes this size now.
     if (this.lossAt !== undefined && this.size >= this.lossAt && this.acksSinceLoss > this.probeAfter + 4 * this.lossAt) {
       this.lossAt = undefined;
@@ -139,9 +147,23 @@ export class WindowControl {
     }
   }
 
+  /** Takes back the last decrease: the loss was spurious (a late answer, not a lost chunk). */
+  undo(): void {
+    const b = this.before;
+    if (!b) return;
+    this.before = undefined;
+    this.cwnd = b.cwnd;
+    this.ssthresh = b.ssthresh;
+    this.lossAt = b.lossAt;
+    this.probeAfter = b.probeAfter;
+    this.acksSinceLoss = b.acksSinceLoss;
+    this.losses--;
+  }
+
   /** A loss (timeout) or a gap: halve, and remember the size that lost. */
   loss(): void {
     this.losses++;
+    this.before = { cwnd: this.cwnd, ssthresh: this.ssthresh, lossAt: this.lossAt, probeAfter: this.probeAfter, acksSinceLoss: this.acksSinceLoss };
     const at = this.size;
     if (at <= 1 && this.lossAt === undefined) {
       this.ssthresh = 1;
@@ -149,8 +171,16 @@ export class WindowControl {
     }
     // A size that lost again waits four times longer before the next probe: after a few losses a
     // probe costs under 1% of the chunks (a lost probe costs about an RTO and a window of chunks).
-    this.probeAfter = this.lossAt !== undefined && at >= this.lossAt ? Math.min(4096, Math.max(32, this.probeAfter * 4)) : Math.max(32, this.probeAfter);
-    this.lossAt = Math.max(2, at);
+    if (this.acksAtSize <= 2 * at) {
+      // Lost right after growing to this size: the link (the device's buffers) cannot take it.
+      this.probeAfter = this.lossAt !== undefined && at >= this.lossAt ? Math.min(4096, Math.max(32, this.probeAfter * 4)) : Math.max(32, this.probeAfter);
+      this.lossAt = Math.max(2, at);
+    } else {
+      // Lost after running well at this size: a random loss (a lossy network), plain halving.
+      this.lossAt = undefined;
+      this.probeAfter = 0;
+    }
+    this.acksAtSize = 0;
     this.ssthresh = Math.max(1, Math.floor(at / 2));
     this.cwnd = this.ssthresh;
     this.acksSinceLoss = 0;
@@ -186,7 +216,7 @@ export class ChunkSizer {
   loss(alone: boolean): void {
     this.okRun = 0;
     if (!alone) return;
-    if (++this.lostAlone >= 2 && this.current > this.min) {
+    if (++this.lostAlone >= 3 && this.current > this.min) {
       this.current = Math.max(this.min, Math.floor(this.current / 2));
       this.lostAlone = 0;
     }
@@ -225,6 +255,11 @@ export interface OffsetTransferOptions {
   maxWindow: number;
   /** Largest data bytes per chunk. */
   maxChunk: number;
+  /**
+   * Back the chunk size off when chunks sent alone keep getting lost (default false): for serial
+   * links, where long frames are what gets lost; on UDP a datagram's loss does not depend on its size.
+   */
+  adaptChunkSize?: boolean;
   timing: TransferTiming;
   signal?: AbortSignal;
   onProgress?: (off: number, window: number) => void;
@@ -286,7 +321,7 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
   const { total, timing, signal } = options;
   const rto = new RtoEstimator({ ceilingMs: timing.ceilingMs, ...(timing.floorMs !== undefined ? { floorMs: timing.floorMs } : {}) });
   const window = new WindowControl(Math.max(1, options.maxWindow));
-  const sizer = new ChunkSizer(options.maxChunk);
+  const sizer = new ChunkSizer(options.maxChunk, options.adaptChunkSize ? undefined : options.maxChunk);
   const now = (): number => performance.now();
   const stats: TransferStats = { chunks: 0, retransmissions: 0, rewinds: 0, window: 1, maxWindowReached: 1, chunkSize: sizer.size, srttMs: undefined, off: options.start };
 
@@ -303,7 +338,7 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
   /** Chunks whose request is still live (the client may be retransmitting them), by offset. */
   const live = new Map<number, number>();
   /** Requests to abort at the next go-back (they became stale) or when the transfer is aborted. */
-  const cancels = new Map<AbortController, number>();
+  const cancels = new Map<AbortController, { epoch: number; end: number }>();
   const onAbort = (): void => {
     for (const c of cancels.keys()) c.abort(signal?.reason);
   };
@@ -325,7 +360,7 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
     else next = to;
     // The chunks sent before the go-back are stale: stop retransmitting them (they would only
     // block the window, and on a serial link collide with the chunks sent again).
-    for (const [c, e] of cancels) if (e < epoch) c.abort();
+    for (const [c, e] of cancels) if (e.epoch < epoch) c.abort();
   };
 
   const progress = (): void => {
@@ -340,19 +375,23 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
     const alone = inflight.size === 0;
     const t0 = now();
     let retransmitted = false;
+    let retransmittedAt = 0;
+    let lossCounted = false;
     stats.chunks++;
     const policy: ChunkRequestOptions = first ? { timeoutMs: timing.firstChunkTimeoutMs, tries: timing.tries } : chunkRetryPolicy(rto.timeoutMs, timing);
     policy.onRetransmit = () => {
       retransmitted = true;
+      retransmittedAt = now();
       stats.retransmissions++;
       rto.backoff();
       sizer.loss(alone);
+      lossCounted = sentInLossEpoch === lossEpoch;
       lossEvent(sentInLossEpoch);
       progress();
     };
     const cancel = new AbortController();
     policy.signal = cancel.signal;
-    cancels.set(cancel, sentInEpoch);
+    cancels.set(cancel, { epoch: sentInEpoch, end: off + len });
     live.set(off, len);
     let outcome: ChunkOutcome;
     try {
@@ -375,9 +414,16 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
       rewind(0, sentInEpoch, sentInLossEpoch, false, false); // the device lost the session (reset, another client): start over
     } else if (outcome.off >= off + len) {
       if (!retransmitted && off !== 0) rto.sample(now() - t0);
+      // An answer right after the retransmission answers the first send: the timeout was
+      // spurious (a late answer, a busy host), so the window decrease is taken back.
+      else if (lossCounted && rto.srtt !== undefined && now() - retransmittedAt < rto.srtt / 2) window.undo();
       window.ack();
       sizer.ack();
-      if (outcome.off > acked) acked = outcome.off;
+      if (outcome.off > acked) {
+        acked = outcome.off;
+        // Chunks before it whose answers were lost are acknowledged by this one: stop waiting.
+        for (const [c, e] of cancels) if (e.end <= acked) c.abort();
+      }
     } else if (outcome.off < off) {
       // The device is behind this chunk: one before it was lost (a gap).
       if (outcome.off < next) rewind(outcome.off, sentInEpoch, sentInLossEpoch, false, true);
