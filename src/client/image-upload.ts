@@ -48,7 +48,7 @@ export interface ImageUploadOptions {
   firstChunkTimeoutMs?: number;
   /** Sends of one chunk before it may fail (default: the client's tries, `-r`). */
   chunkTries?: number;
-  /** Lowest adaptive timeout (default 30 ms). */
+  /** Lowest adaptive timeout (default 100 ms). */
   chunkTimeoutFloorMs?: number;
   /** Device buffer parameters, when already known (skips the `params` request). */
   params?: { bufSize: number; bufCount: number };

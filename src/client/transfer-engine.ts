@@ -47,7 +47,10 @@ import { TransportError } from '../core/errors.ts';
 export interface RtoOptions {
   /** Timeout before the first sample (RFC 6298: 1 s), clamped to [floor, ceiling]. */
   initialMs?: number;
-  /** Lowest timeout (default 30 ms): above timer and scheduling jitter on a busy host. */
+  /**
+   * Lowest timeout (default 100 ms): above timer and scheduling jitter on a busy host, where 30 ms
+   * gave spurious retransmissions on a 20 ms link (measured with `npm run bench -- transfer`).
+   */
   floorMs?: number;
   /** Highest timeout, also after backoff (the CLI's `-t`; default 3000 ms). */
   ceilingMs?: number;
@@ -68,7 +71,7 @@ export class RtoEstimator {
   samples = 0;
 
   constructor(options: RtoOptions = {}) {
-    this.floorMs = Math.max(1, options.floorMs ?? 30);
+    this.floorMs = Math.max(1, options.floorMs ?? 100);
     this.ceilingMs = Math.max(this.floorMs, options.ceilingMs ?? 3000);
     this.granularityMs = options.granularityMs ?? 1;
     this.baseMs = options.initialMs ?? 1000;
@@ -244,7 +247,7 @@ export interface TransferTiming {
   tries: number;
   /** Timeout of a chunk at offset 0 (the device may erase a slot first). */
   firstChunkTimeoutMs: number;
-  /** Lowest RTO (default 30 ms). */
+  /** Lowest RTO (default 100 ms). */
   floorMs?: number;
 }
 
