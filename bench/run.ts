@@ -6,8 +6,10 @@ import { benchEcho } from './echo.ts';
 import { benchCbor } from './cbor.ts';
 import { benchImageUpload } from './image-upload.ts';
 import { benchSerial } from './serial.ts';
+import { benchLoad } from './load.ts';
 import { benchStartup } from './startup.ts';
 import { benchTransfer } from './transfer.ts';
+import { benchDashboard } from './dashboard.ts';
 
 /** Every benchmark by name. Other modules add theirs here. */
 export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
@@ -15,8 +17,10 @@ export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
   echo: benchEcho,
   'image-upload': benchImageUpload,
   serial: benchSerial,
+  load: benchLoad,
   startup: benchStartup,
   transfer: benchTransfer,
+  dashboard: benchDashboard,
 };
 
 const only = process.argv.slice(2);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { McubootModel, type ImageSlotState } from '../src/server/mcuboot/index.ts';
+import { McubootModel, type ImageSlotState, type McubootModeName } from '../src/server/mcuboot/index.ts';
 import { SwapType, buildImage, parseImage } from '../src/image/index.ts';
 import { toHex } from '../src/core/bytes.ts';
 
@@ -29,9 +29,10 @@ interface ChildResult {
 }
 
 /** Runs the child; kills it with SIGKILL at event `killAt`, or `killAfterMs` after its first event. */
-function runChild(args: string[], kill: { atEvent?: number; afterMs?: number }): Promise<ChildResult> {
+function runChild(args: string[], kill: { atEvent?: number; afterMs?: number }, mcubootMode?: McubootModeName): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const childEnv = mcubootMode ? { ...env, MCUBOOT_MODE: mcubootMode } : env;
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     const events: string[] = [];
     let done = false;
     let buf = '';
@@ -207,4 +208,88 @@ describe('MCUboot model survives SIGKILL (real child processes, real files)', ()
       await rm(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('MCUboot overwrite-only copy and direct-XIP upload survive SIGKILL (real child processes, real files)', () => {
+  let root: string;
+  let v2: Uint8Array;
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'mcuboot-crash-modes-'));
+    v2 = (await buildImage({ payload: new Uint8Array(70_000).map((_, i) => (i * 31) & 0xff), version: '2.0.0' })).bytes;
+  });
+
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('killed at every step of an overwrite-only copy (and at random instants), the next boot installs the new image exactly', async () => {
+    const template = join(root, 'ow-template');
+    const m0 = await McubootModel.open({ dir: template, slotSize: SLOT_SIZE, sectorSize: SECTOR_SIZE, mode: 'overwrite-only' });
+    await m0.boot();
+    await m0.openUpload(0, v2.length);
+    await m0.writeUpload(0, v2);
+    await m0.finishUpload();
+    await m0.setNextBoot(parseImage(v2).hash, false);
+    await m0.close();
+    const sectors = SLOT_SIZE / SECTOR_SIZE;
+    const total = 2 * (1 + sectors + 2);
+    // A step's "after" leaves the disk as the next step's "before": kill before every step and after the last.
+    const plans: Array<{ atEvent?: number; afterMs?: number }> = [...Array.from({ length: total / 2 }, (_, k) => ({ atEvent: 2 * k })), { atEvent: total - 1 }, { afterMs: 2 }, { afterMs: 8 }];
+    for (const [i, plan] of plans.entries()) {
+      const dir = join(root, `ow-${i}`);
+      await cp(template, dir, { recursive: true });
+      const r = await runChild([dir, 'swap', plan.atEvent !== undefined ? '20' : '0'], plan, 'overwrite-only');
+      if (plan.atEvent !== undefined) assert.equal(r.signal, 'SIGKILL', `event ${plan.atEvent}: the child should have been killed`);
+      const m = await McubootModel.open({ dir, slotSize: SLOT_SIZE, sectorSize: SECTOR_SIZE, mode: 'overwrite-only' });
+      try {
+        const b = await m.boot();
+        assert.equal(b.ok, true, `plan ${JSON.stringify(plan)}: device must boot`);
+        assert.equal(b.images[0]!.version, '2.0.0', `plan ${JSON.stringify(plan)}: ${JSON.stringify(b)}`);
+        assert.equal(sha(await m.slot(0).readCopy(0, v2.length)), sha(v2));
+        assert.deepEqual(summary(await m.imageStates()), ['0 2.0.0 active,confirmed']);
+        assert.equal(await m.swapType(0), SwapType.NONE);
+        // A further reset changes nothing.
+        assert.equal((await m.boot()).images[0]!.performed, 'none');
+      } finally {
+        await m.close();
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  for (const mode of ['direct-xip', 'direct-xip-revert'] as const) {
+    it(`${mode}: killed during an upload into the other slot, the device boots what MCUboot would`, async () => {
+      const base = join(root, `${mode}-base`);
+      const m0 = await McubootModel.open({ dir: base, slotSize: SLOT_SIZE, sectorSize: SECTOR_SIZE, mode });
+      await m0.boot();
+      await m0.close();
+      const imageFile = join(root, 'v2.bin');
+      await writeFile(imageFile, v2);
+      const chunk = 16384;
+      const events = 1 + Math.ceil(v2.length / chunk) + 1;
+      const plans: Array<{ atEvent?: number; afterMs?: number }> = [...Array.from({ length: events }, (_, k) => ({ atEvent: k })), { afterMs: 3 }];
+      for (const [i, plan] of plans.entries()) {
+        const dir = join(root, `${mode}-${i}`);
+        await cp(base, dir, { recursive: true });
+        await runChild([dir, 'upload', plan.atEvent !== undefined ? '30' : '0', imageFile, String(chunk)], plan, mode);
+        // Without revert a complete, valid upload is simply the newest image: it boots. With revert
+        // nothing boots that was not marked for it.
+        const complete = sha((await readFile(join(dir, 'image-0', 'slot-1.bin'))).subarray(0, v2.length)) === sha(v2);
+        const expected = mode === 'direct-xip' && complete ? '2.0.0' : '1.0.0';
+        const m = await McubootModel.open({ dir, slotSize: SLOT_SIZE, sectorSize: SECTOR_SIZE, mode });
+        try {
+          const b = await m.boot();
+          assert.equal(b.ok, true);
+          assert.equal(b.images[0]!.version, expected, `plan ${JSON.stringify(plan)}: ${JSON.stringify(b)}`);
+          // The device takes a new upload afterwards.
+          const slot = await m.uploadSlot(0);
+          assert.equal(slot, expected === '2.0.0' ? 0 : 1);
+        } finally {
+          await m.close();
+        }
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });

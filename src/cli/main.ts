@@ -29,6 +29,7 @@ const FAMILIES: ReadonlyArray<{ commands: readonly string[]; load: () => Promise
   { commands: ['storage-erase'], load: async () => (await import('./commands/storage.ts')).registerStorageCommands },
   { commands: ['raw'], load: async () => (await import('./commands/raw.ts')).registerRawCommands },
   { commands: ['conn'], load: async () => (await import('./commands/conn.ts')).registerConnCommands },
+  { commands: ['dashboard'], load: async () => (await import('./commands/dashboard.ts')).registerDashboardCommand },
 ];
 
 /** This package's version (package.json sits two levels up from both src/cli and dist/cli). */

@@ -14,6 +14,7 @@ import { Option } from 'commander';
 import type { GlobalOptions } from './connection.ts';
 import type { Conntype } from './conntypes.ts';
 import { UsageError } from '../core/errors.ts';
+import { describeDecoderDrops } from '../transport/serial.ts';
 
 /** True when the command line asks `serve` for a serial link (then UDP is opt-in). */
 export function servesSerial(globals: GlobalOptions): boolean {
@@ -21,23 +22,7 @@ export function servesSerial(globals: GlobalOptions): boolean {
 }
 
 /** The decoder's drop counters that are not zero, as `bad CRC 2, orphan continuation 1`. */
-export function describeDrops(decoder: Readonly<Record<string, number>>): string {
-  const names: Record<string, string> = {
-    badCrc: 'bad CRC',
-    badBase64: 'bad base64',
-    badLength: 'bad length',
-    lineTooLong: 'line too long',
-    orphanContinuation: 'continuation without a start',
-    interrupted: 'interrupted by a new frame',
-    badHeader: 'bad header',
-    skippedBytes: 'bytes skipped',
-    abandoned: 'partial packets abandoned',
-  };
-  return Object.entries(names)
-    .filter(([k]) => (decoder[k] ?? 0) > 0)
-    .map(([k, label]) => `${label} ${decoder[k]}`)
-    .join(', ');
-}
+export const describeDrops = describeDecoderDrops;
 
 function bufSizeOf(opts: Record<string, unknown>): number {
   const text = opts['bufSize'];

@@ -314,6 +314,14 @@ class Reader {
     if (this.pos + n > this.buf.length) throw bad(`truncated (need ${n} more bytes)`, this.pos);
   }
 
+  /** Takes the next `n` bytes (a fixed-size number); returns where they start. */
+  take(n: number): number {
+    this.need(n);
+    const at = this.pos;
+    this.pos += n;
+    return at;
+  }
+
   /** Reads the argument of a head; returns -1 for indefinite length (ai 31). */
   arg(ai: number, start: number): number | bigint {
     if (ai < 24) return ai;
@@ -321,22 +329,12 @@ class Reader {
       case 24:
         this.need(1);
         return this.buf[this.pos++]!;
-      case 25: {
-        this.need(2);
-        const v = this.view.getUint16(this.pos);
-        this.pos += 2;
-        return v;
-      }
-      case 26: {
-        this.need(4);
-        const v = this.view.getUint32(this.pos);
-        this.pos += 4;
-        return v;
-      }
+      case 25:
+        return this.view.getUint16(this.take(2));
+      case 26:
+        return this.view.getUint32(this.take(4));
       case 27: {
-        this.need(8);
-        const v = this.view.getBigUint64(this.pos);
-        this.pos += 8;
+        const v = this.view.getBigUint64(this.take(8));
         return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
       }
       case 31:
@@ -534,24 +532,12 @@ class Reader {
         if (v < 32) throw bad(`simple value ${v} in two-byte form`, start);
         return new CborSimple(v);
       }
-      case 25: {
-        this.need(2);
-        const v = half(this.view.getUint16(this.pos));
-        this.pos += 2;
-        return v;
-      }
-      case 26: {
-        this.need(4);
-        const v = this.view.getFloat32(this.pos);
-        this.pos += 4;
-        return v;
-      }
-      case 27: {
-        this.need(8);
-        const v = this.view.getFloat64(this.pos);
-        this.pos += 8;
-        return v;
-      }
+      case 25:
+        return half(this.view.getUint16(this.take(2)));
+      case 26:
+        return this.view.getFloat32(this.take(4));
+      case 27:
+        return this.view.getFloat64(this.take(8));
       case 31:
         throw bad('unexpected break', start);
       default:

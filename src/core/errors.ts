@@ -47,7 +47,13 @@ export type ErrorCode =
   /** A transfer finished but the device's hash or checksum of the file differs from the local data. */
   | 'VERIFY_FAILED'
   /** An upgrade's new image did not come up: the device runs another image after the reset. */
-  | 'UPGRADE_REVERTED';
+  | 'UPGRADE_REVERTED'
+  /** An upgrade's image needs another image (DEPENDENCY TLV) that the device would not run. */
+  | 'UPGRADE_DEPENDENCY'
+  /** The new image runs in test but the device refuses to confirm it (it reverts at the next reset). */
+  | 'UPGRADE_NOT_CONFIRMED'
+  /** Another live emulator holds the data directory (its lock file names the pid). */
+  | 'DATA_DIR_LOCKED';
 
 export interface McuMgrErrorOptions {
   cause?: unknown;

@@ -16,7 +16,9 @@ export type ImageErrorReason =
   | 'BAD_SIGNATURE'
   | 'NO_TRUSTED_SIGNATURE'
   | 'BAD_KEY'
-  | 'BAD_OPTIONS';
+  | 'BAD_OPTIONS'
+  /** A west DFU package (dfu_application.zip) that cannot be used: not a zip, no manifest, missing file. */
+  | 'BAD_PACKAGE';
 
 /**
  * A malformed, truncated or unverifiable MCUboot image. Always code `PROTOCOL_BAD_IMAGE`; `reason`

@@ -266,7 +266,7 @@ async function checkSignatures(
       if (!(input instanceof Uint8Array)) {
         return { status: 'unsupported', reason: 'SIG_PURE signatures need the whole image in memory' };
       }
-      ok = await verifyEd25519(key, t.value, input.subarray(0, image.layout.hashedLength));
+      ok = verifyEd25519(key, t.value, input.subarray(0, image.layout.hashedLength));
     } else {
       const d = digestForKey(key, digests, image);
       if (!d) {

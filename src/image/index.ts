@@ -15,7 +15,7 @@ export {
   type ImageHeader,
   type ImageVersion,
 } from './header.ts';
-export { decodeTlvBlock, decodeTlvInfo, encodeTlvBlock, locateTlvs, type ImageTlv, type TlvEntry, type TlvInfo, type TlvLayout } from './tlv.ts';
+export { decodeTlvBlock, decodeTlvInfo, describeTlvValue, encodeTlvBlock, locateTlvs, type ImageTlv, type TlvEntry, type TlvInfo, type TlvLayout } from './tlv.ts';
 export { digest, nobleHashFactory, webCryptoHashName, type HashFactory, type IncrementalHash } from './hash.ts';
 export {
   decodePem,
@@ -49,3 +49,4 @@ export {
 } from './image.ts';
 export { buildImage, padImageToSlot, type BuildImageOptions, type BuiltImage, type PadToSlotOptions } from './build.ts';
 export * from './trailer.ts';
+export { readDfuPackage, buildDfuPackage, isZipArchive, DFU_PACKAGE_MAX_BYTES, type DfuPackage, type DfuPackageImage, type DfuPackageInput } from './dfu-package.ts';

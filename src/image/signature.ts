@@ -11,7 +11,10 @@
  *   bytes to a fixed length; only the DER SEQUENCE is read. High-S values are accepted (mbedTLS and
  *   tinycrypt do not enforce low-S).
  * - Ed25519 (TLV 0x24): 64-byte signature whose message is the digest bytes (imgtool
- *   `sign_digest`), verified with Web Crypto. With SIG_PURE the message is the hashed region.
+ *   `sign_digest`), verified with @noble/curves as ECDSA is (Web Crypto gained Ed25519 only
+ *   recently in browsers, so the verifier runs everywhere the dashboard does). RFC 8032 rules
+ *   (`zip215: false`): a non-canonical S or point encoding fails, as in Web Crypto and OpenSSL.
+ *   With SIG_PURE the message is the hashed region.
  * - RSA-2048 / RSA-3072 PSS (TLV 0x20 / 0x23): EMSA-PSS with SHA-256, MGF1-SHA-256, salt length 32,
  *   over the digest. Web Crypto cannot verify a pre-hashed PSS signature either, so RSAVP1 is a
  *   BigInt modular power and EMSA-PSS-VERIFY (RFC 8017 §9.1.2) follows MCUboot's
@@ -19,11 +22,12 @@
  *   DB = maskedDB ⊕ MGF1(H); clear DB's top bit; DB = 0…0 ‖ 0x01 ‖ salt(32);
  *   H = SHA-256(0^8 ‖ mHash ‖ salt). Cross-checked in tests against Web Crypto RSA-PSS signatures.
  */
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesEqual, concatBytes } from '../core/bytes.ts';
 import { TlvType, type HashAlgorithm } from './constants.ts';
-import { webCryptoKeyParams, type ImagePublicKey } from './keys.ts';
+import type { ImagePublicKey } from './keys.ts';
 
 /** The signature TLV type an MCUboot build expects for a key. */
 export function signatureTlvTypeFor(key: ImagePublicKey): number {
@@ -72,7 +76,7 @@ export async function verifyDigestSignature(
       }
       case 'ed25519':
         if (sigType !== TlvType.ED25519 || signature.length !== 64) return false;
-        return await verifyEd25519(key, signature, digest);
+        return verifyEd25519(key, signature, digest);
       case 'rsa': {
         const expected = key.bits > 2048 ? TlvType.RSA3072_PSS : TlvType.RSA2048_PSS;
         if (sigType !== expected || algorithm !== 'sha256') return false;
@@ -85,11 +89,14 @@ export async function verifyDigestSignature(
   }
 }
 
-/** Ed25519 over an arbitrary message (the digest, or the whole hashed region for SIG_PURE). */
-export async function verifyEd25519(key: ImagePublicKey, signature: Uint8Array, message: Uint8Array): Promise<boolean> {
-  const subtle = globalThis.crypto.subtle;
-  const k = await subtle.importKey('spki', key.spki as Uint8Array<ArrayBuffer>, webCryptoKeyParams('ed25519'), false, ['verify']);
-  return subtle.verify('Ed25519', k, signature as Uint8Array<ArrayBuffer>, message as Uint8Array<ArrayBuffer>);
+/** Ed25519 over an arbitrary message (the digest, or the whole hashed region for SIG_PURE). False for a malformed key or signature. */
+export function verifyEd25519(key: ImagePublicKey, signature: Uint8Array, message: Uint8Array): boolean {
+  if (key.algorithm !== 'ed25519' || signature.length !== 64) return false;
+  try {
+    return ed25519.verify(signature, message, key.keyData, { zip215: false });
+  } catch {
+    return false;
+  }
 }
 
 function modPow(base: bigint, exponent: bigint, modulus: bigint): bigint {

@@ -149,3 +149,70 @@ export function encodeTlvBlock(magic: number, entries: readonly TlvEntry[]): Uin
   }
   return out;
 }
+
+function hex(b: Uint8Array): string {
+  let s = '';
+  for (const x of b) s += x.toString(16).padStart(2, '0');
+  return s;
+}
+
+function u32(v: Uint8Array): number | undefined {
+  return v.length === 4 ? new DataView(v.buffer, v.byteOffset, 4).getUint32(0, true) : undefined;
+}
+
+function uuid(v: Uint8Array): string {
+  const h = hex(v);
+  return v.length === 16 ? `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}` : h;
+}
+
+/**
+ * A readable rendering of a TLV's value by kind (image.h): digests and key hashes in hex,
+ * DEPENDENCY as `image N >= x.y.z+b`, SEC_CNT and DECOMP_SIZE as numbers, UUIDs in UUID form,
+ * signatures, keys and encrypted keys by size, anything else (vendor, BOOT_RECORD) in hex.
+ */
+export function describeTlvValue(tlv: { type: number; value: Uint8Array }): string {
+  const v = tlv.value;
+  switch (tlv.type) {
+    case 0x01: // KEYHASH
+    case 0x10: // SHA256
+    case 0x11: // SHA384
+    case 0x12: // SHA512
+    case 0x71: // DECOMP_SHA
+      return hex(v);
+    case 0x02: // PUBKEY
+      return `${v.length}-byte public key ${hex(v.subarray(0, 16))}…`;
+    case 0x20:
+    case 0x21:
+    case 0x22:
+    case 0x23:
+    case 0x24:
+    case 0x72: // signatures
+      return `${v.length}-byte signature`;
+    case 0x25: // SIG_PURE
+      return 'signature over the image itself';
+    case 0x30:
+    case 0x31:
+    case 0x32:
+    case 0x33:
+    case 0x34: // ENC_*
+      return `${v.length}-byte encrypted key`;
+    case 0x40: {
+      // DEPENDENCY: u8 image_id, 3 pad, image_version
+      if (v.length !== 12) return `malformed (${v.length} bytes, expected 12)`;
+      const d = new DataView(v.buffer, v.byteOffset, 12);
+      return `image ${d.getUint8(0)} >= ${d.getUint8(4)}.${d.getUint8(5)}.${d.getUint16(6, true)}+${d.getUint32(8, true)}`;
+    }
+    case 0x50: // SEC_CNT
+    case 0x70: // DECOMP_SIZE
+    case 0x73: {
+      // COMP_DEC_SIZE
+      const n = u32(v);
+      return n === undefined ? `malformed (${v.length} bytes, expected 4)` : String(n);
+    }
+    case 0x74:
+    case 0x75:
+      return uuid(v);
+    default:
+      return v.length <= 64 ? hex(v) : `${v.length} bytes ${hex(v.subarray(0, 32))}…`;
+  }
+}

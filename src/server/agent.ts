@@ -29,6 +29,8 @@
  * | `--images`, `--slot-size`, `--image-key`, `--factory-image` | `image.images`, `.slotSize`, `.keys`, `.factoryImage` |
  * | `--serial PATH`, `--pty`, `--pty-link PATH` | `serial: { path }`, `serial: { pty: true }`, `serial: { pty: PATH }` |
  * | `--processing-us`, `--flash-write-us`, `--flash-erase-ms`, `--rx-line-buffers`; `--fast` | `deviceTiming` (serve's default: Zephyr-like; `--fast` leaves it out) |
+ * | `--mcuboot-mode MODE`, `--downgrade-prevention`, `--rollback-protection`, `--confirm-non-active` | `image.mode`, `.downgradePrevention`, `.hwRollbackProtection`, `.allowConfirmNonActiveImage` |
+ * | `--kconfig FILE` (`--print-config` lists what it sets and exits) | `kconfig: { text, time }` |
  * | (status lines on stderr) | `onStatus` |
  *
  * Adding an option: one field in {@link AgentOptions} (or in the emulator's, server's, device's
@@ -49,6 +51,7 @@ import { createDeviceNetwork, type DeviceNetwork } from './net-shell.ts';
 import { TransportSwitch } from './transport-switch.ts';
 import { createEmulator, type Emulator, type EmulatorOptions } from './emulator.ts';
 import type { SmpServer } from './server.ts';
+import { withKconfig, type KconfigSource } from './kconfig.ts';
 
 /** Where the agent serves UDP. */
 export interface AgentUdpOptions extends HostPort {
@@ -88,6 +91,12 @@ export interface AgentOptions extends EmulatorOptions {
   deviceTiming?: AgentDeviceTiming;
   /** Lines for people about the agent's state (waiting for an address, closing UDP, warnings). */
   onStatus?: (message: string) => void;
+  /**
+   * Configure the device as a Zephyr build's `.config` does (groups, commands, buffers, os info,
+   * taskstat, fs hashes, MCUboot mode, image count, transport limits; see kconfig.ts). Options given
+   * explicitly win. `serve --kconfig FILE`.
+   */
+  kconfig?: KconfigSource;
 }
 
 /** The device's timing (see {@link AgentOptions.deviceTiming}); each part absent is instant or unlimited. */
@@ -239,6 +248,28 @@ async function switchUdp(server: SmpServer, part: UdpPart, options: AgentOptions
   return udpSwitch;
 }
 
+/** A UDP bind that only this host can reach: 127.0.0.0/8, ::1 (or IPv4-mapped loopback), `localhost`. */
+export function isLoopbackBind(host: string): boolean {
+  const literal = host.startsWith('[') ? host.slice(1, -1) : host;
+  if (literal === 'localhost') return true;
+  const v4 = tryParseIpv4(literal);
+  if (v4) return v4[0] === 127;
+  const v6 = tryParseIpv6(literal);
+  if (!v6) return false;
+  const mapped = v6.subarray(0, 10).every((b) => b === 0) && v6[10] === 0xff && v6[11] === 0xff;
+  return mapped ? v6[12] === 127 : v6.subarray(0, 15).every((b) => b === 0) && v6[15] === 1;
+}
+
+/** Start-up warning: host programs reachable from beyond this host. */
+function warnExposure(options: AgentOptions, status: (m: string) => void): void {
+  const allow = options.device?.shellHostCommands?.allow ?? [];
+  if (allow.length === 0 || !options.udp || isLoopbackBind(options.udp.host)) return;
+  status(
+    `warning: host programs (${allow.join(', ')}) are allowed and UDP listens on ${options.udp.host}: anyone who can send a datagram there ` +
+      `(source addresses are easy to forge) may run them with any arguments as this user; serve on 127.0.0.1 or drop --shell-host`,
+  );
+}
+
 /**
  * Assembles, boots and starts a management agent. Rejects with UsageError for contradictory
  * options (nothing to serve on, `closeOnDisconnect` without UDP) and when the device cannot boot;
@@ -249,10 +280,12 @@ async function switchUdp(server: SmpServer, part: UdpPart, options: AgentOptions
  * console.log(agent.listening().map((t) => t.describe()));
  * await agent.close();
  */
-export async function createAgent(options: AgentOptions): Promise<Agent> {
+export async function createAgent(agentOptions: AgentOptions): Promise<Agent> {
+  const options = agentOptions.kconfig ? withKconfig(agentOptions, agentOptions.kconfig) : agentOptions;
   const status = options.onStatus ?? (() => {});
   if (options.closeOnDisconnect && !options.udp) throw new UsageError('closing UDP on disconnect needs UDP to serve on');
   if (!options.udp && !options.serial && !options.transports?.length) throw new UsageError('no transport to serve on');
+  warnExposure(options, status);
   const net = await startNetwork(options, status);
   // Until serving starts, a failure must not leave the watch keeping the process alive.
   try {

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { FileSystemRoot, FS_DEFAULT_MOUNTS } from './fs-root.ts';
 import type { SmpServer } from './server.ts';
-import { createKeyValueSettingsHandler, SettingsErrno, SettingsSubsystem, type KeyValueSettingsHandler } from './settings.ts';
+import { createKeyValueSettingsHandler, KeyBudget, SettingsErrno, SettingsSubsystem, type KeyValueSettingsHandler } from './settings.ts';
 import { registerHostCommands, ShellRegistry, type HostCommandOptions } from './shell.ts';
 import { StatsRegistry, type StatGroupView } from './stats.ts';
 import { createDeviceNetwork, registerNetShellCommands, type DeviceNetwork } from './net-shell.ts';
@@ -27,11 +27,29 @@ export const McubootMode = {
   SWAP_USING_OFFSET: 9,
 } as const;
 
+/** Which taskstat columns Zephyr's os_mgmt.c writes (from Kconfig; see kconfig.ts). */
+export interface TaskstatColumns {
+  /** CONFIG_MCUMGR_GRP_OS_TASKSTAT_STACK_INFO: stksiz and stkuse. */
+  stackInfo: boolean;
+  /** CONFIG_SCHED_THREAD_USAGE: measured; otherwise 0 unless ONLY_SUPPORTED_STATS ('none'). */
+  runtime: 'measured' | 'zero' | 'none';
+  /** Not ONLY_SUPPORTED_STATS: cswcnt, last_checkin and next_checkin, all 0. */
+  unsupported: boolean;
+}
+
 export interface DeviceOptions {
+  /** Taskstat columns (default: whatever the thread source gives). */
+  taskstat?: TaskstatColumns;
+  /** fs hash/checksum types (default crc32 and sha256). */
+  fsHashTypes?: ReadonlyArray<'crc32' | 'sha256'>;
   /** Mount points of the file system (default `['lfs']`, i.e. `/lfs/...`). */
   fsMounts?: readonly string[];
   /** Settings subtrees that accept any key (default `['app']`). */
   settingsSubtrees?: readonly string[];
+  /** Runtime keys those subtrees hold together (default 256); a new key past it answers err 3/1, as a full settings backend. */
+  settingsMaxKeys?: number;
+  /** Bytes of output a shell command may leave (the dummy backend buffer; default 2048, Zephyr's is 300). */
+  shellOutputMax?: number;
   /** Opt-in host commands for the shell (`host <program>`); off unless given. */
   shellHostCommands?: HostCommandOptions;
   /** MCUboot mode reported by bootloader info (default 3, swap using move: the image group's model). */
@@ -68,8 +86,9 @@ export function createDeviceServices(server: SmpServer, options: DeviceOptions =
   const shell = new ShellRegistry();
   const fsRoot = new FileSystemRoot(server.dataDir, options.fsMounts ?? FS_DEFAULT_MOUNTS);
   const settingsStores = new Map<string, KeyValueSettingsHandler>();
+  const keys = new KeyBudget(options.settingsMaxKeys);
   for (const subtree of options.settingsSubtrees ?? ['app']) {
-    const h = createKeyValueSettingsHandler(subtree);
+    const h = createKeyValueSettingsHandler(subtree, { keys });
     settings.register(h);
     settingsStores.set(subtree, h);
   }
@@ -103,6 +122,7 @@ function registerBuiltins(server: SmpServer, s: DeviceServices): void {
             ['bytes_in', c.bytesIn],
             ['bytes_out', c.bytesOut],
             ['dropped', c.dropped],
+            ['undecodable', c.undecodable],
           ];
         },
       });

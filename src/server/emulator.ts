@@ -15,6 +15,7 @@ import { createDeviceServices, type DeviceOptions, type DeviceServices } from '.
 import type { MgmtGroup } from './registry.ts';
 import { SmpServer, type SmpServerOptions } from './server.ts';
 import type { ServerTransport } from '../transport/types.ts';
+import { lockDataDir } from './data-lock.ts';
 
 /**
  * Builds one group for a server, with the device's shared services and the emulator's options;
@@ -48,14 +49,29 @@ export interface EmulatorOptions extends SmpServerOptions {
   device?: DeviceOptions;
   /** The image group and its MCUboot model: images, slot size, trusted signing keys, ... */
   image?: ImageGroupOptions;
+  /**
+   * Lock the data directory (default true): a second emulator on the same directory, in this
+   * process or another, is refused with DATA_DIR_LOCKED naming the holder's pid; a stale lock of
+   * a killed process is taken over. Released when the server closes.
+   */
+  lockDataDir?: boolean;
 }
 
 export async function createEmulator(options: EmulatorOptions): Promise<Emulator> {
   await mkdir(options.dataDir, { recursive: true });
+  const lock = options.lockDataDir === false ? undefined : await lockDataDir(options.dataDir);
   const server = new SmpServer(options);
-  const device = createDeviceServices(server, options.device);
-  for (const factory of options.groups ?? EMULATOR_GROUPS) server.registerGroup(await factory(server, device, options));
-  await server.boot();
-  for (const t of options.transports ?? []) await server.listen(t);
-  return Object.assign(server, { device });
+  try {
+    const device = createDeviceServices(server, options.device);
+    for (const factory of options.groups ?? EMULATOR_GROUPS) server.registerGroup(await factory(server, device, options));
+    // Registered after the groups' close tasks: the lock goes once every store is closed.
+    if (lock) server.onClose(() => lock.release());
+    await server.boot();
+    for (const t of options.transports ?? []) await server.listen(t);
+    return Object.assign(server, { device });
+  } catch (e) {
+    await server.close().catch(() => {});
+    await lock?.release();
+    throw e;
+  }
 }

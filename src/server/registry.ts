@@ -16,6 +16,8 @@ export interface HandlerContext<Req = unknown> {
   header: SmpHeader;
   peer: SmpPeer;
   server: SmpServer;
+  /** Aborted when the server closes: a handler that runs long (hashing, a host program) stops early. */
+  signal?: AbortSignal;
 }
 
 /** Returns the response body map. Throw MgmtError to answer with an error. */

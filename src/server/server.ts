@@ -4,8 +4,17 @@
  * Packet processing follows Zephyr's `smp_process_request_packet` (smp-spec.md §1.6): a packet may
  * hold several messages, each answered on its own; a truncated header ends processing without an
  * answer; a payload shorter than its header says answers rc 9; the first failing request ends the
- * packet. Each response header mirrors its request (§1.5). Requests of one transport are handled
- * one at a time in arrival order, as Zephyr's per-transport work queue does.
+ * packet. Each response header mirrors its request (§1.5).
+ *
+ * One management queue serves every transport, as Zephyr's single SMP work queue does
+ * (smp.c: every transport's `smp_rx_req` puts its net_buf on one `k_fifo` drained by one work
+ * item): one request at a time, in arrival order, so handlers of different transports never
+ * interleave on the shared upload and file sessions. Buffers are bounded like Zephyr's
+ * `pkt_pool` (CONFIG_MCUMGR_TRANSPORT_NETBUF_COUNT, allocated with K_NO_WAIT, a packet dropped
+ * when none is free; read in smp.c and smp_udp.c): each transport holds at most `bufCount`
+ * packets (waiting, being processed, or with their answer still being sent) and a packet beyond
+ * that is dropped and counted. Zephyr's pool is shared by all transports; here each transport
+ * has its own `bufCount`, so a flood on one link cannot take the buffers of another.
  *
  * The server never throws out of packet handling: malformed input is dropped or answered with an
  * error, and a handler bug answers rc 1 (EUNKNOWN) and is reported through `onError`.
@@ -66,7 +75,30 @@ export interface SmpServerOptions {
   identity?: Partial<DeviceIdentity>;
   /** Called for internal failures (handler bugs); the request is answered with rc 1. */
   onError?: (error: unknown) => void;
+  /** Called for every request answered, packet dropped and frame that could not be decoded (`serve -v`). */
+  onEvent?: (event: ServerEvent) => void;
+  /** How long {@link SmpServer.close} waits for the request being processed before closing the stores anyway (default 700 ms). */
+  closeGraceMs?: number;
 }
+
+/** What the server reports through `onEvent`. */
+export type ServerEvent =
+  | {
+      type: 'request';
+      transport: string;
+      peer: string;
+      group: number;
+      id: number;
+      op: number;
+      seq: number;
+      /** 0, the SMP rc, or the group error's rc (then `errGroup` is set). */
+      rc: number;
+      errGroup?: number;
+      /** Processing time, from taking the packet off the queue to handing the answer to the transport. */
+      ms: number;
+    }
+  | { type: 'drop'; transport: string; peer: string; reason: string; bytes: number }
+  | { type: 'undecodable'; transport: string; peer: string; reason: string; bytes: number };
 
 /** Traffic counters per transport kind, for the statistics group. */
 export interface TransportCounters {
@@ -75,7 +107,16 @@ export interface TransportCounters {
   errors: number;
   bytesIn: number;
   bytesOut: number;
+  /** Packets received and never processed (buffers full, device resetting or closing) and answers that could not be sent. */
   dropped: number;
+  /** Link data that was no SMP packet: frames the transport could not decode, truncated headers. */
+  undecodable: number;
+}
+
+/** A packet waiting in the management queue. */
+interface QueuedPacket {
+  packet: Uint8Array;
+  peer: SmpPeer;
 }
 
 type BootTask = (reason: 'power-on' | 'reset') => Promise<void> | void;
@@ -98,8 +139,18 @@ export class SmpServer {
   private readonly resetDelayMs: number;
   private readonly bootTimeMs: number;
   private readonly onError: ((e: unknown) => void) | undefined;
+  private readonly onEvent: ((e: ServerEvent) => void) | undefined;
+  private readonly closeGraceMs: number;
   private readonly transports: ServerTransport[] = [];
-  private readonly queues = new Map<string, Promise<void>>();
+  /** The management queue, first at `queueHead` (a ring would save nothing measurable here). */
+  private queue: QueuedPacket[] = [];
+  private queueHead = 0;
+  /** Buffers each transport holds: packets waiting, being processed, or whose answer is being sent. */
+  private readonly held = new Map<string, number>();
+  /** The pump that works through the queue, while it runs. */
+  private pumping: Promise<void> | undefined;
+  /** Aborted when the server closes: long handlers stop early (handler context `signal`). */
+  private readonly closing = new AbortController();
   private readonly bootTasks: BootTask[] = [];
   private readonly closeTasks: Array<() => Promise<void> | void> = [];
   private rebooting = false;
@@ -117,6 +168,8 @@ export class SmpServer {
     this.bootTimeMs = options.bootTimeMs ?? 100;
     this.identity = { ...DEFAULT_IDENTITY, ...options.identity };
     this.onError = options.onError;
+    this.onEvent = options.onEvent;
+    this.closeGraceMs = options.closeGraceMs ?? 700;
   }
 
   /** Registers a group (Zephyr's mgmt_register_group). */
@@ -147,7 +200,10 @@ export class SmpServer {
    */
   async listen(transport: ServerTransport): Promise<void> {
     if (this.transports.includes(transport)) return;
-    await transport.start((packet, peer) => this.enqueue(packet, peer));
+    await transport.start((packet, peer) => this.enqueue(packet, peer), {
+      freeBuffers: () => this.freeBuffers(transport.kind),
+      undecodable: (reason, peer, bytes) => this.undecodable(transport.kind, peer ?? transport.kind, reason, bytes ?? 0),
+    });
     if (this.closed) {
       await transport.close();
       return;
@@ -177,43 +233,141 @@ export class SmpServer {
   counterFor(kind: string): TransportCounters {
     let c = this.counters.get(kind);
     if (!c) {
-      c = { requests: 0, responses: 0, errors: 0, bytesIn: 0, bytesOut: 0, dropped: 0 };
+      c = { requests: 0, responses: 0, errors: 0, bytesIn: 0, bytesOut: 0, dropped: 0, undecodable: 0 };
       this.counters.set(kind, c);
     }
     return c;
   }
 
-  private enqueue(packet: Uint8Array, peer: SmpPeer): void {
-    const c = this.counterFor(peer.transport);
-    c.bytesIn += packet.length;
-    if (this.rebooting || this.closed) {
-      c.dropped++;
-      return;
+  /** Buffers a transport may still fill before its packets are dropped. */
+  freeBuffers(transport: string): number {
+    return this.rebooting || this.closed ? 0 : Math.max(0, this.bufCount - (this.held.get(transport) ?? 0));
+  }
+
+  /** Packets in the management queue (waiting, not yet being processed). */
+  get queueLength(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  /** Counts and reports link data a transport (or the packet parser) could not make sense of. */
+  private undecodable(transport: string, peer: string, reason: string, bytes: number): void {
+    this.counterFor(transport).undecodable++;
+    this.emit({ type: 'undecodable', transport, peer, reason, bytes });
+  }
+
+  private drop(peer: SmpPeer, reason: string, bytes: number): void {
+    this.counterFor(peer.transport).dropped++;
+    this.emit({ type: 'drop', transport: peer.transport, peer: peer.address, reason, bytes });
+  }
+
+  private emit(event: ServerEvent): void {
+    if (!this.onEvent) return;
+    try {
+      this.onEvent(event);
+    } catch (e) {
+      this.onError?.(e);
     }
-    const key = peer.transport;
-    const prev = this.queues.get(key) ?? Promise.resolve();
-    const next = prev.then(() => this.processPacket(packet, peer)).catch((e: unknown) => this.onError?.(e));
-    this.queues.set(key, next);
   }
 
   /**
-   * Processes one packet (one or more SMP messages) and sends the responses to `peer`.
-   * Exposed for transports that need direct dispatch and for tests.
+   * Takes a packet from a transport: queued when the transport has a free buffer, else dropped
+   * and counted. Returns whether it was queued.
+   */
+  enqueue(packet: Uint8Array, peer: SmpPeer): boolean {
+    const c = this.counterFor(peer.transport);
+    c.bytesIn += packet.length;
+    if (this.closed || this.rebooting) {
+      this.drop(peer, this.closed ? 'server closing' : 'device resetting', packet.length);
+      return false;
+    }
+    const held = this.held.get(peer.transport) ?? 0;
+    if (held >= this.bufCount) {
+      this.drop(peer, `buffers full (${this.bufCount} held)`, packet.length);
+      return false;
+    }
+    this.held.set(peer.transport, held + 1);
+    this.queue.push({ packet, peer });
+    // Started after the transport's callback returns: packets that came in the same chunk are
+    // all queued first, and the transport never sees its own callback re-entered.
+    if (!this.pumping) this.pumping = Promise.resolve().then(() => this.pump());
+    return true;
+  }
+
+  private release(transport: string): void {
+    const n = (this.held.get(transport) ?? 1) - 1;
+    if (n <= 0) this.held.delete(transport);
+    else this.held.set(transport, n);
+  }
+
+  /** Works through the queue, one packet at a time, until it is empty. */
+  private async pump(): Promise<void> {
+    try {
+      while (this.queueHead < this.queue.length && !this.closed) {
+        const item = this.queue[this.queueHead]!;
+        this.queue[this.queueHead++] = undefined as unknown as QueuedPacket;
+        if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+          this.queue = this.queue.slice(this.queueHead);
+          this.queueHead = 0;
+        }
+        let sent: Promise<void>;
+        try {
+          sent = (await this.processQueued(item.packet, item.peer)).sent;
+        } catch (e) {
+          this.onError?.(e);
+          sent = Promise.resolve();
+        }
+        // The buffer is free once the answer is handed over (Zephyr frees the response net_buf
+        // after the transport sent it); the queue goes on meanwhile.
+        const transport = item.peer.transport;
+        void sent.finally(() => this.release(transport));
+      }
+    } finally {
+      this.pumping = undefined;
+      if (this.queueHead < this.queue.length && !this.closed) this.pumping = Promise.resolve().then(() => this.pump());
+    }
+  }
+
+  /** Drops every packet still waiting (reset, close), counting each. */
+  private dropWaiting(reason: string): void {
+    while (this.queueHead < this.queue.length) {
+      const item = this.queue[this.queueHead++]!;
+      this.release(item.peer.transport);
+      this.drop(item.peer, reason, item.packet.length);
+    }
+    this.queue = [];
+    this.queueHead = 0;
+  }
+
+  /**
+   * Processes one packet (one or more SMP messages) and sends the responses to `peer`, bypassing
+   * the management queue. Exposed for transports that need direct dispatch and for tests.
    */
   async processPacket(packet: Uint8Array, peer: SmpPeer): Promise<void> {
+    await (await this.processQueued(packet, peer)).sent;
+  }
+
+  /**
+   * Processes one packet; resolves once every answer is handed to the transport, with `sent`, a
+   * promise that settles when the transport has sent them (never rejects).
+   */
+  private async processQueued(packet: Uint8Array, peer: SmpPeer): Promise<{ sent: Promise<void> }> {
     let off = 0;
     const counters = this.counterFor(peer.transport);
+    const replies: Array<Promise<void>> = [];
+    const settled = (): { sent: Promise<void> } => ({ sent: replies.length === 0 ? Promise.resolve() : replies.length === 1 ? replies[0]! : Promise.all(replies).then(() => undefined) });
     while (off < packet.length) {
       if (packet.length - off < HEADER_SIZE) {
-        counters.dropped++;
-        return; // invalid header: Zephyr sends nothing
+        // invalid header: Zephyr sends nothing
+        this.undecodable(peer.transport, peer.address, off === 0 ? `truncated header (${packet.length} bytes)` : `${packet.length - off} bytes after the last message`, packet.length - off);
+        return settled();
       }
+      const started = performance.now();
       const h = decodeWireHeader(packet, off);
       const start = off + HEADER_SIZE;
       if (packet.length - start < h.length) {
         counters.errors++;
-        await this.send(peer, h, { rc: MgmtErr.ECORRUPT });
-        return;
+        replies.push(this.send(peer, h, { rc: MgmtErr.ECORRUPT }, started));
+        return settled();
       }
       const payload = packet.subarray(start, start + h.length);
       off = start + h.length;
@@ -221,14 +375,15 @@ export class SmpServer {
       counters.requests++;
       if (!hasValidOp(h) || (h.op !== Op.READ && h.op !== Op.WRITE)) {
         counters.errors++;
-        await this.send(peer, h, { rc: MgmtErr.ENOTSUP });
-        return;
+        replies.push(this.send(peer, h, { rc: MgmtErr.ENOTSUP }, started));
+        return settled();
       }
       const { body, failed } = await this.handleSingle(h, payload, peer);
       if (failed) counters.errors++;
-      await this.send(peer, h, body);
-      if (failed) return;
+      replies.push(this.send(peer, h, body, started));
+      if (failed) return settled();
     }
+    return settled();
   }
 
   private async handleSingle(h: SmpHeader, payload: Uint8Array, peer: SmpPeer): Promise<{ body: Record<string, unknown>; failed: boolean }> {
@@ -248,7 +403,7 @@ export class SmpServer {
       const denied = await this.hooks.notify('cmd_recv', { group: h.group, id: h.id, op: h.op, peer: peer.address });
       if (denied) return this.errorBody(h, denied.rc, 'group' in denied ? denied.group : undefined, undefined, {});
       const body = this.decodeRequest(entry, payload);
-      const rsp = await entry.fn({ body, header: h, peer, server: this });
+      const rsp = await entry.fn({ body, header: h, peer, server: this, signal: this.closing.signal });
       result = { body: (rsp ?? {}) as Record<string, unknown>, failed: false };
     } catch (e) {
       if (e instanceof MgmtError) result = this.errorBody(h, e.rc, e.group, e.rsn, e.extra);
@@ -292,7 +447,11 @@ export class SmpServer {
     return { body: { ...extra, err: { group, rc } }, failed: false };
   }
 
-  private async send(peer: SmpPeer, req: WireSmpHeader, body: Record<string, unknown>): Promise<void> {
+  /**
+   * Encodes and hands one answer to the transport (synchronously); the promise settles when the
+   * transport has sent it and never rejects: a failed send is counted as a drop.
+   */
+  private send(peer: SmpPeer, req: WireSmpHeader, body: Record<string, unknown>, started: number): Promise<void> {
     let payload = encodeCbor(body, { indefinite: this.indefinite });
     const limit = Math.min(peer.mtu, this.bufSize);
     if (HEADER_SIZE + payload.length > limit) payload = encodeCbor({ rc: MgmtErr.EMSGSIZE }, { indefinite: this.indefinite });
@@ -313,13 +472,34 @@ export class SmpServer {
     const c = this.counterFor(peer.transport);
     c.responses++;
     c.bytesOut += out.length;
+    if (this.onEvent) {
+      const err = body['err'] as { group?: number; rc?: number } | undefined;
+      const rc = typeof body['rc'] === 'number' ? body['rc'] : (err?.rc ?? 0);
+      this.emit({
+        type: 'request',
+        transport: peer.transport,
+        peer: peer.address,
+        group: req.group,
+        id: req.id,
+        op: req.op,
+        seq: req.seq,
+        rc,
+        ...(err?.group !== undefined ? { errGroup: err.group } : {}),
+        ms: performance.now() - started,
+      });
+    }
+    let sending: Promise<void>;
     try {
-      await peer.reply(out);
+      sending = peer.reply(out);
     } catch (e) {
+      sending = Promise.reject(e);
+    }
+    return sending.catch((e: unknown) => {
       c.dropped++;
       // The transport was stopped while the request was processed: not a server failure.
       if (!(e instanceof TransportError && e.code === 'TRANSPORT_CLOSED')) this.onError?.(e);
-    }
+      this.emit({ type: 'drop', transport: peer.transport, peer: peer.address, reason: `answer not sent: ${e instanceof Error ? e.message : String(e)}`, bytes: out.length });
+    });
   }
 
   /**
@@ -340,7 +520,10 @@ export class SmpServer {
     if (this.closed) return;
     this.rebooting = true;
     try {
-      await Promise.all(this.queues.values());
+      // Zephyr reboots with whatever its buffers hold: the request being processed finishes,
+      // the packets waiting are lost.
+      this.dropWaiting('device resetting');
+      await this.pumping;
       await this.hooks.notify('reset', { bootMode });
       await new Promise((r) => setTimeout(r, this.bootTimeMs));
       this.bootedAt = Date.now();
@@ -357,12 +540,32 @@ export class SmpServer {
     return Date.now() - this.bootedAt;
   }
 
+  /**
+   * Stops the server: transports close, packets still waiting are dropped (counted), long
+   * handlers are told to stop (their `signal` aborts), the request being processed gets up to
+   * `closeGraceMs` to finish, then every close task runs (files synced, stores closed) as at a
+   * reset. Resolves when the stores are closed.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.resetTimer) clearTimeout(this.resetTimer);
-    await Promise.all(this.transports.map((t) => t.close()));
-    await Promise.all(this.queues.values());
-    for (const t of this.closeTasks) await t();
+    this.dropWaiting('server closing');
+    this.closing.abort();
+    const current = this.pumping;
+    const closingTransports = Promise.allSettled(this.transports.map((t) => t.close()));
+    if (current) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([current, new Promise<void>((r) => (timer = setTimeout(r, this.closeGraceMs)))]);
+      clearTimeout(timer);
+    }
+    await closingTransports;
+    for (const t of this.closeTasks) {
+      try {
+        await t();
+      } catch (e) {
+        this.onError?.(e);
+      }
+    }
   }
 }

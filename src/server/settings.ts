@@ -30,6 +30,7 @@ export const SettingsErrno = {
   ENOENT: -2,
   ENOMEM: -12,
   EINVAL: -22,
+  ENOSPC: -28,
   ENOTSUP: -134,
 } as const;
 
@@ -306,9 +307,28 @@ export class SettingsSubsystem {
   }
 }
 
+/** Default cap on the runtime keys of the free-form subtrees together (see {@link KeyBudget}). */
+export const DEFAULT_SETTINGS_MAX_KEYS = 256;
+
+/**
+ * How many keys the free-form settings handlers of a device may hold together: a device's
+ * settings live in a small flash partition (NVS/ZMS), not without end. A new key past the cap
+ * fails with -ENOSPC, what a full settings backend returns, which the settings group answers as
+ * Zephyr's settings_mgmt does for any other errno: SETTINGS_MGMT_ERR_UNKNOWN (err 3/1).
+ * Overwriting an existing key always works.
+ */
+export class KeyBudget {
+  used = 0;
+  constructor(readonly max: number = DEFAULT_SETTINGS_MAX_KEYS) {
+    if (!Number.isInteger(max) || max < 0) throw new RangeError(`settings key cap must be a non-negative integer, got ${max}`);
+  }
+}
+
 export interface KeyValueHandlerOptions {
   /** Largest value a write accepts (default 256 bytes); longer ones fail with -ENOMEM (err 3/1). */
   maxValueLength?: number;
+  /** The key cap this handler counts against (shared by a device's handlers); default its own of {@link DEFAULT_SETTINGS_MAX_KEYS}. */
+  keys?: KeyBudget;
   /** Called on commit with the running values. */
   onCommit?: (values: ReadonlyMap<string, Uint8Array>) => void;
 }
@@ -323,6 +343,7 @@ export interface KeyValueSettingsHandler extends SettingsHandler {
 export function createKeyValueSettingsHandler(name: string, options: KeyValueHandlerOptions = {}): KeyValueSettingsHandler {
   const values = new Map<string, Uint8Array>();
   const maxValueLength = options.maxValueLength ?? 256;
+  const keys = options.keys ?? new KeyBudget();
   return {
     name,
     values,
@@ -333,6 +354,10 @@ export function createKeyValueSettingsHandler(name: string, options: KeyValueHan
     set(key, value) {
       if (key === '') return SettingsErrno.ENOENT;
       if (value.length > maxValueLength) return SettingsErrno.ENOMEM;
+      if (!values.has(key)) {
+        if (keys.used >= keys.max) return SettingsErrno.ENOSPC;
+        keys.used++;
+      }
       values.set(key, value.slice());
       return 0;
     },
@@ -344,6 +369,7 @@ export function createKeyValueSettingsHandler(name: string, options: KeyValueHan
       for (const [k, v] of values) emit(`${name}/${k}`, v);
     },
     reset() {
+      keys.used -= values.size;
       values.clear();
     },
   };

@@ -27,6 +27,8 @@ export interface ShellCommandContext {
   println(text: string): void;
   /** Bytes of output the caller keeps (the rest is cut), when it says; long listings may shorten themselves to fit. */
   readonly maxOutput?: number;
+  /** Aborted when the device stops: a command that waits (a host program) gives up. */
+  readonly signal?: AbortSignal;
 }
 
 /** Runs a command; returns its return code (0 success, negative errno on failure). */
@@ -91,14 +93,22 @@ export class ShellRegistry {
     return [...this.root.children.values()].map((n) => ({ word: n.word, help: n.help })).sort((a, b) => a.word.localeCompare(b.word));
   }
 
-  /** Runs argv (already split) and collects the output. Never throws. */
-  async execute(argv: readonly string[], options: { maxOutput?: number } = {}): Promise<ShellResult> {
+  /**
+   * Runs argv (already split) and collects the output, at most `maxOutput` characters of it
+   * (the dummy backend's buffer: what does not fit is never kept). Never throws.
+   */
+  async execute(argv: readonly string[], options: { maxOutput?: number; signal?: AbortSignal } = {}): Promise<ShellResult> {
     let output = '';
+    const cap = options.maxOutput ?? Infinity;
+    const append = (t: string): void => {
+      if (output.length < cap) output += output.length + t.length <= cap ? t : t.slice(0, cap - output.length);
+    };
     const ctx = (args: readonly string[]): ShellCommandContext => ({
       argv: args,
-      print: (t) => void (output += t),
-      println: (t) => void (output += t + '\n'),
+      print: append,
+      println: (t) => append(t + '\n'),
       ...(options.maxOutput !== undefined ? { maxOutput: options.maxOutput } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
     });
     if (argv.length === 0) return { output: '', ret: 0 };
     let node = this.root;
@@ -133,7 +143,7 @@ export class ShellRegistry {
   }
 
   /** Splits a command line as Zephyr's shell does (whitespace, double quotes, backslash escapes) and runs it. */
-  executeLine(line: string, options: { maxOutput?: number } = {}): Promise<ShellResult> {
+  executeLine(line: string, options: { maxOutput?: number; signal?: AbortSignal } = {}): Promise<ShellResult> {
     return this.execute(splitShellLine(line), options);
   }
 }
@@ -175,16 +185,25 @@ export interface HostCommandOptions {
 }
 
 /**
+ * The names that are no plain program name: empty, absolute or relative paths (any `/` or `\`),
+ * `.` and `..`, names with white space or starting with `-`. Only a plain name looked up in PATH
+ * is allowed, so that the list says exactly which programs run.
+ */
+export function badHostProgramNames(names: readonly string[]): string[] {
+  return names.filter((p) => p === '' || p === '.' || p === '..' || p.includes('/') || p.includes('\\') || p.startsWith('-') || /\s/.test(p));
+}
+
+/**
  * Adds `host <program> [args…]`: runs an allowlisted host program without a shell. Programs
  * not on the list answer `host: <program> is not allowed` with -EPERM (-1).
  */
 export function registerHostCommands(shell: ShellRegistry, options: HostCommandOptions): () => void {
   const allow = new Set(options.allow);
-  const bad = [...allow].filter((p) => p === '' || p.includes('/') || /\s/.test(p));
-  if (bad.length > 0) throw new RangeError(`host commands are given by plain program name, not ${bad.map((b) => JSON.stringify(b)).join(', ')}`);
+  const bad = badHostProgramNames([...allow]);
+  if (bad.length > 0) throw new RangeError(`host commands are given by plain program name (looked up in PATH), not ${bad.map((b) => JSON.stringify(b)).join(', ')}`);
   return shell.register(
     'host',
-    ({ argv, print, println }) => {
+    ({ argv, print, println, maxOutput, signal }) => {
       const program = argv[1];
       if (program === undefined) {
         println(`usage: host <program> [args]; allowed: ${[...allow].join(', ') || '(none)'}`);
@@ -195,7 +214,9 @@ export function registerHostCommands(shell: ShellRegistry, options: HostCommandO
         return -1;
       }
       return new Promise<number>((resolve) => {
-        execFile(program, argv.slice(2), { timeout: options.timeoutMs ?? 5000, maxBuffer: options.maxOutput ?? 65536, shell: false, windowsHide: true }, (err, stdout, stderr) => {
+        // The program's output is kept only up to what the shell keeps: a program that prints more is stopped.
+        const maxBuffer = Math.min(options.maxOutput ?? 65536, maxOutput ?? Infinity);
+        execFile(program, argv.slice(2), { timeout: options.timeoutMs ?? 5000, maxBuffer, shell: false, windowsHide: true, ...(signal ? { signal } : {}) }, (err, stdout, stderr) => {
           print(String(stdout) + String(stderr));
           if (!err) return resolve(0);
           const code = (err as { code?: unknown }).code;

@@ -37,9 +37,9 @@ import { ConsoleDecoder, encodeConsoleFrameZephyr, MAX_CONSOLE_PACKET, maxPacket
 import type { ConsoleDecoderStats } from '../framing/console.ts';
 import { encodeRawPacket, RawPacketDecoder } from '../framing/raw.ts';
 import type { RawDecoderStats } from '../framing/raw.ts';
-import { DEFAULT_RAW_INPUT_TIMEOUT_MS, DEFAULT_SERIAL_BAUD, type SerialFraming } from './serial.ts';
+import { DECODER_DROP_LABELS, DEFAULT_RAW_INPUT_TIMEOUT_MS, DEFAULT_SERIAL_BAUD, type SerialFraming } from './serial.ts';
 import { SerialLink } from './serial-link.ts';
-import type { ServerTransport, SmpPeer } from './types.ts';
+import type { ServerReceiveContext, ServerTransport, SmpPeer } from './types.ts';
 
 export interface SerialServerOptions {
   /** A serial device to serve on. Exactly one of `path` and `pty` is needed. */
@@ -127,6 +127,7 @@ export class SerialServerTransport implements ServerTransport {
   private stopGate: (() => void) | undefined;
   private gate: LineBufferGate | undefined;
   private decodeIncoming: ((bytes: Uint8Array) => void) | undefined;
+  private receiveContext: ServerReceiveContext | undefined;
 
   constructor(options: SerialServerOptions) {
     if (!options.path === !options.pty) throw new UsageError('serial server: give exactly one of a device path or pty');
@@ -163,7 +164,10 @@ export class SerialServerTransport implements ServerTransport {
     const decode = this.decodeIncoming;
     if (!decode || this.framing !== 'console') return;
     this.stopGate?.();
-    const gate = new LineBufferGate(lineBuffers, activity, decode, () => this.counters.linesDropped++);
+    const gate = new LineBufferGate(lineBuffers, activity, decode, () => {
+      this.counters.linesDropped++;
+      this.receiveContext?.undecodable('line lost: every receive line buffer taken while the device was busy', `serial:${this.devicePath ?? '?'}`);
+    });
     this.gate = gate;
     this.stopGate = activity.onIdle(() => gate.release());
   }
@@ -183,7 +187,7 @@ export class SerialServerTransport implements ServerTransport {
     return `${this.options.pty ? 'pty' : 'serial'} ${where}${link}, ${this.framing} framing`;
   }
 
-  async start(onPacket: (packet: Uint8Array, peer: SmpPeer) => void): Promise<void> {
+  async start(onPacket: (packet: Uint8Array, peer: SmpPeer) => unknown, context?: ServerReceiveContext): Promise<void> {
     if (this.link) throw new UsageError('serial server already started');
     // One line, one peer: whoever has the other end of it.
     const addressOf = (): string => `serial:${this.devicePath ?? '?'}`;
@@ -199,8 +203,11 @@ export class SerialServerTransport implements ServerTransport {
       const prompt = (typeof this.options.shellOverSmp === 'object' ? this.options.shellOverSmp.prompt : undefined) ?? DEFAULT_SHELL_PROMPT;
       this.shellLine = (line) => this.runShellLine(line, prompt, addressOf(), onPacket);
     }
+    this.receiveContext = context;
     const decode = (chunk: Uint8Array): void => {
+      const before = context ? { ...this.decoder.stats } : undefined;
       const packets = this.decoder.push(chunk);
+      if (before && context) reportDecoderDrops(before, this.decoder.stats, context, addressOf());
       this.armInputTimeout();
       for (const p of packets) {
         this.counters.packetsReceived++;
@@ -376,6 +383,17 @@ class LineBufferGate {
       if (this.held.length === 0 && !this.atLineStart && this.mode === 'held') this.mode = 'direct';
       for (const part of line) this.decode(part);
     }
+  }
+}
+
+/** Tells the server about every frame the decoder dropped in one push, by reason. */
+function reportDecoderDrops(before: Readonly<Record<string, number>>, after: Readonly<Record<string, number>> | Readonly<ConsoleDecoderStats> | Readonly<RawDecoderStats>, context: ServerReceiveContext, peer: string): void {
+  const now = after as unknown as Readonly<Record<string, number>>;
+  for (const [key, label] of Object.entries(DECODER_DROP_LABELS)) {
+    const n = (now[key] ?? 0) - (before[key] ?? 0);
+    if (n <= 0) continue;
+    if (key === 'skippedBytes') context.undecodable(`${n} ${label}`, peer, n);
+    else for (let i = 0; i < n; i++) context.undecodable(label, peer);
   }
 }
 

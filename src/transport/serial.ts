@@ -35,6 +35,27 @@ export const DEFAULT_RAW_INPUT_TIMEOUT_MS = 3000;
 
 export type SerialFraming = 'console' | 'raw';
 
+/** What each drop counter of the console and raw decoders means, as `-v` logs name it. */
+export const DECODER_DROP_LABELS: Readonly<Record<string, string>> = {
+  badCrc: 'bad CRC',
+  badBase64: 'bad base64',
+  badLength: 'bad length',
+  lineTooLong: 'line too long',
+  orphanContinuation: 'continuation without a start',
+  interrupted: 'interrupted by a new frame',
+  badHeader: 'bad header',
+  skippedBytes: 'bytes skipped',
+  abandoned: 'partial packets abandoned',
+};
+
+/** The decoder's drop counters that are not zero, as `bad CRC 2, orphan continuation 1`. */
+export function describeDecoderDrops(decoder: Readonly<Record<string, number>>): string {
+  return Object.entries(DECODER_DROP_LABELS)
+    .filter(([k]) => (decoder[k] ?? 0) > 0)
+    .map(([k, label]) => `${label} ${decoder[k]}`)
+    .join(', ');
+}
+
 /** What a serial connection string says. */
 export interface SerialConnection {
   path: string;

@@ -44,11 +44,26 @@ export interface SmpPeer {
   reply(packet: Uint8Array): Promise<void>;
 }
 
+/** What the server offers a transport besides taking packets. */
+export interface ServerReceiveContext {
+  /**
+   * MCUmgr buffers the transport may still fill; a packet handed over when this is 0 is dropped
+   * and counted by the server. A link that models its own line buffers (serial) asks before
+   * taking a frame in.
+   */
+  freeBuffers(): number;
+  /** Reports link data that was no packet (a bad frame, an oversize datagram): counted, and logged by `serve -v`. */
+  undecodable(reason: string, peer?: string, bytes?: number): void;
+}
+
 /** The device side: receives packets from any number of peers. */
 export interface ServerTransport {
   readonly kind: string;
-  /** Starts listening; resolves when ready. Each packet comes with its peer to answer. */
-  start(onPacket: (packet: Uint8Array, peer: SmpPeer) => void): Promise<void>;
+  /**
+   * Starts listening; resolves when ready. Each packet comes with its peer to answer;
+   * `onPacket` returns `false` when the server dropped it (no free buffer).
+   */
+  start(onPacket: (packet: Uint8Array, peer: SmpPeer) => unknown, context?: ServerReceiveContext): Promise<void>;
   /** A description of where it listens (`udp 127.0.0.1:1337`, `pty /dev/pts/4`). */
   describe(): string;
   close(): Promise<void>;

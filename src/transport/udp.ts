@@ -183,7 +183,7 @@ export function createUdpServer(options: UdpServerOptions): ServerTransport & { 
     get address() {
       return boundAddress;
     },
-    async start(onPacket) {
+    async start(onPacket, context) {
       const family = isIP(options.host) === 6 ? 'udp6' : 'udp4';
       const s = dgram.createSocket({ type: family, ipv6Only: family === 'udp6' ? false : undefined } as dgram.SocketOptions);
       socket = s;
@@ -205,11 +205,12 @@ export function createUdpServer(options: UdpServerOptions): ServerTransport & { 
       boundAddress = a.address;
       s.on('error', () => {});
       s.on('message', (msg, rinfo) => {
+        const host = rinfo.family === 'IPv6' ? `[${rinfo.address}]` : rinfo.address;
         if (msg.length > mtu) {
           options.onDrop?.('oversize', msg.length);
+          context?.undecodable(`datagram of ${msg.length} bytes exceeds the MTU ${mtu}`, `udp:${host}:${rinfo.port}`, msg.length);
           return;
         }
-        const host = rinfo.family === 'IPv6' ? `[${rinfo.address}]` : rinfo.address;
         const peer: SmpPeer = {
           address: `udp:${host}:${rinfo.port}`,
           transport: 'udp',

@@ -7,12 +7,12 @@ import { readFile } from 'node:fs/promises';
 import { commands } from '../../core/commands/index.ts';
 import { fromHex, toHex } from '../../core/bytes.ts';
 import { UsageError } from '../../core/errors.ts';
-import { verifyImage, tlvTypeName, formatImgtoolVersion } from '../../image/index.ts';
+import { verifyImage, tlvTypeName, formatImgtoolVersion, isZipArchive, readDfuPackage, describeTlvValue } from '../../image/index.ts';
 import { uploadImage } from '../../client/image-upload.ts';
-import { upgradeImage, type SlotState } from '../../client/upgrade.ts';
+import { upgradeImages, type SlotState, type UpgradeTarget } from '../../client/upgrade.ts';
 import type { CliContext } from '../context.ts';
 import { createTransferProgress, formatBytes } from '../transfer-progress.ts';
-import { openFileSource } from '../file-source.ts';
+import { openFileSource, type FileSource } from '../file-source.ts';
 
 function flagsOf(s: SlotState): string {
   const flags: string[] = [];
@@ -54,9 +54,9 @@ function intArg(name: string, text: string | undefined): number | undefined {
   return n;
 }
 
-async function readImageFile(path: string): Promise<Uint8Array> {
+async function readImageFile(path: string, limit?: number): Promise<Uint8Array> {
   try {
-    const b = await readFile(path);
+    const b = limit === undefined ? await readFile(path) : (await readFile(path)).subarray(0, limit);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   } catch (e) {
     throw new UsageError(`cannot read ${path}: ${(e as Error).message}`);
@@ -64,7 +64,7 @@ async function readImageFile(path: string): Promise<Uint8Array> {
 }
 
 interface UploadFlags {
-  image?: string;
+  image?: string | string[];
   upgrade?: boolean;
   noerase?: boolean;
   maxwinsize?: string;
@@ -74,7 +74,7 @@ interface UploadFlags {
 
 function uploadOptions(o: UploadFlags): { image?: number; upgrade?: boolean; maxWindow?: number; chunkSize?: number; chunkAlignment?: number } {
   const out: { image?: number; upgrade?: boolean; maxWindow?: number; chunkSize?: number; chunkAlignment?: number } = {};
-  const image = intArg('--image', o.image);
+  const image = intArg('--image', typeof o.image === 'string' ? o.image : undefined);
   if (image !== undefined) out.image = image;
   if (o.upgrade) out.upgrade = true;
   const w = intArg('--maxwinsize', o.maxwinsize);
@@ -86,9 +86,11 @@ function uploadOptions(o: UploadFlags): { image?: number; upgrade?: boolean; max
   return out;
 }
 
-function addUploadFlags(cmd: Command): Command {
-  return cmd
-    .option('-n, --image <N>', 'image number (default 0)')
+function addUploadFlags(cmd: Command, options: { imagePerFile?: boolean } = {}): Command {
+  const withImage = options.imagePerFile
+    ? cmd.option('-n, --image <N>', 'image number of each file, in file order (default 0)', (v: string, prev: string[] = []) => [...prev, v])
+    : cmd.option('-n, --image <N>', 'image number (default 0)');
+  return withImage
     .option('-u, --upgrade', 'refuse an image that is not newer than the running one')
     .option('-e, --noerase', 'accepted for Go mcumgr compatibility (no separate erase is ever sent)')
     .option('-w, --maxwinsize <N>', 'most chunks in flight (default: buf_count - 1 of the device)')
@@ -214,8 +216,8 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
           hash: img.hash,
           hashValid: v.hashValid,
           hashes: v.hashes.map((c) => ({ type: tlvTypeName(c.tlvType), expected: c.expected, actual: c.actual, valid: c.valid })),
-          protectedTlvs: img.protectedTlvs.map((t) => ({ type: tlvTypeName(t.type), length: t.length })),
-          tlvs: img.tlvs.map((t) => ({ type: tlvTypeName(t.type), length: t.length })),
+          protectedTlvs: img.protectedTlvs.map((t) => ({ type: tlvTypeName(t.type), length: t.length, value: describeTlvValue(t) })),
+          tlvs: img.tlvs.map((t) => ({ type: tlvTypeName(t.type), length: t.length, value: describeTlvValue(t) })),
           securityCounter: img.securityCounter,
           dependencies: img.dependencies,
         };
@@ -228,8 +230,9 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
             `  hash:         ${img.hash ? toHex(img.hash) : '(none)'}`,
             ...v.hashes.map((c) => `  ${tlvTypeName(c.tlvType)}: ${c.valid ? 'matches the content' : `DOES NOT MATCH the content (computed ${toHex(c.actual)})`}`),
             `  TLVs:         ${[...img.protectedTlvs.map((t) => `${tlvTypeName(t.type)}*`), ...img.tlvs.map((t) => tlvTypeName(t.type))].join(', ')}  (* protected)`,
-            ...(img.securityCounter !== undefined ? [`  security counter: ${img.securityCounter}`] : []),
-            ...img.dependencies.map((d) => `  depends on image ${d.imageId} >= ${d.minVersion.major}.${d.minVersion.minor}.${d.minVersion.revision}`),
+            ...[...img.protectedTlvs, ...img.tlvs].map((t) => `    ${`${tlvTypeName(t.type)}${t.protected ? '*' : ''}`.padEnd(18)} ${String(t.length).padStart(5)} B  ${describeTlvValue(t)}`),
+            `  security counter: ${img.securityCounter ?? '(none)'}`,
+            `  dependencies: ${img.dependencies.length === 0 ? '(none)' : img.dependencies.map((d) => `image ${d.imageId} >= ${formatImgtoolVersion(d.minVersion)}`).join(', ')}`,
           ].join('\n'),
         );
         if (!v.hashValid) {
@@ -242,34 +245,79 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
   addUploadFlags(
     program
       .command('upgrade')
-      .description('upload, test, reset, wait, verify the new image runs, confirm; reports old and new versions')
-      .argument('<file>', 'MCUboot image file')
+      .description('upload, mark, reset, wait, verify the new images run, confirm; reports old and new versions. Several files (with -n per file) or a west DFU package (dfu_application.zip) upgrade several images with one reset')
+      .argument('<files...>', 'MCUboot image files, or a DFU package zip')
       .option('--no-confirm', 'leave the new image in test (reverts at the next reset)')
+      .option('--mode <flow>', 'test-confirm, confirm-only or none (default: from the bootloader mode the device reports)')
       .option('--wait <seconds>', 'how long to wait for the device after the reset (default 60)'),
-  ).action((file: string, o: UploadFlags & { confirm?: boolean; wait?: string }) =>
+    { imagePerFile: true },
+  ).action((files: string[], o: UploadFlags & { confirm?: boolean; wait?: string; mode?: string }) =>
     ctx.withClient(async (client, out) => {
-      const source = await openFileSource(file);
-      const bytes = { length: source.size };
-      let progress: ReturnType<typeof createTransferProgress> | undefined;
       const wait = o.wait === undefined ? undefined : Number(o.wait);
       if (wait !== undefined && !(wait > 0)) throw new UsageError('--wait must be a positive number of seconds');
-      const result = await upgradeImage(client, source, {
-        ...uploadOptions(o),
+      if (o.mode !== undefined && o.mode !== 'test-confirm' && o.mode !== 'confirm-only' && o.mode !== 'none') {
+        throw new UsageError(`--mode must be test-confirm, confirm-only or none, got ${JSON.stringify(o.mode)}`);
+      }
+      const images = (Array.isArray(o.image) ? o.image : o.image === undefined ? [] : [o.image]).map((v) => intArg('--image', v)!);
+      const { targets, close } = await upgradeTargets(files, images);
+      let progress: ReturnType<typeof createTransferProgress> | undefined;
+      const result = await upgradeImages(client, targets, {
+        ...uploadOptions({ ...o, image: undefined }),
         noConfirm: o.confirm === false,
+        ...(o.mode !== undefined ? { flow: o.mode } : {}),
         ...(wait !== undefined ? { waitMs: wait * 1000 } : {}),
         onStage: (stage, detail) => {
-          if (stage !== 'upload') progress?.stop();
+          progress?.stop();
+          progress = undefined;
           out.info(`${stage}: ${detail}`);
-          if (stage === 'upload' && !detail.startsWith('skipped')) progress = createTransferProgress(bytes.length, { enabled: !out.json });
+          const size = /^image \d+: (\d+) bytes$/.exec(detail);
+          if (stage === 'upload' && size) progress = createTransferProgress(Number(size[1]), { enabled: !out.json });
         },
         onProgress: (p) => progress?.update(p.offset),
-      }).finally(() => source.close());
+      }).finally(close);
       progress?.stop();
-      out.result(result, () =>
-        result.alreadyRunning
-          ? `Already running ${result.to.version}${result.confirmed ? ' (confirmed)' : ''}`
-          : `Upgraded image ${result.image}: ${result.from?.version ?? '(none)'} → ${result.to.version}${result.confirmed ? ', confirmed' : ', in test (not confirmed)'}`,
+      const data = targets.length === 1 && !files[0]!.endsWith('.zip') ? result.images[0]! : result;
+      out.result(data, () =>
+        result.images
+          .map((r) =>
+            r.alreadyRunning
+              ? `Already running ${r.to.version}${result.images.length > 1 ? ` (image ${r.image})` : ''}${r.confirmed ? ' (confirmed)' : ''}`
+              : `Upgraded image ${r.image}: ${r.from?.version ?? '(none)'} → ${r.to.version}${r.confirmed ? ', confirmed' : result.flow === 'none' ? '' : ', in test (not confirmed)'}`,
+          )
+          .join('\n'),
       );
     }),
   );
+}
+
+/**
+ * The images of an upgrade: each file with its `-n` (in order; one file without `-n` is image 0),
+ * or the images a DFU package's manifest names.
+ */
+async function upgradeTargets(files: string[], images: number[]): Promise<{ targets: UpgradeTarget[]; close: () => Promise<void> }> {
+  const sources: FileSource[] = [];
+  const close = async (): Promise<void> => {
+    for (const s of sources) await s.close();
+  };
+  const targets: UpgradeTarget[] = [];
+  try {
+    if (files.length === 1 && images.length === 0) {
+      const head = await readImageFile(files[0]!, 4);
+      if (isZipArchive(head)) {
+        const pkg = readDfuPackage(await readImageFile(files[0]!));
+        return { targets: pkg.images.map((i) => ({ image: i.image, input: i.bytes })), close };
+      }
+    }
+    if (files.some((f) => f.endsWith('.zip'))) throw new UsageError('a DFU package (.zip) is upgraded alone, without -n');
+    if (files.length > 1 && images.length !== files.length) throw new UsageError(`give -n IMAGE for each file (${files.length} files, ${images.length} -n)`);
+    for (const [i, f] of files.entries()) {
+      const source = await openFileSource(f);
+      sources.push(source);
+      targets.push({ image: images[i] ?? 0, input: source });
+    }
+    return { targets, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
 }

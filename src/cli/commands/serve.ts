@@ -10,6 +10,13 @@ import { parsePublicKey } from '../../image/keys.ts';
 import { createAgent, ZEPHYR_DEVICE_TIMING, type AgentDeviceTiming, type AgentOptions } from '../../server/agent.ts';
 import type { ImageGroupOptions } from '../../server/groups/image.ts';
 import type { CliContext } from '../context.ts';
+import { formatServerEvent } from '../../server/request-log.ts';
+import { badHostProgramNames } from '../../server/shell.ts';
+import { DEFAULT_SETTINGS_MAX_KEYS } from '../../server/settings.ts';
+import { DEFAULT_SHELL_OUTPUT_MAX } from '../../server/groups/shell.ts';
+import { stat } from 'node:fs/promises';
+import { MCUBOOT_MODE_NAMES, isMcubootModeName } from '../../server/mcuboot/modes.ts';
+import { formatKconfigSettings, kconfigOptions, parseKconfig, type KconfigSource } from '../../server/kconfig.ts';
 
 export function defaultDataDir(): string {
   const env = process.env['MCUMGR_DATA'];
@@ -30,6 +37,18 @@ async function imageOptions(opts: Record<string, unknown>): Promise<ImageGroupOp
   const out: ImageGroupOptions = {};
   if (opts['images'] !== undefined) out.images = positiveInt('--images', opts['images'] as string, 1);
   if (opts['slotSize'] !== undefined) out.slotSize = positiveInt('--slot-size', opts['slotSize'] as string, 0);
+  const mode = opts['mcubootMode'];
+  if (typeof mode === 'string') {
+    if (!isMcubootModeName(mode)) throw new UsageError(`--mcuboot-mode must be one of ${MCUBOOT_MODE_NAMES.join(', ')}; got ${JSON.stringify(mode)}`);
+    out.mode = mode;
+  }
+  if (opts['downgradePrevention'] === true) out.downgradePrevention = true;
+  if (opts['rollbackProtection'] === true) out.hwRollbackProtection = true;
+  const confirm = opts['confirmNonActive'];
+  if (typeof confirm === 'string') {
+    if (confirm !== 'none' && confirm !== 'secondary' && confirm !== 'any') throw new UsageError(`--confirm-non-active must be none, secondary or any; got ${JSON.stringify(confirm)}`);
+    out.allowConfirmNonActiveImage = confirm;
+  }
   if (typeof opts['factoryImage'] === 'string') {
     const file = opts['factoryImage'];
     let bytes: Uint8Array;
@@ -81,6 +100,30 @@ function deviceTiming(opts: Record<string, unknown>): AgentDeviceTiming | undefi
   };
 }
 
+/** `--shell-host`'s program list, refused unless every entry is a plain program name. */
+function shellHostPrograms(text: string): string[] {
+  const programs = text.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const bad = badHostProgramNames(programs);
+  if (bad.length > 0) throw new UsageError(`--shell-host takes program names looked up in PATH, not paths or options: ${bad.map((b) => JSON.stringify(b)).join(', ')}`);
+  return programs;
+}
+
+/** What `--shell-host` grants, for `serve --help` (and the README says the same). */
+const SHELL_HOST_HELP =
+  'let anyone who can send SMP requests run these host programs (comma-separated plain names, looked up in PATH) ' +
+  'through the device shell as "host PROGRAM ARGS", with any arguments, as the user running serve, without a shell ' +
+  '(no pipes, globbing or redirection), for at most 5 s each, output cut at --shell-output-max. Arguments are not ' +
+  'checked: allowing cat, ls or a shell exposes the host. Off by default';
+
+/** Reads a `.config`; its modification time stands for the build time (os info `b`). */
+async function readKconfig(file: string): Promise<KconfigSource> {
+  try {
+    return { text: await readFile(file, 'utf8'), time: (await stat(file)).mtime };
+  } catch (e) {
+    throw new UsageError(`cannot read --kconfig ${file}: ${(e as Error).message}`);
+  }
+}
+
 export function registerServeCommand(program: Command, ctx: CliContext): Command {
   return program
     .command('serve')
@@ -91,11 +134,19 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
     .option('--mtu <bytes>', `largest UDP datagram accepted (default ${DEFAULT_UDP_MTU})`)
     .option('--no-udp-listen', 'do not listen on UDP (with another transport)')
     .option('--definite-cbor', 'answer with definite-length CBOR instead of Zephyr-style indefinite maps')
-    .option('--shell-host <programs>', 'let the device shell run these host programs (comma-separated names) as "host PROGRAM ARGS"; off by default')
+    .option('--shell-host <programs>', SHELL_HOST_HELP)
+    .option('--shell-output-max <bytes>', `shell output kept per command, the rest cut (default ${DEFAULT_SHELL_OUTPUT_MAX}; Zephyr's dummy shell backend keeps 300)`)
+    .option('--settings-max-keys <n>', `runtime settings keys the device holds; a new key past it answers err 3/1 like a full settings backend (default ${DEFAULT_SETTINGS_MAX_KEYS})`)
     .option('--images <n>', 'updatable images (pairs of slots) on the emulated device (default 1)')
     .option('--slot-size <bytes>', 'size of each image slot (default 1.5 MiB)')
     .option('--image-key <file...>', 'trust this public key (PEM or DER: ECDSA P-256/P-384, Ed25519, RSA): MCUboot then boots only images signed with a trusted key')
     .option('--factory-image <file>', 'the image a new device has in its primary slot (default: an unsigned 1.0.0 image; with --image-key give one signed with a trusted key)')
+    .option('--mcuboot-mode <mode>', `MCUboot mode of operation: ${MCUBOOT_MODE_NAMES.join(', ')} (default swap-move; fixed when the data directory is created)`)
+    .option('--downgrade-prevention', 'MCUboot built with MCUBOOT_DOWNGRADE_PREVENTION: an older pending image is erased, not installed (bootloader info reports no-downgrade)')
+    .option('--rollback-protection', 'MCUboot built with MCUBOOT_HW_ROLLBACK_PROT: images need a security counter (SEC_CNT TLV) not lower than the stored one')
+    .option('--confirm-non-active <which>', 'CONFIG_MCUMGR_GRP_IMG_ALLOW_CONFIRM_NON_ACTIVE_IMAGE_*: none (default), secondary or any')
+    .option('--kconfig <file>', "configure the device as a Zephyr build's .config does (groups, commands, buffers, os info, MCUboot mode, image count, ...); explicit options win")
+    .option('--print-config', 'with --kconfig: list the options read and what each sets, then exit')
     .option('--close-on-disconnect', "close the UDP socket while the --udp address is gone (or, for 0.0.0.0/::, while the network is disconnected: NET_EVENT_L4_DISCONNECTED) and reopen it when it is back, like Zephyr's smp_udp")
     .option('--fast', 'an instant device: no processing, flash or line-buffer limits (for CI)')
     .option('--processing-us <us>', `processing time per request (default ${ZEPHYR_DEVICE_TIMING.processingUs})`)
@@ -105,8 +156,17 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
     .action((opts: Record<string, unknown>) =>
       ctx.run(async (out) => {
         const timing = deviceTiming(opts);
+        const kconfig = typeof opts['kconfig'] === 'string' ? await readKconfig(opts['kconfig']) : undefined;
+        if (opts['printConfig'] === true) {
+          if (!kconfig) throw new UsageError('--print-config needs --kconfig FILE');
+          const k = kconfigOptions(parseKconfig(kconfig.text), kconfig.time);
+          out.result({ read: k.read }, () => formatKconfigSettings(k.read));
+          return;
+        }
         const dataDir = typeof opts['data'] === 'string' ? resolve(opts['data']) : defaultDataDir();
-        const bufSize = positiveInt('--buf-size', opts['bufSize'] as string | undefined, 2048);
+        // Unset buffer flags leave the .config's (or the defaults) in force.
+        const bufSize = opts['bufSize'] === undefined ? undefined : positiveInt('--buf-size', opts['bufSize'] as string, 2048);
+        const bufCount = opts['bufCount'] === undefined ? undefined : positiveInt('--buf-count', opts['bufCount'] as string, 4);
         // With a serial link (--serial / --pty) UDP is served only when --udp is given as well.
         const serialOnly = (typeof ctx.globals['serial'] === 'string' || ctx.globals['pty'] === true || typeof ctx.globals['ptyLink'] === 'string') && typeof ctx.globals.udp !== 'string';
         const servesUdp = opts['udpListen'] !== false && !serialOnly;
@@ -121,15 +181,22 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
         const udp = servesUdp ? parseHostPort(typeof ctx.globals.udp === 'string' ? ctx.globals.udp : '127.0.0.1:1337') : undefined;
         const options: AgentOptions = {
           dataDir,
-          bufSize,
-          bufCount: positiveInt('--buf-count', opts['bufCount'] as string | undefined, 4),
+          ...(bufSize !== undefined ? { bufSize } : {}),
+          ...(bufCount !== undefined ? { bufCount } : {}),
+          ...(kconfig ? { kconfig } : {}),
           indefiniteCbor: opts['definiteCbor'] !== true,
           image: await imageOptions(opts),
           transports,
-          ...(udp ? { udp: { ...udp, mtu: positiveInt('--mtu', (opts['mtu'] ?? ctx.globals['mtu']) as string | undefined, Math.max(DEFAULT_UDP_MTU, bufSize)) } } : {}),
+          ...(udp ? { udp: { ...udp, ...((opts['mtu'] ?? ctx.globals['mtu']) !== undefined ? { mtu: positiveInt('--mtu', (opts['mtu'] ?? ctx.globals['mtu']) as string, DEFAULT_UDP_MTU) } : {}) } } : {}),
           closeOnDisconnect,
           ...(timing ? { deviceTiming: timing } : {}),
-          ...(typeof opts['shellHost'] === 'string' ? { device: { shellHostCommands: { allow: opts['shellHost'].split(',').map((p) => p.trim()).filter((p) => p !== '') } } } : {}),
+          device: {
+            ...(typeof opts['shellHost'] === 'string' ? { shellHostCommands: { allow: shellHostPrograms(opts['shellHost']) } } : {}),
+            ...(opts['shellOutputMax'] !== undefined ? { shellOutputMax: positiveInt('--shell-output-max', opts['shellOutputMax'] as string, DEFAULT_SHELL_OUTPUT_MAX) } : {}),
+            ...(opts['settingsMaxKeys'] !== undefined ? { settingsMaxKeys: positiveInt('--settings-max-keys', opts['settingsMaxKeys'] as string, DEFAULT_SETTINGS_MAX_KEYS) } : {}),
+          },
+          // -v: one line per request, dropped packet and undecodable frame.
+          ...(ctx.globals.verbose ? { onEvent: (e) => process.stderr.write(`serve: ${formatServerEvent(e)}\n`) } : {}),
           onStatus: (m) => process.stderr.write(`serve: ${m}\n`),
           onError: (e) => process.stderr.write(`server: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`),
         };
@@ -143,10 +210,16 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           process.stdout.write(text);
         }
         out.info('Press Ctrl-C to stop.');
+        // SIGTERM / SIGINT: the queue's backlog is dropped and the request being processed gets
+        // a moment, then every store closes (as at a reset); a second signal exits at once
+        // (every store survives a kill at any point).
         await new Promise<void>((res) => {
           const stop = (): void => {
             process.off('SIGINT', stop);
             process.off('SIGTERM', stop);
+            const again = (): never => process.exit(130);
+            process.once('SIGINT', again);
+            process.once('SIGTERM', again);
             void agent.close().then(res);
           };
           process.on('SIGINT', stop);

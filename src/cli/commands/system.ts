@@ -2,21 +2,7 @@
 import type { Command } from 'commander';
 import { commands } from '../../core/commands/index.ts';
 import type { CliContext } from '../context.ts';
-
-/** MCUboot mode names (`enum mcuboot_mode`). */
-const MCUBOOT_MODES: Record<number, string> = {
-  [-1]: 'unknown',
-  0: 'single slot',
-  1: 'swap using scratch',
-  2: 'overwrite only',
-  3: 'swap using move',
-  4: 'direct-XIP',
-  5: 'direct-XIP with revert',
-  6: 'RAM load',
-  7: 'firmware loader',
-  8: 'single slot RAM load',
-  9: 'swap using offset',
-};
+import { MCUBOOT_MODE_LABELS } from '../../client/upgrade.ts';
 
 /** Formats a Date as the device expects: local wall time, `YYYY-MM-DDTHH:MM:SS.mmm`, no zone. */
 export function localDatetime(d: Date): string {
@@ -88,7 +74,7 @@ export function registerSystemCommands(program: Command, ctx: CliContext): void 
         out.result(rsp, () => {
           const lines: string[] = [];
           for (const [k, v] of Object.entries(rsp)) {
-            if (k === 'mode' && typeof v === 'number') lines.push(`mode: ${v} (${MCUBOOT_MODES[v] ?? 'unknown'})`);
+            if (k === 'mode' && typeof v === 'number') lines.push(`mode: ${v} (${MCUBOOT_MODE_LABELS[v] ?? 'unknown'})`);
             else lines.push(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
           }
           return lines.join('\n');

@@ -124,6 +124,8 @@ interface FsContext {
   readonly server: SmpServer;
   readonly root: FileSystemRoot;
   readonly transfers: FileTransfers;
+  /** The hash types the firmware registers (Kconfig CONFIG_MCUMGR_GRP_FS_CHECKSUM_IEEE_CRC32 / _HASH_SHA256). */
+  readonly hashTypes: ReadonlyArray<'crc32' | 'sha256'>;
 }
 
 type Body<C extends keyof typeof commands.fs> = BodyOf<(typeof commands.fs)[C]>;
@@ -154,7 +156,7 @@ function fileLen(r: ResolvedPath): { size: number; hostPath: string } {
  * erase (group 63) and server close.
  */
 export function createFsGroup(server: SmpServer, device: DeviceServices = createDeviceServices(server), options: FsGroupOptions = {}): MgmtGroup {
-  const ctx: FsContext = { server, root: device.fsRoot, transfers: new FileTransfers(options.idleCloseMs ?? FS_IDLE_CLOSE_MS) };
+  const ctx: FsContext = { server, root: device.fsRoot, transfers: new FileTransfers(options.idleCloseMs ?? FS_IDLE_CLOSE_MS), hashTypes: device.options.fsHashTypes ?? ['crc32', 'sha256'] };
   device.onStorageErase.push(() => ctx.transfers.close());
   server.onClose(() => ctx.transfers.close());
   server.onBoot(async () => {
@@ -166,7 +168,7 @@ export function createFsGroup(server: SmpServer, device: DeviceServices = create
     handle(commands.fs.upload, ({ body, peer }) => ctx.transfers.locked(() => fsUpload(ctx, body, peer))),
     handle(commands.fs.status, ({ body }) => ctx.transfers.locked(() => fsStatus(ctx, body))),
     handle(commands.fs.hash, ({ body }) => ctx.transfers.locked(() => fsHash(ctx, body))),
-    handle(commands.fs.hashTypes, () => fsHashTypes()),
+    handle(commands.fs.hashTypes, () => fsHashTypes(ctx)),
     handle(commands.fs.close, () => ctx.transfers.locked(() => fsClose(ctx))),
   ]);
 }
@@ -276,11 +278,11 @@ async function fsStatus({ server, root }: FsContext, body: Body<'status'>): Prom
 }
 
 /** 8/2: crc32 or sha256 of a file's range. */
-async function fsHash({ server, root }: FsContext, body: Body<'hash'>): Promise<{ type: string; off?: number; len: number; output: number | Uint8Array }> {
+async function fsHash({ server, root, hashTypes }: FsContext, body: Body<'hash'>): Promise<{ type: string; off?: number; len: number; output: number | Uint8Array }> {
   checkName(body.name);
   const type = body.type === undefined || body.type === '' ? 'crc32' : body.type;
   if (new TextEncoder().encode(type).length > HASH_TYPE_SIZE || body.len === 0) throw MgmtError.rc(MgmtErr.EINVAL);
-  if (!Object.hasOwn(FS_HASH_TYPES, type)) throw fsErr('CHECKSUM_HASH_NOT_FOUND');
+  if (!Object.hasOwn(FS_HASH_TYPES, type) || !hashTypes.includes(type as 'crc32' | 'sha256')) throw fsErr('CHECKSUM_HASH_NOT_FOUND');
   const path = await fileAccess(server, 'hash', body.name);
   const { size, hostPath } = fileLen(await root.resolve(path));
   const off = body.off ?? 0;
@@ -315,8 +317,8 @@ async function fsHash({ server, root }: FsContext, body: Body<'hash'>): Promise<
 }
 
 /** 8/3: the supported hash types. */
-function fsHashTypes(): { types: Record<string, { format: number; size: number }> } {
-  return { types: { crc32: { ...FS_HASH_TYPES.crc32 }, sha256: { ...FS_HASH_TYPES.sha256 } } };
+function fsHashTypes({ hashTypes }: FsContext): { types: Record<string, { format: number; size: number }> } {
+  return { types: Object.fromEntries(hashTypes.map((t) => [t, { ...FS_HASH_TYPES[t] }])) };
 }
 
 /** 8/4: closes the open file. */

@@ -28,6 +28,7 @@ import { commands } from '../../core/commands/index.ts';
 import { Group, GROUP_NAMES } from '../../core/commands/command.ts';
 import { McuMgrError } from '../../core/errors.ts';
 import { bytesEqual } from '../../core/bytes.ts';
+import { MgmtErr } from '../../core/error-codes.ts';
 import { IMAGE_MAGIC, decodeImageHeader } from '../../image/index.ts';
 import { MgmtError } from '../errors.ts';
 import type { HookResult } from '../hooks.ts';
@@ -62,6 +63,13 @@ interface ImageContext {
   readonly frugal: boolean;
   readonly imageCheck: boolean;
   readonly reportMaxImageSize: boolean;
+  /**
+   * The peer whose first chunk started or resumed the upload session. Zephyr's session has no
+   * owner, so two uploaders each follow the other's offset and mix their images in the slot;
+   * here a later chunk from another peer answers MGMT_ERR_EBUSY and leaves the session alone
+   * (a first chunk still starts a new upload or resumes, from anyone, as on Zephyr).
+   */
+  uploadPeer: string | undefined;
 }
 
 type UploadRequest = BodyOf<typeof commands.image.upload>;
@@ -72,6 +80,12 @@ const imgErr = (rc: number): MgmtError => MgmtError.group(Group.IMAGE, rc);
 function hookError(r: HookResult): MgmtError | undefined {
   if (!r) return undefined;
   return 'group' in r ? MgmtError.group(r.group, r.rc) : MgmtError.rc(r.rc);
+}
+
+/** The MCUboot model behind a server's registered image group, if it has one (os bootloader info reads its mode). */
+export function imageModelOf(server: SmpServer): McubootModel | undefined {
+  const g = server.registry.findGroup(Group.IMAGE) as Partial<ImageGroup> | undefined;
+  return g?.model instanceof McubootModel ? g.model : undefined;
 }
 
 /** Builds the image group for a server with the given options. */
@@ -87,13 +101,13 @@ export function imageGroupFactory(options: ImageGroupOptions = {}): (server: Smp
  */
 export async function createImageGroup(server: SmpServer, options: ImageGroupOptions = {}): Promise<ImageGroup> {
   const model = await McubootModel.open({ ...options, dir: options.dir ?? join(server.dataDir, 'mcuboot') });
-  const ctx: ImageContext = { server, model, frugal: options.frugalList ?? false, imageCheck: options.imageCheck ?? true, reportMaxImageSize: options.reportMaxImageSize ?? false };
+  const ctx: ImageContext = { server, model, frugal: options.frugalList ?? false, imageCheck: options.imageCheck ?? true, reportMaxImageSize: options.reportMaxImageSize ?? false, uploadPeer: undefined };
   server.onBoot(() => bootImages(model));
   server.onClose(() => model.close());
   const group = defineGroup(Group.IMAGE, GROUP_NAMES[Group.IMAGE]!, [
     handle(commands.image.state, () => imageStateRead(ctx)),
     handle(commands.image.stateWrite, ({ body }) => imageStateWrite(ctx, body)),
-    handle(commands.image.upload, ({ body }) => imageUpload(ctx, body)),
+    handle(commands.image.upload, ({ body, peer }) => imageUpload(ctx, body, peer.address)),
     handle(commands.image.erase, ({ body }) => imageErase(ctx, body)),
     handle(commands.image.slotInfo, () => imageSlotInfo(ctx)),
   ]);
@@ -103,7 +117,8 @@ export async function createImageGroup(server: SmpServer, options: ImageGroupOpt
 /** MCUboot's boot sequence at power-on and reset (the upload session is lost, as RAM is). */
 async function bootImages(model: McubootModel): Promise<void> {
   const report: BootReport = await model.boot();
-  if (!report.ok) {
+  // Single slot: the SMP server is MCUboot's serial recovery, which serves without an application.
+  if (!report.ok && model.mode !== 'single-slot') {
     const bad = report.images.filter((i) => !i.primaryValid).map((i) => i.image);
     throw new McuMgrError('DEVICE_STATE', `MCUboot: no bootable image in the primary slot of image ${bad.join(', ')} (the device stays in the bootloader)`);
   }
@@ -252,7 +267,7 @@ async function startUpload(ctx: ImageContext, up: NewUpload, step: UploadStep): 
 }
 
 /** 1/1 upload (img_mgmt_upload): one chunk. */
-async function imageUpload(ctx: ImageContext, req: UploadRequest): Promise<Response> {
+async function imageUpload(ctx: ImageContext, req: UploadRequest, peer: string): Promise<Response> {
   const { server, model } = ctx;
   const step = new UploadStep(ctx);
   if (req.off === undefined) return step.fail(imgErr(ImgErr.INVALID_OFFSET), req.image);
@@ -261,10 +276,12 @@ async function imageUpload(ctx: ImageContext, req: UploadRequest): Promise<Respo
   let fresh: NewUpload | undefined;
   if (off === 0) {
     const inspected = await inspectFirstChunk(ctx, req, step);
+    ctx.uploadPeer = peer;
     if ('resume' in inspected) return inspected.resume;
     fresh = inspected;
   } else {
     const s = model.currentUpload;
+    if (s && ctx.uploadPeer !== undefined && ctx.uploadPeer !== peer) throw MgmtError.rc(MgmtErr.EBUSY, 'an image upload from another peer is in progress');
     // Wrong offset (or no session after a reset): drop the data, answer the expected offset.
     if (!s || off !== s.off) return { off: s?.off ?? 0 };
     if (off + data.length > s.size) return step.fail(imgErr(ImgErr.INVALID_IMAGE_DATA_OVERRUN), s.image);

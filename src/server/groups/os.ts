@@ -18,6 +18,7 @@ import { createDeviceServices, McubootMode, type DeviceServices } from '../devic
 import type { HookEvents } from '../hooks.ts';
 import { DeviceClock, formatDeviceDatetime, parseDeviceDatetime } from '../device-clock.ts';
 import { heapStats, processThreads } from '../process-stats.ts';
+import { imageModelOf } from './image.ts';
 
 /** Zephyr's CONFIG_MCUMGR_GRP_OS_INFO_MAX_RESPONSE_SIZE, NUL included. */
 const INFO_MAX_RESPONSE_SIZE = 256;
@@ -84,7 +85,7 @@ export function createOsGroup(server: SmpServer, device: DeviceServices = create
   ]);
 }
 
-type TaskStat = { prio: number; tid: number; state: number; stksiz?: number; stkuse?: number; runtime?: number };
+type TaskStat = { prio: number; tid: number; state: number; stksiz?: number; stkuse?: number; runtime?: number; cswcnt?: number; last_checkin?: number; next_checkin?: number };
 
 /** 0/2: the emulated firmware's threads (DeviceOptions.threads) or the process's own. */
 async function osTaskStats({ device }: OsContext): Promise<{ tasks: Record<string, TaskStat> }> {
@@ -95,9 +96,17 @@ async function osTaskStats({ device }: OsContext): Promise<{ tasks: Record<strin
     let name = t.name.slice(0, 32);
     for (let n = 2; Object.hasOwn(tasks, name); n++) name = `${t.name.slice(0, 28)}#${n}`;
     const entry: TaskStat = { prio: t.prio, tid, state: t.state };
-    if (t.stksiz !== undefined) entry.stksiz = t.stksiz;
-    if (t.stkuse !== undefined) entry.stkuse = t.stkuse;
-    if (t.runtime !== undefined) entry.runtime = t.runtime;
+    const cols = device.options.taskstat;
+    if (cols) {
+      // The columns the firmware's Kconfig asks for (os_mgmt_taskstat_encode_one).
+      if (cols.stackInfo) Object.assign(entry, { stksiz: t.stksiz ?? 0, stkuse: t.stkuse ?? 0 });
+      if (cols.runtime !== 'none') entry.runtime = cols.runtime === 'measured' ? (t.runtime ?? 0) : 0;
+      if (cols.unsupported) Object.assign(entry, { cswcnt: 0, last_checkin: 0, next_checkin: 0 });
+    } else {
+      if (t.stksiz !== undefined) entry.stksiz = t.stksiz;
+      if (t.stkuse !== undefined) entry.stkuse = t.stkuse;
+      if (t.runtime !== undefined) entry.runtime = t.runtime;
+    }
     tasks[name] = entry;
   });
   return { tasks };
@@ -133,8 +142,10 @@ async function osBootloaderInfo({ server, device }: OsContext, body: Body<'bootl
   if (hook.handled) return response;
   if (body.query === undefined) return { bootloader: 'MCUboot' };
   if (body.query === 'mode') {
-    const rsp: { mode: number; 'no-downgrade'?: boolean } = { mode: device.options.bootloaderMode ?? McubootMode.SWAP_USING_MOVE };
-    if (device.options.bootloaderNoDowngrade) rsp['no-downgrade'] = true;
+    // The mode of the image group's MCUboot model unless the device options say otherwise.
+    const model = imageModelOf(server);
+    const rsp: { mode: number; 'no-downgrade'?: boolean } = { mode: device.options.bootloaderMode ?? model?.modeNumber ?? McubootMode.SWAP_USING_MOVE };
+    if (device.options.bootloaderNoDowngrade ?? model?.noDowngrade) rsp['no-downgrade'] = true;
     return rsp;
   }
   throw MgmtError.group(Group.OS, OsMgmtErr.QUERY_YIELDS_NO_ANSWER);

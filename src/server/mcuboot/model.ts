@@ -1,28 +1,40 @@
 /**
- * A device-side model of MCUboot in swap mode with durable slots, plus the slot logic of Zephyr's
- * image management group (img_mgmt) that sits on top of it.
+ * A device-side model of MCUboot with durable slots, in any of its modes (modes.ts), plus the slot
+ * logic of Zephyr's image management group (img_mgmt) that sits on top of it.
  *
  * Storage, under `dir`:
  * ```
- * layout.json                  slot size, image count, trailer size (checked on every open)
+ * layout.json                  slot size, image count, trailer size, mode (checked on every open)
  * image-<n>/slot-0.bin         primary slot of image n (slot size bytes, 0xff = erased)
  * image-<n>/slot-1.bin         secondary slot
  * image-<n>/scratch.bin        one swap sector
  * image-<n>/swap-status.json   swap journal, present only while a swap is in progress
+ * security-counters.json       stored security counters (MCUBOOT_HW_ROLLBACK_PROT)
  * ```
  * Absolute slot numbers are `2 * image + slot`, as img_mgmt numbers them.
  *
- * Bootloader side, `boot()` (bootutil loader.c `context_boot_go`, checked 2026-07): finish an
- * interrupted swap from its journal; otherwise take the swap type from the trailers
- * ({@link decideSwapType}); for TEST/PERM/REVERT validate the secondary (header, hash, signature
- * when keys are configured) and erase it when invalid (swap type then NONE); swap; finally
- * validate the primary (MCUBOOT_VALIDATE_PRIMARY_SLOT) — a device whose primary does not verify
- * does not boot.
+ * Bootloader side, `boot()` (mcu-tools/mcuboot boot/bootutil/src/loader.c at 2d4bacc, read
+ * 2026-07, `context_boot_go` and `boot_load_and_validate_images`):
+ * - swap and overwrite-only modes: finish an interrupted swap from its journal; otherwise take the
+ *   swap type from the trailers ({@link decideSwapType}); for TEST/PERM/REVERT validate the
+ *   secondary (header; encrypted/compressed refused as without MCUBOOT_ENC_IMAGES /
+ *   MCUBOOT_DECOMPRESS_IMAGES; hash; signature with keys; security counter with
+ *   MCUBOOT_HW_ROLLBACK_PROT; overwrite-only downgrade check) and erase it when invalid; with
+ *   several images check DEPENDENCY TLVs (`boot_verify_dependencies`: one unmet dependency cancels
+ *   every upgrade of this boot); swap-mode downgrade prevention (`check_downgrade_prevention`);
+ *   swap, or copy (`boot_copy_image`); finally validate every primary (MCUBOOT_VALIDATE_PRIMARY_SLOT)
+ *   and raise the stored security counter of a confirmed image;
+ * - direct-XIP and RAM load: the newest valid slot, with `boot_rom_address_check` and, with
+ *   revert, `boot_select_or_erase`; invalid slots are erased;
+ * - single slot: slot 0 when valid; otherwise the device stays in serial recovery.
  *
- * Application side (img_mgmt, Zephyr 4.3 `img_mgmt_state.c` / `img_mgmt.c`, read 2026-07):
- * image state flags, next-boot slot, slot-in-use, set-next-boot with every refusal of
- * `img_mgmt_set_next_boot_slot`, `boot_set_next` trailer writes, erase, upload target selection
- * and writes. Refusals throw {@link MgmtError} group 1 with the img_mgmt error number.
+ * Application side (img_mgmt, Zephyr `img_mgmt_state.c` / `img_mgmt.c`, read 2026-07): image
+ * state flags, next-boot slot (swap and the two direct-XIP variants of
+ * `img_mgmt_get_next_boot_slot`), slot-in-use, set-next-boot with every refusal of
+ * `img_mgmt_set_next_boot_slot` (and its direct-XIP-revert variant), `boot_set_next` trailer writes
+ * (and the direct-XIP build of it), erase, upload target selection and writes. Refusals throw
+ * {@link MgmtError} group 1 with the img_mgmt error number, or rc 8 where Zephyr (or MCUboot's
+ * serial recovery) has no handler for the command in that mode.
  *
  * All operations are serialised by one lock (img_mgmt's `img_mgmt_take_lock`).
  */
@@ -49,6 +61,10 @@ import {
   readImage,
   swapTypeName,
   trailerSize as imgtoolTrailerSize,
+  encodeTrailerTail,
+  IMAGE_MAGIC,
+  readImageHeaderFields,
+  type ImageDependency,
   verifyImage,
   type ImagePublicKey,
   type ImageVerification,
@@ -61,7 +77,8 @@ import { writeFileAtomic } from '../storage.ts';
 import { ImgErr, readImgMgmtInfo, type ImgInfo } from './img-info.ts';
 import { IO_CHUNK, SlotFile, nodeHashFactory } from './slot-file.ts';
 import type { FlashTiming } from '../device-timing.ts';
-import { readSwapJournal, runSwap, startSwap, type SwapProgress } from './swap.ts';
+import { overwriteCopy, readSwapJournal, runSwap, startSwap, type CopyProgress, type SwapProgress } from './swap.ts';
+import { MCUBOOT_MODE_NUMBER, isEquivalentSlotMode, type McubootModeName } from './modes.ts';
 
 /** Image management group id. */
 const IMG_GROUP = 1;
@@ -91,6 +108,21 @@ export interface McubootModelOptions {
   allowErasePending?: boolean;
   /** Called around every swap step (tests kill the process here). */
   onSwapProgress?: (p: SwapProgress) => void | Promise<void>;
+  /** Called around every step of an overwrite-only copy (tests kill the process here). */
+  onCopyProgress?: (p: CopyProgress) => void | Promise<void>;
+  /** MCUboot's mode of operation (default `swap-move`); see modes.ts. Fixed when the device is created. */
+  mode?: McubootModeName;
+  /**
+   * MCUBOOT_DOWNGRADE_PREVENTION: a pending image older than the running one (major.minor.revision)
+   * is erased instead of installed (overwrite-only: boot_validate_slot; swap modes:
+   * check_downgrade_prevention). Direct-XIP modes prevent downgrades by picking the newest anyway.
+   */
+  downgradePrevention?: boolean;
+  /**
+   * MCUBOOT_HW_ROLLBACK_PROT: every image needs a SEC_CNT TLV not lower than the stored counter of
+   * its image number; the counter rises when an image is confirmed (or installed permanently).
+   */
+  hwRollbackProtection?: boolean;
 }
 
 interface Layout {
@@ -99,6 +131,8 @@ interface Layout {
   slotSize: number;
   trailerSize: number;
   sectorSize: number;
+  /** Absent in directories made before modes existed: those are swap devices. */
+  mode?: McubootModeName;
 }
 
 /** img_mgmt's next-boot type (`enum img_mgmt_next_boot_type`). */
@@ -124,8 +158,13 @@ export interface ImageBootReport {
   image: number;
   /** The swap type the trailers asked for (before validation). */
   requested: string;
-  /** What was done: none, test, perm, revert, or resumed (an interrupted swap was completed). */
-  performed: 'none' | 'test' | 'perm' | 'revert' | 'resumed';
+  /**
+   * What was done: none, test, perm, revert, resumed (an interrupted swap was completed),
+   * overwrite (overwrite-only copy), or in equivalent-slot modes the slot chosen (`slot-0`, `slot-1`).
+   */
+  performed: 'none' | 'test' | 'perm' | 'revert' | 'resumed' | 'overwrite' | 'slot-0' | 'slot-1';
+  /** Why an upgrade was not done although one was asked for (dependency, downgrade). */
+  blocked?: string;
   /** Why the secondary was erased instead of swapped in, if it was. */
   secondaryRejected?: string;
   /** The primary slot holds a valid image after the swap. */
@@ -194,7 +233,17 @@ export class McubootModel {
   private lock: Promise<unknown> = Promise.resolve();
   private lastBoot: BootReport | undefined;
   private upload: UploadTarget | undefined;
+  /** The last digest computed per slot, kept while the slot's content is unchanged (see slotDigest). */
+  private readonly digests = new Map<SlotFile, { length: number; generation: number; digest: Uint8Array }>();
   private closed = false;
+  /** MCUboot's mode of operation. */
+  readonly mode: McubootModeName;
+  readonly downgradePrevention: boolean;
+  readonly hwRollbackProtection: boolean;
+  /** Equivalent-slot modes: the absolute slot each image booted from at the last boot. */
+  private readonly bootedSlot: number[] = [];
+  /** MCUBOOT_HW_ROLLBACK_PROT: the stored (monotonic) security counter of each image. */
+  private securityCounters: number[] = [];
 
   private constructor(options: McubootModelOptions, layout: Layout) {
     this.options = options;
@@ -203,7 +252,11 @@ export class McubootModel {
     this.slotSize = layout.slotSize;
     this.sectorSize = layout.sectorSize;
     this.trailerSize = layout.trailerSize;
-    this.maxImageSize = layout.slotSize - layout.trailerSize;
+    this.mode = layout.mode ?? 'swap-move';
+    this.downgradePrevention = options.downgradePrevention ?? false;
+    this.hwRollbackProtection = options.hwRollbackProtection ?? false;
+    // swap-move and swap-offset need one spare sector (MCUboot docs/design.md).
+    this.maxImageSize = layout.slotSize - layout.trailerSize - (this.mode === 'swap-move' || this.mode === 'swap-offset' ? layout.sectorSize : 0);
     this.activeImage = options.activeImage ?? 0;
     this.keys = options.keys ?? [];
   }
@@ -220,7 +273,12 @@ export class McubootModel {
       slotSize: options.slotSize ?? DEFAULT_SLOT_SIZE,
       trailerSize: options.trailerSize ?? imgtoolTrailerSize(),
       sectorSize: options.sectorSize ?? DEFAULT_SECTOR_SIZE,
+      mode: options.mode ?? 'swap-move',
     };
+    if (isEquivalentSlotMode(wanted.mode!) && wanted.images !== 1) {
+      // img_mgmt_active_slot: "Multi image does not support DirectXIP currently" (Zephyr img_mgmt.c).
+      throw new RangeError(`${wanted.mode} supports one image (Zephyr's img_mgmt has no multi-image direct-XIP), got ${wanted.images}`);
+    }
     if (!Number.isInteger(wanted.images) || wanted.images < 1 || wanted.images > 15) throw new RangeError(`images must be 1-15, got ${wanted.images}`);
     if (!Number.isInteger(wanted.slotSize) || wanted.slotSize < 4096) throw new RangeError(`slotSize must be at least 4096, got ${wanted.slotSize}`);
     if (!Number.isInteger(wanted.trailerSize) || wanted.trailerSize < TRAILER_INFO_SIZE || wanted.trailerSize >= wanted.slotSize / 2) {
@@ -239,9 +297,10 @@ export class McubootModel {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new McuMgrError('DEVICE_STATE', `cannot read ${layoutPath}`, { cause: e });
     }
     if (existing) {
-      for (const k of ['images', 'slotSize', 'trailerSize', 'sectorSize'] as const) {
-        if (existing[k] !== wanted[k] && options[k] !== undefined) {
-          throw new McuMgrError('DEVICE_STATE', `${options.dir} was created with ${k} ${existing[k]}, not ${wanted[k]}`);
+      for (const k of ['images', 'slotSize', 'trailerSize', 'sectorSize', 'mode'] as const) {
+        const had = k === 'mode' ? (existing.mode ?? 'swap-move') : existing[k];
+        if (had !== wanted[k] && options[k] !== undefined) {
+          throw new McuMgrError('DEVICE_STATE', `${options.dir} was created with ${k} ${had}, not ${wanted[k]} (use another --data directory)`);
         }
       }
     }
@@ -260,21 +319,85 @@ export class McubootModel {
         for (let i = 0; i < layout.images; i++) {
           const bytes = options.factoryImage
             ? await options.factoryImage(i)
-            : (await buildImage({ payload: factoryPayload(i), version: { major: 1, minor: 0, revision: 0, build: 0 } })).bytes;
+            : (await buildImage({
+                payload: factoryPayload(i),
+                version: { major: 1, minor: 0, revision: 0, build: 0 },
+                // With rollback protection every image needs a security counter.
+                ...(options.hwRollbackProtection ? { securityCounter: 'auto' as const } : {}),
+              })).bytes;
           if (bytes.length > model.maxImageSize) throw new RangeError(`factory image ${i} is ${bytes.length} bytes, more than ${model.maxImageSize}`);
           const primary = model.slots[2 * i]!;
           await primary.eraseAll();
           await primary.write(0, bytes);
+          // Direct-XIP with revert boots only slots whose trailer has the magic: the factory image is
+          // programmed confirmed (imgtool --pad --confirm, Zephyr's zephyr.signed.confirmed.bin).
+          if (layout.mode === 'direct-xip-revert') await primary.write(primary.size - TRAILER_INFO_SIZE, encodeTrailerTail({ magic: true, imageOk: true }));
           await primary.sync();
           await model.slots[2 * i + 1]!.eraseAll();
         }
         await writeFileAtomic(layoutPath, JSON.stringify(layout));
       }
+      await model.loadSecurityCounters();
     } catch (e) {
       await model.closeFiles();
       throw e;
     }
     return model;
+  }
+
+  private get countersPath(): string {
+    return join(this.dir, 'security-counters.json');
+  }
+
+  private async loadSecurityCounters(): Promise<void> {
+    let stored: unknown;
+    try {
+      stored = JSON.parse(await readFile(this.countersPath, 'utf8'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new McuMgrError('DEVICE_STATE', `cannot read ${this.countersPath}`, { cause: e });
+    }
+    this.securityCounters = Array.from({ length: this.images }, (_, i) => {
+      const v = Array.isArray(stored) ? (stored[i] as unknown) : undefined;
+      return typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : 0;
+    });
+  }
+
+  /** The stored security counter of each image (MCUBOOT_HW_ROLLBACK_PROT; 0 until an image raises it). */
+  get storedSecurityCounters(): readonly number[] {
+    return [...this.securityCounters];
+  }
+
+  /** `boot_nv_security_counter_update`: only ever rises; durable before it returns. */
+  private async raiseSecurityCounter(image: number, f: SlotFile): Promise<void> {
+    if (!this.hwRollbackProtection) return;
+    const v = await this.verifyFile(f);
+    const n = v instanceof ImageFormatError ? undefined : v.image.securityCounter;
+    if (n === undefined || n <= (this.securityCounters[image] ?? 0)) return;
+    this.securityCounters[image] = n;
+    await writeFileAtomic(this.countersPath, JSON.stringify(this.securityCounters));
+  }
+
+  /**
+   * Whether bootloader info reports `no-downgrade: true` (Zephyr's
+   * CONFIG_MCUBOOT_BOOTLOADER_NO_DOWNGRADE: selected by the direct-XIP modes, set by hand when
+   * MCUboot is built with MCUBOOT_DOWNGRADE_PREVENTION).
+   */
+  get noDowngrade(): boolean {
+    return isEquivalentSlotMode(this.mode) || this.downgradePrevention;
+  }
+
+  /** The number bootloader info reports for this mode (`query: mode`). */
+  get modeNumber(): number {
+    return MCUBOOT_MODE_NUMBER[this.mode];
+  }
+
+  /**
+   * Flash address of a slot (for ROM_FIXED direct-XIP images: `ih_load_addr` must equal it,
+   * `boot_rom_address_check`). The emulated flash puts a 64 KiB bootloader first, then the slots
+   * in order.
+   */
+  slotAddress(absSlot: number): number {
+    return 0x10000 + absSlot * this.slotSize;
   }
 
   private async closeFiles(): Promise<void> {
@@ -373,18 +496,27 @@ export class McubootModel {
 
   // ---- the bootloader --------------------------------------------------------------------------
 
-  /** Why MCUboot would refuse an image in this slot (undefined: valid). */
-  private async rejectReason(f: SlotFile): Promise<string | undefined> {
+  /**
+   * Why MCUboot would refuse the image in a slot (undefined: valid): `boot_check_header_valid`
+   * (sizes; encrypted or compressed images are refused by a bootloader built without
+   * MCUBOOT_ENC_IMAGES / MCUBOOT_DECOMPRESS_IMAGES, as this one is), then `bootutil_img_validate`
+   * (hash, signature with trusted keys, and with MCUBOOT_HW_ROLLBACK_PROT a SEC_CNT TLV not lower
+   * than the image's stored counter).
+   */
+  private async rejectReason(f: SlotFile, image: number): Promise<string | undefined> {
     const head = await f.readCopy(0, 32);
     const dv = new DataView(head.buffer);
+    if (dv.getUint32(0, true) !== IMAGE_MAGIC) return 'no image header magic';
     const hdrSize = dv.getUint16(8, true);
     const protSize = dv.getUint16(10, true);
     const imgSize = dv.getUint32(12, true);
     const flags = dv.getUint32(16, true);
     // boot_check_header_valid
     if (hdrSize + imgSize + protSize >= f.size) return 'header sizes exceed the slot';
-    if (flags & (ImageFlag.ENCRYPTED_AES128 | ImageFlag.ENCRYPTED_AES256)) return 'encrypted image (no decryption key in this bootloader)';
-    if ((flags & ImageFlag.COMPRESSED_LZMA1) !== 0 || (flags & ImageFlag.COMPRESSED_LZMA2) !== 0) return 'compressed image (no decompression in this bootloader)';
+    if (flags & (ImageFlag.ENCRYPTED_AES128 | ImageFlag.ENCRYPTED_AES256)) return 'encrypted image (this MCUboot is built without MCUBOOT_ENC_IMAGES)';
+    if ((flags & (ImageFlag.COMPRESSED_LZMA1 | ImageFlag.COMPRESSED_LZMA2 | ImageFlag.COMPRESSED_ARM_THUMB_FLT)) !== 0) {
+      return 'compressed image (this MCUboot is built without MCUBOOT_DECOMPRESS_IMAGES)';
+    }
     const v = await this.verifyFile(f);
     if (v instanceof ImageFormatError) return v.message;
     // bootutil_img_validate: the TLV area must end within the image area.
@@ -392,6 +524,12 @@ export class McubootModel {
     if (!v.hashValid) return v.hashes.length === 0 ? 'no hash TLV' : 'hash mismatch';
     if (v.signature.status !== 'valid' && v.signature.status !== 'not-checked') {
       return `signature ${v.signature.status}${'reason' in v.signature ? ` (${v.signature.reason})` : ''}`;
+    }
+    if (this.hwRollbackProtection) {
+      const n = v.image.securityCounter;
+      const stored = this.securityCounters[image] ?? 0;
+      if (n === undefined) return 'no security counter TLV (MCUBOOT_HW_ROLLBACK_PROT)';
+      if (n < stored) return `security counter ${n} lower than the stored ${stored} (rollback refused)`;
     }
     return undefined;
   }
@@ -407,69 +545,281 @@ export class McubootModel {
     }
   }
 
-  private async bootImage(image: number): Promise<ImageBootReport> {
-    const primary = this.slots[2 * image]!;
-    const secondary = this.slots[2 * image + 1]!;
-    const journalPath = join(this.dir, `image-${image}`, 'swap-status.json');
-    const ctx = { primary, secondary, scratch: this.scratch[image]!, journalPath, trailerSize: this.trailerSize, onProgress: this.options.onSwapProgress };
-    const report: ImageBootReport = { image, requested: 'none', performed: 'none', primaryValid: false, version: undefined };
+  private async headerVersion(f: SlotFile): Promise<ImageVersion | undefined> {
+    const head = await f.readCopy(0, 32);
+    if (new DataView(head.buffer).getUint32(0, true) !== IMAGE_MAGIC) return undefined;
+    return readImageHeaderFields(head).version;
+  }
 
-    const journal = await readSwapJournal(journalPath);
-    if (journal) {
-      // boot_complete_partial_swap: finish it; no new swap decision during this boot.
-      if (journal.image !== image) throw new McuMgrError('DEVICE_STATE', `swap journal of image ${image} names image ${journal.image}`);
-      report.requested = swapTypeName(journal.swapType);
-      await runSwap(ctx, journal);
-      report.performed = 'resumed';
-    } else {
-      const requested = await this.swapTypeOf(image);
-      report.requested = swapTypeName(requested);
-      if (requested === SwapType.TEST || requested === SwapType.PERM || requested === SwapType.REVERT) {
-        const head = await secondary.readCopy(0, 32);
-        const dv = new DataView(head.buffer);
-        let rejected: string | undefined;
-        if (dv.getUint32(0, true) === 0xffffffff || (dv.getUint32(16, true) & ImageFlag.NON_BOOTABLE) !== 0) {
-          // boot_validate_slot: erased header or non-bootable image: scramble the trailer only.
-          rejected = dv.getUint32(0, true) === 0xffffffff ? 'no image in the secondary slot' : 'non-bootable image';
-          await secondary.eraseRange(secondary.size - this.trailerSize, this.trailerSize);
-          await secondary.sync();
-        } else {
-          rejected = await this.rejectReason(secondary);
-          // "Image in the secondary slot is not valid!": boot_scramble_slot erases it.
-          if (rejected) await secondary.eraseAll();
-        }
-        if (rejected) {
-          report.secondaryRejected = rejected;
-        } else {
-          const swapLength = Math.min(
-            this.maxImageSize,
-            Math.ceil(Math.max(await this.imageEnd(primary), await this.imageEnd(secondary)) / this.sectorSize) * this.sectorSize,
-          );
-          await startSwap(ctx, image, requested, swapLength, this.sectorSize);
-          report.performed = swapTypeName(requested) as ImageBootReport['performed'];
-        }
-      }
-    }
-    // MCUBOOT_VALIDATE_PRIMARY_SLOT
-    const reason = await this.rejectReason(primary);
-    report.primaryValid = reason === undefined;
-    if (report.primaryValid) {
-      const info = await readImgMgmtInfo(primary);
-      report.version = 'version' in info ? formatImageVersion(info.version) : undefined;
-    }
-    return report;
+  private async dependenciesOf(f: SlotFile): Promise<ImageDependency[]> {
+    const v = await this.verifyFile(f);
+    return v instanceof ImageFormatError ? [] : v.image.dependencies;
   }
 
   /**
-   * The boot sequence MCUboot runs at reset (swap mode), for every image. Also drops any upload
-   * in progress (RAM state in Zephyr). Returns what happened; `ok` false means the device would
-   * stay in the bootloader (no valid primary image).
+   * `boot_validate_slot(secondary)` for a pending request: an erased or non-bootable header only
+   * loses its trailer; with overwrite-only downgrade prevention an older image is scrambled; an
+   * invalid image is scrambled ("Image in the secondary slot is not valid!"). Returns why the
+   * request was dropped, or undefined when the secondary may be installed.
+   */
+  private async validateSecondary(image: number): Promise<string | undefined> {
+    const secondary = this.slots[2 * image + 1]!;
+    const head = await secondary.readCopy(0, 32);
+    const dv = new DataView(head.buffer);
+    if (dv.getUint32(0, true) === 0xffffffff || (dv.getUint32(16, true) & ImageFlag.NON_BOOTABLE) !== 0) {
+      await secondary.eraseRange(secondary.size - this.trailerSize, this.trailerSize);
+      await secondary.sync();
+      return dv.getUint32(0, true) === 0xffffffff ? 'no image in the secondary slot' : 'non-bootable image';
+    }
+    if (this.mode === 'overwrite-only' && this.downgradePrevention) {
+      const older = await this.olderThanPrimary(image);
+      if (older) {
+        await secondary.eraseAll();
+        return older;
+      }
+    }
+    const rejected = await this.rejectReason(secondary, image);
+    if (rejected) await secondary.eraseAll();
+    return rejected;
+  }
+
+  /** Downgrade prevention by version (`boot_compare_version`, build number ignored): why, or undefined. */
+  private async olderThanPrimary(image: number): Promise<string | undefined> {
+    const sv = await this.headerVersion(this.slots[2 * image + 1]!);
+    const pv = await this.headerVersion(this.slots[2 * image]!);
+    if (sv && pv && compareImageVersions(sv, pv) < 0) return `downgrade prevented: ${formatImageVersion(sv)} is older than the running ${formatImageVersion(pv)}`;
+    return undefined;
+  }
+
+  /**
+   * `boot_verify_dependencies` (swap and overwrite modes, loader.c): for each image, the
+   * DEPENDENCY TLVs of the image it will run (secondary when upgrading, else primary) are checked
+   * against the version each named image will have after this boot. The first unmet dependency
+   * cancels every image's upgrade at this boot (the requests stay for the next boot).
+   */
+  private async verifyDependencies(types: SwapTypeValue[], reports: ImageBootReport[]): Promise<void> {
+    const upgrading = (t: SwapTypeValue | undefined): boolean => t === SwapType.TEST || t === SwapType.PERM || t === SwapType.REVERT;
+    for (let image = 0; image < this.images; image++) {
+      const own = this.slots[2 * image + (upgrading(types[image]) ? 1 : 0)]!;
+      for (const dep of await this.dependenciesOf(own)) {
+        if (dep.imageId >= this.images) continue;
+        const depSlot = this.slots[2 * dep.imageId + (upgrading(types[dep.imageId]) ? 1 : 0)]!;
+        const have = await this.headerVersion(depSlot);
+        if (have && compareImageVersions(have, dep.minVersion) >= 0) continue;
+        const why = `image ${image} needs image ${dep.imageId} >= ${formatImageVersion(dep.minVersion)}, which would be ${have ? formatImageVersion(have) : 'missing'}`;
+        for (let i = 0; i < this.images; i++) {
+          if (upgrading(types[i])) reports[i]!.blocked = why;
+          types[i] = SwapType.NONE;
+        }
+        return;
+      }
+    }
+  }
+
+  /** Swap and overwrite-only modes (`context_boot_go`, loader.c). */
+  private async bootSwapFamily(): Promise<ImageBootReport[]> {
+    const reports: ImageBootReport[] = [];
+    const types: SwapTypeValue[] = [];
+    // 1. Complete interrupted swaps; otherwise determine and validate each image's request.
+    for (let image = 0; image < this.images; image++) {
+      const report: ImageBootReport = { image, requested: 'none', performed: 'none', primaryValid: false, version: undefined };
+      reports.push(report);
+      const journal = this.mode === 'overwrite-only' ? undefined : await readSwapJournal(this.journalPath(image));
+      if (journal) {
+        if (journal.image !== image) throw new McuMgrError('DEVICE_STATE', `swap journal of image ${image} names image ${journal.image}`);
+        report.requested = swapTypeName(journal.swapType);
+        await runSwap(this.swapContext(image), journal);
+        report.performed = 'resumed';
+        types.push(SwapType.NONE);
+        continue;
+      }
+      const requested = await this.swapTypeOf(image);
+      report.requested = swapTypeName(requested);
+      if (requested === SwapType.TEST || requested === SwapType.PERM || requested === SwapType.REVERT) {
+        const rejected = await this.validateSecondary(image);
+        if (rejected) {
+          report.secondaryRejected = rejected;
+          types.push(SwapType.NONE);
+          // BOOT_SWAP_TYPE_FAIL (swap modes): image_ok is set so that no revert loop starts.
+          if (this.mode !== 'overwrite-only') await this.setPrimaryImageOk(image);
+          continue;
+        }
+      }
+      types.push(requested);
+    }
+    // 2. Multi-image dependencies.
+    if (this.images > 1 && types.some((t) => t !== SwapType.NONE)) await this.verifyDependencies(types, reports);
+    // 3. Perform the updates.
+    for (let image = 0; image < this.images; image++) {
+      const report = reports[image]!;
+      const type = types[image]!;
+      const primary = this.slots[2 * image]!;
+      const secondary = this.slots[2 * image + 1]!;
+      if (type === SwapType.TEST || type === SwapType.PERM) {
+        if (this.downgradePrevention && this.mode !== 'overwrite-only') {
+          // check_downgrade_prevention (swap modes): an older secondary is scrambled.
+          const older = await this.olderThanPrimary(image);
+          if (older) {
+            await secondary.eraseAll();
+            report.blocked = older;
+            continue;
+          }
+        }
+      }
+      if (type === SwapType.NONE) continue;
+      if (this.mode === 'overwrite-only') {
+        await overwriteCopy(primary, secondary, image, this.sectorSize, this.options.onCopyProgress);
+        report.performed = 'overwrite';
+        await this.raiseSecurityCounter(image, primary);
+        continue;
+      }
+      const swapLength = Math.min(this.maxImageSize, Math.ceil(Math.max(await this.imageEnd(primary), await this.imageEnd(secondary)) / this.sectorSize) * this.sectorSize);
+      await startSwap(this.swapContext(image), image, type, swapLength, this.sectorSize);
+      report.performed = swapTypeName(type) as ImageBootReport['performed'];
+      // PERM: the counter rises right away (no revert will follow).
+      if (type === SwapType.PERM) await this.raiseSecurityCounter(image, primary);
+    }
+    // 4. MCUBOOT_VALIDATE_PRIMARY_SLOT, then boot_update_hw_rollback_protection.
+    for (const report of reports) {
+      const primary = this.slots[2 * report.image]!;
+      const reason = await this.rejectReason(primary, report.image);
+      report.primaryValid = reason === undefined;
+      if (!report.primaryValid) continue;
+      const state = await this.readSwapState(primary);
+      if (state.magic !== MagicState.GOOD || state.imageOk === FlagState.SET) await this.raiseSecurityCounter(report.image, primary);
+      const info = await readImgMgmtInfo(primary);
+      report.version = 'version' in info ? formatImageVersion(info.version) : undefined;
+    }
+    return reports;
+  }
+
+  private journalPath(image: number): string {
+    return join(this.dir, `image-${image}`, 'swap-status.json');
+  }
+
+  private swapContext(image: number): Parameters<typeof runSwap>[0] {
+    return {
+      primary: this.slots[2 * image]!,
+      secondary: this.slots[2 * image + 1]!,
+      scratch: this.scratch[image]!,
+      journalPath: this.journalPath(image),
+      trailerSize: this.trailerSize,
+      onProgress: this.options.onSwapProgress,
+    };
+  }
+
+  private async setPrimaryImageOk(image: number): Promise<void> {
+    const f = this.slots[2 * image]!;
+    const tail = await f.readCopy(f.size - TRAILER_INFO_SIZE, TRAILER_INFO_SIZE);
+    const state = decodeSwapState(tail);
+    if (state.magic !== MagicState.GOOD || state.imageOk !== FlagState.UNSET) return;
+    tail.fill(0xff, trailerOffsets(TRAILER_INFO_SIZE).imageOk, trailerOffsets(TRAILER_INFO_SIZE).imageOk + BOOT_MAX_ALIGN);
+    tail[trailerOffsets(TRAILER_INFO_SIZE).imageOk] = 1;
+    await this.writeTail(f, tail);
+  }
+
+  /**
+   * Direct-XIP and RAM load (`boot_load_and_validate_images`, loader.c): among slots with an image
+   * header, take the highest version (slot 0 wins a tie); direct-XIP skips a ROM_FIXED image built
+   * for another address (`boot_rom_address_check`); with revert (`boot_select_or_erase`) a slot
+   * whose trailer has no magic, or was tried (copy_done) and not confirmed, is erased and the next
+   * one tried, else copy_done is written; an invalid image is erased (the slots are equivalent).
+   */
+  private async bootEquivalentSlots(): Promise<ImageBootReport[]> {
+    const reports: ImageBootReport[] = [];
+    for (let image = 0; image < this.images; image++) {
+      const report: ImageBootReport = { image, requested: 'none', performed: 'none', primaryValid: false, version: undefined };
+      reports.push(report);
+      const available = new Set<number>();
+      for (const s of [2 * image, 2 * image + 1]) if ((await this.headerVersion(this.slots[s]!)) !== undefined) available.add(s);
+      for (;;) {
+        let chosen: number | undefined;
+        let best: ImageVersion | undefined;
+        for (const s of [...available].sort()) {
+          const v = (await this.headerVersion(this.slots[s]!))!;
+          if (best === undefined || compareImageVersions(v, best) > 0) {
+            chosen = s;
+            best = v;
+          }
+        }
+        if (chosen === undefined) break;
+        const f = this.slots[chosen]!;
+        if (this.mode === 'direct-xip') {
+          const head = readImageHeaderFields(await f.readCopy(0, 32));
+          if ((head.flags & ImageFlag.ROM_FIXED) !== 0 && head.loadAddress !== this.slotAddress(chosen)) {
+            available.delete(chosen);
+            report.secondaryRejected = `slot ${chosen % 2}: ROM_FIXED image built for 0x${head.loadAddress.toString(16)}, not this slot`;
+            continue;
+          }
+        }
+        if (this.mode === 'direct-xip-revert') {
+          const st = await this.readSwapState(f);
+          if (st.magic !== MagicState.GOOD || (st.copyDone === FlagState.SET && st.imageOk !== FlagState.SET)) {
+            await f.eraseAll();
+            available.delete(chosen);
+            report.secondaryRejected = `slot ${chosen % 2}: ${st.magic !== MagicState.GOOD ? 'not marked for boot' : 'tried and not confirmed'}: erased`;
+            continue;
+          }
+          if (st.copyDone !== FlagState.SET) {
+            const tail = await f.readCopy(f.size - TRAILER_INFO_SIZE, TRAILER_INFO_SIZE);
+            const o = trailerOffsets(TRAILER_INFO_SIZE).copyDone;
+            tail.fill(0xff, o, o + BOOT_MAX_ALIGN);
+            tail[o] = 1;
+            await this.writeTail(f, tail);
+          }
+        }
+        const reason = await this.rejectReason(f, image);
+        if (reason) {
+          await f.eraseAll();
+          available.delete(chosen);
+          report.secondaryRejected = `slot ${chosen % 2}: ${reason}: erased`;
+          continue;
+        }
+        this.bootedSlot[image] = chosen;
+        report.performed = chosen % 2 === 0 ? 'slot-0' : 'slot-1';
+        report.primaryValid = true;
+        report.version = formatImageVersion(best!);
+        const st = await this.readSwapState(f);
+        if (this.mode !== 'direct-xip-revert' || st.imageOk === FlagState.SET) await this.raiseSecurityCounter(image, f);
+        break;
+      }
+    }
+    return reports;
+  }
+
+  /** Single slot: MCUboot boots slot 0 when it is valid, otherwise stays in serial recovery. */
+  private async bootSingleSlot(): Promise<ImageBootReport[]> {
+    const reports: ImageBootReport[] = [];
+    for (let image = 0; image < this.images; image++) {
+      const f = this.slots[2 * image]!;
+      const reason = await this.rejectReason(f, image);
+      let version: string | undefined;
+      if (reason === undefined) {
+        const info = await readImgMgmtInfo(f);
+        if ('version' in info) version = formatImageVersion(info.version);
+      }
+      reports.push({
+        image,
+        requested: 'none',
+        performed: 'none',
+        ...(reason ? { secondaryRejected: `slot 0: ${reason}` } : {}),
+        primaryValid: reason === undefined,
+        version,
+      });
+      if (reason === undefined) await this.raiseSecurityCounter(image, f);
+    }
+    return reports;
+  }
+
+  /**
+   * The boot sequence MCUboot runs at reset, in this model's mode, for every image. Also drops any
+   * upload in progress (RAM state in Zephyr). Returns what happened; `ok` false means the device
+   * would stay in the bootloader (no valid image to run).
    */
   boot(): Promise<BootReport> {
     return this.locked(async () => {
       this.upload = undefined;
-      const images: ImageBootReport[] = [];
-      for (let i = 0; i < this.images; i++) images.push(await this.bootImage(i));
+      const images = isEquivalentSlotMode(this.mode) ? await this.bootEquivalentSlots() : this.mode === 'single-slot' ? await this.bootSingleSlot() : await this.bootSwapFamily();
       this.lastBoot = { ok: images.every((r) => r.primaryValid), images };
       return this.lastBoot;
     });
@@ -484,12 +834,44 @@ export class McubootModel {
 
   /** `img_mgmt_active_slot(image)`: slot 0 of the image in swap modes (absolute number). */
   activeSlot(image: number): number {
-    return 2 * image;
+    // Equivalent-slot modes run from the slot the last boot chose (Zephyr: the running partition).
+    return isEquivalentSlotMode(this.mode) ? (this.bootedSlot[image] ?? 2 * image) : 2 * image;
+  }
+
+  /** `img_mgmt_get_opposite_slot`. */
+  private otherSlot(absSlot: number): number {
+    return absSlot ^ 1;
+  }
+
+  /**
+   * Direct-XIP with revert, `read_directxip_state` (img_mgmt_state.c): FOREVER (magic, image_ok),
+   * REVERT (magic, copy_done, no image_ok), ONCE (magic only), UNSET.
+   */
+  private async directXipState(absSlot: number): Promise<'forever' | 'revert' | 'once' | 'unset'> {
+    const st = await this.readSwapState(this.slots[absSlot]!);
+    if (st.magic !== MagicState.GOOD) return 'unset';
+    if (st.imageOk === FlagState.SET) return 'forever';
+    return st.copyDone === FlagState.SET ? 'revert' : 'once';
   }
 
   private async nextBoot(image: number): Promise<{ slot: number; type: NextBootType }> {
     const active = this.activeSlot(image);
-    const other = active + 1;
+    const other = this.otherSlot(active);
+    if (isEquivalentSlotMode(this.mode)) {
+      // img_mgmt_get_next_boot_slot, direct-XIP variants.
+      const a = await this.readInfoUnlocked(active);
+      const o = await this.readInfoUnlocked(other);
+      const newer = 'version' in a && 'version' in o && compareImageVersions(a.version, o.version) < 0;
+      if (this.mode !== 'direct-xip-revert') return { slot: newer ? other : active, type: 'normal' };
+      if (a.rc !== 0 || (o.rc !== 0 && o.rc !== ImgErr.NO_IMAGE) || o.rc === ImgErr.NO_IMAGE) return { slot: active, type: 'normal' };
+      const as = await this.directXipState(active);
+      const os = await this.directXipState(other);
+      if (as === 'revert') return { slot: other, type: 'revert' };
+      if (os === 'unset') return { slot: active, type: as === 'once' ? 'test' : 'normal' };
+      if (newer && os === 'forever') return { slot: other, type: 'normal' };
+      if (newer && os === 'once') return { slot: other, type: 'test' };
+      return { slot: active, type: 'normal' };
+    }
     switch (await this.swapTypeOf(image)) {
       case SwapType.NONE:
         return { slot: active, type: 'normal' };
@@ -513,6 +895,8 @@ export class McubootModel {
   private async inUse(absSlot: number): Promise<boolean> {
     const image = absSlot >> 1;
     const active = this.activeSlot(image);
+    // Direct-XIP without revert: only the running slot is in use (img_mgmt_slot_in_use).
+    if (this.mode === 'direct-xip' || this.mode === 'ram-load') return active === absSlot;
     const nb = await this.nextBoot(image);
     if (absSlot === nb.slot && nb.type === 'revert') return true;
     if ((absSlot === nb.slot && nb.type === 'test') || (active !== nb.slot && nb.type === 'normal')) {
@@ -532,7 +916,7 @@ export class McubootModel {
     for (let image = 0; image < this.images; image++) {
       const nb = await this.nextBoot(image);
       const a = this.activeSlot(image);
-      const o = a + 1;
+      const o = this.otherSlot(a);
       const flagsA = { active: true, confirmed: nb.type !== 'revert', pending: false, permanent: false };
       const flagsO = { active: false, confirmed: false, pending: false, permanent: false };
       if (nb.slot !== a) {
@@ -540,7 +924,9 @@ export class McubootModel {
         else if (nb.type === 'revert') flagsO.confirmed = true;
         else flagsO.pending = true;
       }
-      for (const [abs, f] of [[a, flagsA], [o, flagsO]] as const) {
+      // Slots in ascending order; single-slot devices have no secondary.
+      const order = (a < o ? [[a, flagsA], [o, flagsO]] as const : [[o, flagsO], [a, flagsA]] as const).filter(([abs]) => this.mode !== 'single-slot' || abs % 2 === 0);
+      for (const [abs, f] of order) {
         const info = await this.readInfoUnlocked(abs);
         if (!('hash' in info)) continue;
         // Zephyr's state read marks the active slot of every image active (flags_a).
@@ -596,6 +982,7 @@ export class McubootModel {
    */
   setNextBoot(hash: Uint8Array | undefined, confirm: boolean): Promise<void> {
     return this.locked(async () => {
+      this.assertStateWriteSupported();
       let slot: number;
       if (!hash || hash.length === 0) {
         if (!confirm) throw MgmtError.group(IMG_GROUP, ImgErr.INVALID_HASH);
@@ -625,9 +1012,30 @@ export class McubootModel {
     return this.locked(() => this.setNextBootSlotUnlocked(absSlot, confirm));
   }
 
+  /**
+   * Whether 1/0 write exists: Zephyr registers no state-write handler with
+   * CONFIG_MCUBOOT_BOOTLOADER_MODE_DIRECT_XIP (img_mgmt.c handler table), and MCUboot's serial
+   * recovery answers MGMT_ERR_ENOTSUP without MCUBOOT_SERIAL_IMG_GRP_IMAGE_STATE (boot_serial.c).
+   */
+  get stateWriteSupported(): boolean {
+    return this.mode !== 'direct-xip' && this.mode !== 'ram-load' && this.mode !== 'single-slot';
+  }
+
+  private assertStateWriteSupported(): void {
+    if (!this.stateWriteSupported) throw MgmtError.rc(MGMT_ERR_ENOTSUP, `image state write is not supported in ${this.mode} mode`);
+  }
+
   private async setNextBootSlotUnlocked(slot: number, confirm: boolean): Promise<void> {
+    this.assertStateWriteSupported();
     const image = slot >> 1;
     const active = this.activeSlot(image);
+    if (this.mode === 'direct-xip-revert') {
+      // img_mgmt_set_next_boot_slot, DIRECT_XIP_WITH_REVERT variant: only "test the running slot" is refused.
+      if (!confirm && slot === active) throw MgmtError.group(IMG_GROUP, ImgErr.IMAGE_SETTING_TEST_TO_ACTIVE_DENIED);
+      const rc = await this.bootSetNextDirectXip(this.slots[slot]!, slot === active, confirm);
+      if (rc !== 0) throw MgmtError.group(IMG_GROUP, rc === BOOT_EFLASH ? ImgErr.FLASH_WRITE_FAILED : ImgErr.INVALID_IMAGE_HEADER_MAGIC);
+      return;
+    }
     const nb = await this.nextBoot(image);
     const allow = this.options.allowConfirmNonActiveImage ?? 'none';
     if (allow !== 'any' && confirm && image !== this.activeImage && (allow !== 'secondary' || slot === active)) {
@@ -696,6 +1104,34 @@ export class McubootModel {
     }
   }
 
+  /**
+   * `boot_set_next` as built for direct-XIP with revert (bootutil_public.c, MCUBOOT_BOOTUTIL_LIB_FOR_DIRECT_XIP):
+   * an active slot is always confirmed; magic UNSET → write it; then, when confirming, copy_done
+   * and image_ok if unset (a confirmed slot must not look "tried"); magic BAD → BOOT_EBADIMAGE.
+   */
+  private async bootSetNextDirectXip(f: SlotFile, active: boolean, confirm: boolean): Promise<number> {
+    if (active) confirm = true;
+    const tail = await f.readCopy(f.size - TRAILER_INFO_SIZE, TRAILER_INFO_SIZE);
+    const state = decodeSwapState(tail);
+    if (state.magic === MagicState.BAD) return BOOT_EBADIMAGE;
+    const o = trailerOffsets(TRAILER_INFO_SIZE);
+    const field = (off: number): void => {
+      tail.fill(0xff, off, off + BOOT_MAX_ALIGN);
+      tail[off] = 1;
+    };
+    if (state.magic === MagicState.UNSET) tail.set(BOOT_MAGIC, o.magic);
+    if (confirm) {
+      if (state.copyDone === FlagState.UNSET) field(o.copyDone);
+      if (state.imageOk === FlagState.UNSET) field(o.imageOk);
+    }
+    try {
+      await this.writeTail(f, tail);
+    } catch {
+      return BOOT_EFLASH;
+    }
+    return 0;
+  }
+
   // ---- img_mgmt: erase, slot info, upload ------------------------------------------------------
 
   /**
@@ -705,7 +1141,9 @@ export class McubootModel {
    */
   eraseSlot(absSlot?: number): Promise<void> {
     return this.locked(async () => {
-      const slot = absSlot ?? this.activeSlot(this.activeImage) + 1;
+      // MCUboot's serial recovery has no erase command (boot_serial.c: MGMT_ERR_ENOTSUP).
+      if (this.mode === 'single-slot') throw MgmtError.rc(MGMT_ERR_ENOTSUP, 'image erase is not supported by serial recovery');
+      const slot = absSlot ?? this.otherSlot(this.activeSlot(this.activeImage));
       const info = await this.readInfoUnlocked(slot);
       if (info.rc === 0 && (await this.inUse(slot))) throw MgmtError.group(IMG_GROUP, ImgErr.NO_FREE_SLOT);
       const f = this.slotFile(slot);
@@ -724,9 +1162,11 @@ export class McubootModel {
   slotInfo(): SlotInfoEntry[] {
     const out: SlotInfoEntry[] = [];
     for (let image = 0; image < this.images; image++) {
+      // Single slot: serial recovery uploads straight into slot 0, the only slot.
+      const slots = this.mode === 'single-slot' ? [0] : [0, 1];
       out.push({
         image,
-        slots: [0, 1].map((slot) => (2 * image + slot === this.activeSlot(image) ? { slot, size: this.slotSize } : { slot, size: this.slotSize, uploadImageId: image })),
+        slots: slots.map((slot) => (2 * image + slot === this.activeSlot(image) && this.mode !== 'single-slot' ? { slot, size: this.slotSize } : { slot, size: this.slotSize, uploadImageId: image })),
       });
     }
     return out;
@@ -741,8 +1181,14 @@ export class McubootModel {
   }
 
   private async uploadSlotUnlocked(image: number): Promise<number> {
+    if (this.mode === 'single-slot') {
+      // Serial recovery writes the primary slot of the image (boot_serial.c bs_upload); an
+      // unknown image fails to open its flash area: MGMT_ERR_EINVAL.
+      if (!Number.isInteger(image) || image < 0 || image >= this.images) throw MgmtError.rc(MGMT_ERR_EINVAL, `no image ${image}`);
+      return 2 * image;
+    }
     if (!Number.isInteger(image) || image < 0 || image >= this.images) throw MgmtError.group(IMG_GROUP, ImgErr.NO_FREE_SLOT);
-    const slot = this.activeSlot(image) + 1;
+    const slot = this.otherSlot(this.activeSlot(image));
     if (await this.inUse(slot)) throw MgmtError.group(IMG_GROUP, ImgErr.NO_FREE_SLOT);
     return slot;
   }
@@ -832,7 +1278,14 @@ export class McubootModel {
     const f = this.slot(absSlot);
     return this.locked(async () => {
       if (!Number.isInteger(length) || length < 0 || length > f.size) throw MgmtError.group(IMG_GROUP, ImgErr.INVALID_IMAGE_TOO_LARGE);
-      return this.digestUnlocked(f, length);
+      // A first chunk with `sha` costs a hash of up to the whole slot: a peer repeating it gets
+      // the digest kept from last time, as long as the slot has not changed since.
+      const kept = this.digests.get(f);
+      if (kept && kept.length === length && kept.generation === f.generation) return kept.digest.slice();
+      const generation = f.generation;
+      const digest = await this.digestUnlocked(f, length);
+      this.digests.set(f, { length, generation, digest });
+      return digest.slice();
     });
   }
 
@@ -845,6 +1298,11 @@ export class McubootModel {
     if (compareImageVersions(current, newVersion) >= 0) throw MgmtError.group(IMG_GROUP, ImgErr.CURRENT_VERSION_IS_NEWER);
   }
 }
+
+/** MGMT_ERR_ENOTSUP: no handler for the command. */
+const MGMT_ERR_ENOTSUP = 8;
+/** MGMT_ERR_EINVAL. */
+const MGMT_ERR_EINVAL = 3;
 
 /** bootutil error numbers returned by `boot_set_next`. */
 const BOOT_EFLASH = 1;

@@ -115,9 +115,20 @@ export class SlotFile implements ImageSource {
     return (await this.read(offset, length)).slice();
   }
 
+  /**
+   * Changes every time the content may have changed (bumped before and after each write), so
+   * that a result computed from the slot (a digest) can be kept while it still holds.
+   */
+  generation = 0;
+
   async write(offset: number, data: Uint8Array): Promise<void> {
     this.check(offset, data.length);
-    await writeFully(this.handle, data, offset);
+    this.generation++;
+    try {
+      await writeFully(this.handle, data, offset);
+    } finally {
+      this.generation++;
+    }
   }
 
   /** Writes upload data, taking as long as the device's flash would (with flash timing). */
@@ -134,7 +145,12 @@ export class SlotFile implements ImageSource {
   /** Writes erased bytes over a range in place (used for trailer scrambles). */
   async eraseRange(offset: number, length: number): Promise<void> {
     this.check(offset, length);
-    for (let off = 0; off < length; off += IO_CHUNK) await writeFully(this.handle, ERASED_CHUNK.subarray(0, Math.min(IO_CHUNK, length - off)), offset + off);
+    this.generation++;
+    try {
+      for (let off = 0; off < length; off += IO_CHUNK) await writeFully(this.handle, ERASED_CHUNK.subarray(0, Math.min(IO_CHUNK, length - off)), offset + off);
+    } finally {
+      this.generation++;
+    }
   }
 
   /**
@@ -144,9 +160,14 @@ export class SlotFile implements ImageSource {
    */
   async eraseAll(chargeBytes = 0): Promise<void> {
     await this.chargeErase(chargeBytes);
-    await this.handle.close();
-    await createErasedFile(this.path, this.size);
-    this.handle = await open(this.path, 'r+');
+    this.generation++;
+    try {
+      await this.handle.close();
+      await createErasedFile(this.path, this.size);
+      this.handle = await open(this.path, 'r+');
+    } finally {
+      this.generation++;
+    }
   }
 
   /** True when every byte of the slot is erased. */

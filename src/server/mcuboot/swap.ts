@@ -162,3 +162,55 @@ export async function runSwap(ctx: SwapContext, journal: SwapJournal): Promise<v
   await fsyncDir(dirname(ctx.journalPath));
   await progress('after');
 }
+
+/** Progress of an overwrite-only copy (tests kill the process here). */
+export interface CopyProgress {
+  image: number;
+  /** erase-primary, copy (one per sector), erase-secondary-header, erase-secondary-trailer. */
+  step: 'erase-primary' | 'copy' | 'erase-secondary-header' | 'erase-secondary-trailer';
+  sector: number;
+  sectors: number;
+  when: 'before' | 'after';
+}
+
+/**
+ * MCUboot's overwrite-only upgrade (`boot_copy_image`, loader.c, read 2026-07, without
+ * MCUBOOT_OVERWRITE_ONLY_FAST): erase the primary, copy the whole secondary slot over it sector by
+ * sector (its trailer comes along: magic, image_ok), then erase the secondary's first sector (the
+ * header) and its last sector (the trailer). No journal is needed: until the secondary's header is
+ * erased the pending request is intact and the next boot simply copies again; once the header is
+ * gone the primary is complete, and the boot after a kill there scrambles the orphan trailer
+ * (`boot_validate_slot` on an erased header).
+ */
+export async function overwriteCopy(
+  primary: SlotFile,
+  secondary: SlotFile,
+  image: number,
+  sectorSize: number,
+  onProgress?: (p: CopyProgress) => void | Promise<void>,
+): Promise<void> {
+  const sectors = Math.ceil(primary.size / sectorSize);
+  const step = async (s: CopyProgress['step'], sector: number, fn: () => Promise<void>): Promise<void> => {
+    await onProgress?.({ image, step: s, sector, sectors, when: 'before' });
+    await fn();
+    await onProgress?.({ image, step: s, sector, sectors, when: 'after' });
+  };
+  await step('erase-primary', 0, () => primary.eraseAll());
+  for (let i = 0; i < sectors; i++) {
+    const off = i * sectorSize;
+    const len = Math.min(sectorSize, primary.size - off);
+    await step('copy', i, async () => {
+      await primary.copyFrom(secondary, off, off, len);
+      await primary.sync();
+    });
+  }
+  await step('erase-secondary-header', 0, async () => {
+    await secondary.eraseRange(0, Math.min(sectorSize, secondary.size));
+    await secondary.sync();
+  });
+  const last = Math.max(0, secondary.size - sectorSize);
+  await step('erase-secondary-trailer', sectors - 1, async () => {
+    await secondary.eraseRange(last, secondary.size - last);
+    await secondary.sync();
+  });
+}

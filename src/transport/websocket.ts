@@ -1,0 +1,206 @@
+/**
+ * The page side of the dashboard's WebSocket bridge (src/dashboard/bridge.ts): an
+ * {@link SmpTransport} whose packets travel over a WebSocket to `mcumgr dashboard`, which relays
+ * them to a device it opened on the host (UDP, serial, BLE, a connection profile). Portable:
+ * the browser's `WebSocket`, or any constructor of the same shape (the `ws` package in Node).
+ *
+ * The bridge protocol, one WebSocket per device link:
+ *
+ * ```
+ * GET /bridge?token=TOKEN&connection=CONNECTION      (Origin must be the dashboard's own)
+ *   server → page  text   {"type":"open","kind":"udp","mtu":1500,"frameOverhead":0,"description":"udp 127.0.0.1:1337"}
+ *   page ⇄ server  binary one whole SMP packet per message, both ways, unchanged
+ *   server → page  text   {"type":"error","code":"TRANSPORT_IO","message":"..."}   the device could not be opened
+ *   server → page  text   {"type":"closed","message":"..."}                         the device link ended
+ * ```
+ *
+ * A wrong token or a foreign origin is refused before the upgrade (HTTP 401 / 403), so the
+ * socket never opens; {@link openBridgeTransport} then fails with `TRANSPORT_IO`.
+ */
+import { McuMgrError, TransportError, type ErrorCode } from '../core/errors.ts';
+import type { SmpTransport } from './types.ts';
+
+/** The part of the WebSocket API the transport uses (browser WebSocket, `ws` package). */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: Uint8Array | string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** What the bridge says once the device is open. */
+export interface BridgeOpenMessage {
+  type: 'open';
+  /** The host-side link kind (`udp`, `serial`, `ble`). */
+  kind: string;
+  mtu: number;
+  frameOverhead: number;
+  description: string;
+}
+
+export type BridgeServerMessage = BridgeOpenMessage | { type: 'error'; code: string; message: string } | { type: 'closed'; message: string };
+
+export interface BridgeTransportOptions {
+  /** Base URL of the bridge: `ws://127.0.0.1:8080` (the path `/bridge` is added). */
+  url: string;
+  token: string;
+  /** The connection to open on the host, e.g. `udp:127.0.0.1:1337`, `serial:dev=/dev/ttyACM0`. */
+  connection: string;
+  /** Default `globalThis.WebSocket`. */
+  WebSocket?: WebSocketConstructor;
+  /** Time to wait for the device to open (default 15 s). */
+  openTimeoutMs?: number;
+}
+
+/** The bridge transport: an SmpTransport plus what the bridge said about the host-side link. */
+export interface BridgeTransport extends SmpTransport {
+  /** The host-side link kind and where it goes. */
+  readonly link: BridgeOpenMessage;
+}
+
+const OPEN = 1;
+
+/** The URL of the bridge endpoint for a connection. */
+export function bridgeUrl(base: string, token: string, connection: string): string {
+  const u = new URL('/bridge', base);
+  u.searchParams.set('token', token);
+  u.searchParams.set('connection', connection);
+  return u.toString();
+}
+
+/** Parses a text message of the bridge; undefined for anything that is not one. */
+export function parseBridgeMessage(text: string): BridgeServerMessage | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const m = v as Record<string, unknown>;
+  if (m['type'] === 'open' && typeof m['mtu'] === 'number' && typeof m['kind'] === 'string') {
+    return { type: 'open', kind: m['kind'], mtu: m['mtu'], frameOverhead: typeof m['frameOverhead'] === 'number' ? m['frameOverhead'] : 0, description: String(m['description'] ?? m['kind']) };
+  }
+  if (m['type'] === 'error') return { type: 'error', code: String(m['code'] ?? 'TRANSPORT_IO'), message: String(m['message'] ?? 'the bridge could not open the device') };
+  if (m['type'] === 'closed') return { type: 'closed', message: String(m['message'] ?? 'the device link closed') };
+  return undefined;
+}
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(['TRANSPORT_TIMEOUT', 'TRANSPORT_CLOSED', 'TRANSPORT_TOO_LARGE', 'TRANSPORT_IO', 'TRANSPORT_ABORTED', 'USAGE', 'UNSUPPORTED', 'NOT_FOUND']);
+
+function bridgeError(code: string, message: string): McuMgrError {
+  if (code.startsWith('TRANSPORT_') && KNOWN_CODES.has(code)) return new TransportError(code as 'TRANSPORT_IO', message);
+  return new McuMgrError((KNOWN_CODES.has(code) ? code : 'TRANSPORT_IO') as ErrorCode, message);
+}
+
+function toBytes(data: unknown): Uint8Array | undefined {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return undefined;
+}
+
+/**
+ * Opens a device through the bridge. Resolves once the bridge reports the device open; rejects
+ * with the bridge's error (`TRANSPORT_IO`, `USAGE` for a connection string it refuses), or
+ * `TRANSPORT_IO` when the socket is refused (wrong token, foreign origin, no dashboard).
+ */
+export function openBridgeTransport(options: BridgeTransportOptions): Promise<BridgeTransport> {
+  const Ctor = options.WebSocket ?? (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (!Ctor) return Promise.reject(new McuMgrError('UNSUPPORTED', 'no WebSocket implementation here: pass options.WebSocket'));
+  const ws = new Ctor(bridgeUrl(options.url, options.token, options.connection));
+  ws.binaryType = 'arraybuffer';
+  let receiver: ((packet: Uint8Array) => void) | undefined;
+  let closed = false;
+  let closeError: Error | undefined;
+  const closeListeners = new Set<(error?: Error) => void>();
+
+  const finish = (error?: Error): void => {
+    if (closed) return;
+    closed = true;
+    closeError = error;
+    for (const l of closeListeners) l(error);
+  };
+
+  return new Promise<BridgeTransport>((resolve, reject) => {
+    let opened = false;
+    const timer = setTimeout(() => {
+      if (opened) return;
+      reject(new TransportError('TRANSPORT_TIMEOUT', `the bridge did not open ${options.connection} within ${Math.round((options.openTimeoutMs ?? 15000) / 1000)} s`));
+      ws.close();
+    }, options.openTimeoutMs ?? 15000);
+
+    ws.onmessage = (ev) => {
+      if (typeof ev.data === 'string') {
+        const m = parseBridgeMessage(ev.data);
+        if (!m) return;
+        if (m.type === 'open' && !opened) {
+          opened = true;
+          clearTimeout(timer);
+          resolve(makeTransport(m));
+        } else if (m.type === 'error') {
+          const e = bridgeError(m.code, m.message);
+          if (!opened) {
+            clearTimeout(timer);
+            opened = true; // settled
+            reject(e);
+          } else finish(e);
+        } else if (m.type === 'closed') {
+          finish(new TransportError('TRANSPORT_CLOSED', m.message));
+        }
+        return;
+      }
+      const bytes = toBytes(ev.data);
+      if (bytes && !closed && opened) receiver?.(bytes);
+    };
+    ws.onerror = () => {
+      // The close event that follows carries what there is to say.
+    };
+    ws.onclose = (ev) => {
+      if (!opened) {
+        opened = true;
+        clearTimeout(timer);
+        reject(new TransportError('TRANSPORT_IO', `the dashboard bridge refused or dropped the connection (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ''}); is the token in the page's address the one \`mcumgr dashboard\` printed?`));
+        return;
+      }
+      finish(closeError ?? (ev.code === 1000 ? undefined : new TransportError('TRANSPORT_CLOSED', `the bridge closed the link (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ''})`)));
+    };
+  });
+
+  function makeTransport(link: BridgeOpenMessage): BridgeTransport {
+    return {
+      kind: `bridge/${link.kind}`,
+      mtu: link.mtu,
+      frameOverhead: link.frameOverhead,
+      link,
+      get closed() {
+        return closed;
+      },
+      send(packet: Uint8Array): Promise<void> {
+        if (closed || ws.readyState !== OPEN) return Promise.reject(new TransportError('TRANSPORT_CLOSED', 'the bridge link is closed'));
+        if (packet.length > link.mtu) return Promise.reject(new TransportError('TRANSPORT_TOO_LARGE', `packet of ${packet.length} bytes exceeds the link MTU ${link.mtu}`));
+        ws.send(packet);
+        return Promise.resolve();
+      },
+      setReceiver(r) {
+        receiver = r;
+      },
+      onClose(listener) {
+        closeListeners.add(listener);
+        return () => closeListeners.delete(listener);
+      },
+      close(): Promise<void> {
+        if (!closed) {
+          ws.close(1000, 'closed by the page');
+          finish();
+        }
+        return Promise.resolve();
+      },
+    };
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * The dashboard's host side without a browser: the WebSocket bridge carrying raw SMP packets from
+ * the page's transport (src/transport/websocket.ts, here driven by the `ws` package in Node) to an
+ * emulator on real UDP; who the bridge refuses (wrong token, foreign or missing origin, another
+ * Host, link kinds the CLI does not open); the static server; and the Web Serial transport.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
+import { Readable, Writable } from 'node:stream';
+import { build } from 'esbuild';
+import { WebSocket as NodeWebSocket } from 'ws';
+import { SmpClient } from '../src/client/client.ts';
+import { uploadImage } from '../src/client/image-upload.ts';
+import { commands } from '../src/core/commands/index.ts';
+import { McuMgrError } from '../src/core/errors.ts';
+import { buildImage } from '../src/image/build.ts';
+import { startDashboardServer, type DashboardServer } from '../src/dashboard/server.ts';
+import { parseConnection } from '../src/dashboard/connections.ts';
+import { ConntypeRegistry, udpConntype } from '../src/cli/conntypes.ts';
+import { serialConntype } from '../src/cli/serial.ts';
+import { openBridgeTransport, type WebSocketConstructor } from '../src/transport/websocket.ts';
+import { openWebSerialTransport, type SerialPortLike } from '../src/transport/web-serial.ts';
+import { createSerialServer } from '../src/transport/serial-server.ts';
+import { openRawSerialPort } from '../src/transport/serial-link.ts';
+import { createEmulator } from '../src/server/emulator.ts';
+import { startEmulator, tempDir, ROOT, type TestEmulator } from './helpers.ts';
+
+/** The `ws` client as the page's WebSocket, sending the Origin header a browser would. */
+function wsWithOrigin(origin: string | undefined): WebSocketConstructor {
+  return class extends NodeWebSocket {
+    constructor(url: string) {
+      super(url, origin === undefined ? {} : { origin });
+    }
+  } as unknown as WebSocketConstructor;
+}
+
+function httpGet(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, headers }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function refusal(p: Promise<unknown>): Promise<McuMgrError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof McuMgrError, `expected an McuMgrError, got ${String(e)}`);
+    return e;
+  }
+  assert.fail('the bridge accepted a connection it must refuse');
+}
+
+const conntypes = new ConntypeRegistry().register(udpConntype).register(serialConntype);
+
+describe('dashboard bridge (ws package standing in for the browser WebSocket)', () => {
+  let emulator: TestEmulator;
+  let dashboard: DashboardServer;
+  let web: Awaited<ReturnType<typeof tempDir>>;
+  const log: string[] = [];
+
+  before(async () => {
+    emulator = await startEmulator();
+    web = await tempDir('mcumgr-dash-web-');
+    await writeFile(join(web.path, 'index.html'), '<!doctype html><title>test</title>');
+    await mkdir(join(web.path, 'sub'));
+    dashboard = await startDashboardServer({ webRoot: web.path, port: 0, conntypes, devices: [`udp:127.0.0.1:${emulator.port}`], log: (l) => log.push(l) });
+  });
+  after(async () => {
+    await dashboard.close();
+    await emulator.close();
+    await web.remove();
+  });
+
+  const open = (options: { token?: string; origin?: string | undefined; connection?: string } = {}) =>
+    openBridgeTransport({
+      url: `ws://127.0.0.1:${dashboard.port}`,
+      token: options.token ?? dashboard.token,
+      connection: options.connection ?? `udp:127.0.0.1:${emulator.port}`,
+      WebSocket: wsWithOrigin('origin' in options ? options.origin : dashboard.origin),
+      openTimeoutMs: 5000,
+    });
+
+  it('prints a loopback URL with the token and the devices in the fragment', () => {
+    assert.equal(dashboard.host, '127.0.0.1');
+    const u = new URL(dashboard.url);
+    assert.equal(u.hostname, '127.0.0.1');
+    const fragment = new URLSearchParams(u.hash.slice(1));
+    assert.equal(fragment.get('token'), dashboard.token);
+    assert.deepEqual(fragment.getAll('device'), [`udp:127.0.0.1:${emulator.port}`]);
+    assert.ok(dashboard.token.length >= 32);
+  });
+
+  it('carries SMP packets both ways: echo, image list, a windowed image upload', async () => {
+    const transport = await open();
+    assert.equal(transport.kind, 'bridge/udp');
+    assert.equal(transport.link.kind, 'udp');
+    const client = new SmpClient(transport, { timeoutMs: 2000, tries: 2 });
+    try {
+      assert.deepEqual(await client.request(commands.os.echo, { d: 'through the bridge' }), { r: 'through the bridge' });
+      const state = await client.request(commands.image.state, {});
+      assert.equal(state.images[0]?.active, true);
+      const image = await buildImage({ payload: new Uint8Array(100_000).fill(7), version: '3.2.1' });
+      const r = await uploadImage(client, image.bytes);
+      assert.ok(r.bytesSent >= image.bytes.length);
+      const after = await client.request(commands.image.state, {});
+      assert.ok(after.images.some((s) => s.version === '3.2.1' && !s.active));
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('refuses a wrong token before the socket opens', async () => {
+    const e = await refusal(open({ token: 'not-the-token' }));
+    assert.equal(e.code, 'TRANSPORT_IO');
+    assert.match(e.message, /refused/);
+    assert.ok(log.some((l) => /refused \(401/.test(l)));
+  });
+
+  it('refuses a foreign origin and a missing origin', async () => {
+    const foreign = await refusal(open({ origin: 'http://evil.example' }));
+    assert.equal(foreign.code, 'TRANSPORT_IO');
+    const none = await refusal(open({ origin: undefined }));
+    assert.equal(none.code, 'TRANSPORT_IO');
+    assert.ok(log.filter((l) => /refused \(403/.test(l)).length >= 2);
+  });
+
+  it('refuses a link kind the CLI does not open, and says which it opens', async () => {
+    const e = await refusal(open({ connection: 'tcp:192.0.2.1:80' }));
+    assert.equal(e.code, 'USAGE');
+    assert.match(e.message, /opens udp, serial, profile connections only/);
+    assert.throws(() => parseConnection('file:/etc/passwd', conntypes), /refused "file"/);
+    assert.throws(() => parseConnection('127.0.0.1:1337', conntypes), /refused "127.0.0.1"/);
+    const profile = await refusal(open({ connection: 'profile:no-such-profile-here' }));
+    assert.match(profile.message, /connection profile "no-such-profile-here" doesn't exist/);
+  });
+
+  it('serves the app with a strict CSP, only to its own Host, and nothing outside its folder', async () => {
+    const ok = await httpGet(dashboard.port, '/', { host: `127.0.0.1:${dashboard.port}` });
+    assert.equal(ok.status, 200);
+    assert.match(String(ok.headers['content-security-policy']), /default-src 'self'/);
+    assert.equal(ok.headers['x-frame-options'], 'DENY');
+    const rebound = await httpGet(dashboard.port, '/', { host: `attacker.example:${dashboard.port}` });
+    assert.equal(rebound.status, 421);
+    for (const path of ['/../package.json', '/%2e%2e/package.json', '/sub', '/missing.js']) {
+      assert.equal((await httpGet(dashboard.port, path, { host: `localhost:${dashboard.port}` })).status, 404, path);
+    }
+    const config = await httpGet(dashboard.port, '/api/config', { host: `127.0.0.1:${dashboard.port}` });
+    assert.equal(config.status, 401);
+    const withToken = await httpGet(dashboard.port, '/api/config', { host: `127.0.0.1:${dashboard.port}`, 'x-dashboard-token': dashboard.token });
+    assert.deepEqual(JSON.parse(withToken.body).devices, [`udp:127.0.0.1:${emulator.port}`]);
+  });
+
+  it('opens a Go mcumgr connection profile (profile:NAME)', async () => {
+    const home = await tempDir('mcumgr-dash-home-');
+    const saved = process.env['HOME'];
+    process.env['HOME'] = home.path;
+    try {
+      await writeFile(join(home.path, '.mcumgr.cp.json'), JSON.stringify([{ MyName: 'emu', MyType: 'udp', MyConnString: `127.0.0.1:${emulator.port}` }]));
+      const transport = await open({ connection: 'profile:emu' });
+      const client = new SmpClient(transport, { timeoutMs: 2000, tries: 2 });
+      try {
+        assert.equal(transport.link.kind, 'udp');
+        assert.deepEqual(await client.request(commands.os.echo, { d: 'profile' }), { r: 'profile' });
+      } finally {
+        await client.close();
+      }
+    } finally {
+      process.env['HOME'] = saved;
+      await home.remove();
+    }
+  });
+
+  it('tells the page when the device link cannot be opened', async () => {
+    const e = await refusal(open({ connection: 'serial:dev=/nonexistent/tty' }));
+    assert.match(e.message, /nonexistent/);
+  });
+});
+
+describe('page-side transports are portable', () => {
+  it('websocket.ts, web-serial.ts and the web app bundle for the browser with no Node built-in', async () => {
+    for (const entry of ['src/transport/websocket.ts', 'src/transport/web-serial.ts', 'web/src/main.tsx']) {
+      const result = await build({ entryPoints: [join(ROOT, entry)], bundle: true, platform: 'browser', format: 'esm', write: false, logLevel: 'silent', metafile: true, jsx: 'automatic', jsxImportSource: 'preact', loader: { '.css': 'empty' } });
+      assert.ok(!Object.keys(result.metafile.inputs).some((i) => i.startsWith('node:')), `${entry} pulls in a Node built-in`);
+    }
+  });
+});
+
+describe('Web Serial transport: headless Chromium has no serial port to choose, so its adapter runs here on Node streams over the same pty byte stream the serial tests use', () => {
+  it('talks SMP console framing to the emulator on a pseudo-terminal', async (t) => {
+    const data = await tempDir('mcumgr-web-serial-');
+    const link = join(data.path, 'tty');
+    let server: Awaited<ReturnType<typeof createEmulator>> | undefined;
+    try {
+      server = await createEmulator({ dataDir: join(data.path, 'device'), bufSize: 384, bufCount: 4, resetDelayMs: 20, bootTimeMs: 20, transports: [createSerialServer({ pty: link, shellOverSmp: true })] });
+    } catch (e) {
+      if (/socat/.test(String(e))) return t.skip('needs socat');
+      throw e;
+    }
+    const port = await openRawSerialPort(link);
+    const portLike: SerialPortLike = {
+      readable: Readable.toWeb(port) as unknown as ReadableStream<Uint8Array>,
+      writable: Writable.toWeb(port) as WritableStream<Uint8Array>,
+      close: () => new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve())),
+    };
+    const text: string[] = [];
+    const transport = openWebSerialTransport(portLike, { mtu: 256, onText: (l) => text.push(l) });
+    const client = new SmpClient(transport, { timeoutMs: 2000, tries: 3 });
+    try {
+      assert.equal(transport.frameOverhead, 4);
+      assert.deepEqual(await client.request(commands.os.echo, { d: 'web serial' }), { r: 'web serial' });
+      assert.deepEqual(await client.request(commands.os.params, {}), { buf_size: 384, buf_count: 4 });
+      // A multi-line frame both ways: a 1 KiB fs round trip in chunks that fill the 380-byte buffer.
+      const payload = new Uint8Array(1024).map((_, i) => (i * 31) & 0xff);
+      const { uploadFile, downloadFile } = await import('../src/client/fs-transfer.ts');
+      await uploadFile(client, '/lfs/web-serial.bin', payload);
+      assert.deepEqual((await downloadFile(client, '/lfs/web-serial.bin')).data, payload);
+      assert.equal(transport.dropped, 0);
+    } finally {
+      await client.close();
+      await server.close();
+      await data.remove();
+    }
+  });
+});

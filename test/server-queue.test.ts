@@ -1,0 +1,117 @@
+/**
+ * The management queue: one for every transport, one request at a time in arrival order, at
+ * most buf_count packets held per transport, drops counted and reported (UDP on 127.0.0.1 and
+ * the in-memory loopback transport as a second link).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeCbor } from '../src/core/cbor.ts';
+import { encodePacket, Op } from '../src/core/header.ts';
+import { createEmulator } from '../src/server/emulator.ts';
+import type { ServerEvent } from '../src/server/server.ts';
+import { formatServerEvent } from '../src/server/request-log.ts';
+import { createUdpServer } from '../src/transport/udp.ts';
+import { createLoopbackPair } from '../src/transport/loopback.ts';
+
+const USER_GROUP = 64;
+
+function request(seq: number, tag: string): Uint8Array {
+  return encodePacket({ op: Op.WRITE, version: 1, flags: 0, group: USER_GROUP, seq, id: 0 }, encodeCbor({ tag }));
+}
+
+test('queue: requests of UDP and loopback run one at a time in arrival order; each transport holds at most buf_count packets, the rest are dropped and counted', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mcumgr-queue-'));
+  const udp = createUdpServer({ host: '127.0.0.1', port: 0 });
+  const loop = createLoopbackPair();
+  const events: ServerEvent[] = [];
+  const server = await createEmulator({ dataDir: dir, bufCount: 4, transports: [udp, loop.server], onEvent: (e) => events.push(e) });
+  const log: string[] = [];
+  let running = 0;
+  let open: () => void = () => {};
+  const gate = new Promise<void>((r) => (open = r));
+  server.registerGroup({
+    id: USER_GROUP,
+    name: 'queue test',
+    handlers: [
+      {
+        write: {
+          fn: async ({ body }) => {
+            const tag = (body as { tag: string }).tag;
+            running++;
+            assert.equal(running, 1, 'handlers never overlap');
+            log.push(`start ${tag}`);
+            if (tag === 'u0') await gate;
+            await new Promise((r) => setImmediate(r));
+            log.push(`end ${tag}`);
+            running--;
+            return { tag };
+          },
+        },
+      },
+    ],
+  });
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((r) => socket.connect(udp.port, '127.0.0.1', () => r()));
+  const answers: string[] = [];
+  const udpAnswered = new Promise<void>((resolve) => {
+    socket.on('message', () => {
+      answers.push('udp');
+      if (answers.filter((a) => a === 'udp').length === 4) resolve();
+    });
+  });
+  loop.client.setReceiver(() => answers.push('loopback'));
+  try {
+    const sendUdp = (seq: number, tag: string): Promise<void> => new Promise((r) => socket.send(request(seq, tag), () => r()));
+    await sendUdp(0, 'u0');
+    while (log.length === 0) await new Promise((r) => setImmediate(r));
+    await loop.client.send(request(1, 'l1'));
+    while (server.queueLength < 1) await new Promise((r) => setImmediate(r));
+    for (let i = 1; i <= 6; i++) await sendUdp(10 + i, `u${i}`);
+    // u0 is processed, u1..u3 wait: 4 held. u4..u6 find no buffer.
+    while (events.filter((e) => e.type === 'drop').length < 3) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(server.freeBuffers('udp'), 0);
+    assert.equal(server.freeBuffers('loopback'), 3);
+    open();
+    await udpAnswered;
+    while (!answers.includes('loopback')) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(log, ['start u0', 'end u0', 'start l1', 'end l1', 'start u1', 'end u1', 'start u2', 'end u2', 'start u3', 'end u3']);
+    const c = server.counterFor('udp');
+    assert.deepEqual([c.requests, c.responses, c.dropped], [4, 4, 3]);
+    const drops = events.filter((e) => e.type === 'drop');
+    assert.ok(drops.every((e) => e.type === 'drop' && e.transport === 'udp' && /buffers full \(4 held\)/.test(e.reason)));
+    assert.match(formatServerEvent(drops[0]!), /^udp 127\.0\.0\.1:\d+ dropped \d+ bytes: buffers full \(4 held\)$/);
+    const req = events.find((e) => e.type === 'request' && e.transport === 'loopback')!;
+    assert.match(formatServerEvent(req), /^loopback loopback \(64\/0 write\) seq 1: ok in \d+\.\d ms$/);
+    while (server.freeBuffers('udp') < 4) await new Promise((r) => setTimeout(r, 5));
+  } finally {
+    socket.close();
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('queue: a truncated header and an oversize datagram are counted as undecodable and reported', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mcumgr-queue-'));
+  const udp = createUdpServer({ host: '127.0.0.1', port: 0, mtu: 64 });
+  const events: ServerEvent[] = [];
+  const server = await createEmulator({ dataDir: dir, transports: [udp], onEvent: (e) => events.push(e) });
+  const socket = dgram.createSocket('udp4');
+  try {
+    await new Promise<void>((r) => socket.connect(udp.port, '127.0.0.1', () => r()));
+    socket.send(new Uint8Array([1, 2, 3]));
+    socket.send(new Uint8Array(100));
+    while (events.length < 2) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(server.counterFor('udp').undecodable, 2);
+    const lines = events.map(formatServerEvent).sort();
+    assert.match(lines[0]!, /^udp 127\.0\.0\.1:\d+ undecodable \(100 bytes\): datagram of 100 bytes exceeds the MTU 64$/);
+    assert.match(lines[1]!, /^udp 127\.0\.0\.1:\d+ undecodable \(3 bytes\): truncated header \(3 bytes\)$/);
+  } finally {
+    socket.close();
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
