@@ -9,6 +9,7 @@ import { benchSerial } from './serial.ts';
 import { benchLoad } from './load.ts';
 import { benchStartup } from './startup.ts';
 import { benchTransfer } from './transfer.ts';
+import { benchBle } from './ble.ts';
 import { benchDashboard } from './dashboard.ts';
 
 /** Every benchmark by name. Other modules add theirs here. */
@@ -20,6 +21,7 @@ export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
   load: benchLoad,
   startup: benchStartup,
   transfer: benchTransfer,
+  ble: benchBle,
   dashboard: benchDashboard,
 };
 

@@ -177,6 +177,8 @@ describe('dashboard in Chromium against mcumgr serve through the bridge', { skip
     assert.ok((await chart.locator('canvas').count()) >= 1, 'uPlot drew a canvas');
     await page.getByLabel('Rate (per second)').check();
     await page.waitForSelector('[data-testid=chart-smp_udp] figcaption:has-text("per second")');
+    // Polling itself makes requests: their rate is above zero.
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=rate-smp_udp-requests]')?.textContent) > 0);
     await shot('stats');
     await axe('stats');
     await page.getByRole('button', { name: 'Pause' }).click();

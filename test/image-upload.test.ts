@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { startEmulator, runCli, startServeProcess, tempDir, CLI, ROOT } from './helpers.ts';
+import { startEmulator, runCli, startServeProcess, tempDir, CLI, ROOT, payload } from './helpers.ts';
 import { buildImage } from '../src/image/build.ts';
 import { loadSigningKey } from '../src/image/keys.ts';
 import { readFile } from 'node:fs/promises';
@@ -20,18 +20,6 @@ import { bytesEqual, toHex } from '../src/core/bytes.ts';
 import { startUdpRelay } from '../src/transport/udp-relay.ts';
 import { SmpClient } from '../src/client/client.ts';
 import { openUdpClient } from '../src/transport/udp.ts';
-
-function payload(size: number, seed: number): Uint8Array {
-  const p = new Uint8Array(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    p[i] = x & 0xff;
-  }
-  return p;
-}
 
 async function image(version: string, size = 64 * 1024, seed = 1): Promise<{ bytes: Uint8Array; hash: Uint8Array }> {
   const built = await buildImage({ payload: payload(size, seed), version });
@@ -180,8 +168,18 @@ test('cli: image upload killed mid-way resumes; image list and upgrade as proces
     const img = await image('4.5.6', 256 * 1024, 21);
     const file = join(data.path, 'app.signed.bin');
     await writeFile(file, img.bytes);
-    const child = spawn(CLI, ['--udp', `127.0.0.1:${relay.port}`, 'image', 'upload', file, '-w', '1'], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 1500));
+    // Killed once its progress line (every 50 ms off a terminal) shows part of the image acknowledged.
+    const child = spawn(CLI, ['--udp', `127.0.0.1:${relay.port}`, 'image', 'upload', file, '-w', '1'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MCUMGR_PROGRESS_INTERVAL_MS: '50' } });
+    await new Promise<void>((resolve, reject) => {
+      let progress = '';
+      child.stderr.on('data', (d: Buffer) => {
+        progress += d.toString();
+        // Past the first chunk (which a resume sends again): 8 KiB.
+        const done = [...progress.matchAll(/(?:^|\n)([\d.]+) KiB \//g)].map((m) => Number(m[1]));
+        if (done.some((kib) => kib >= 8)) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`the upload ended (${code}) before it could be killed: ${progress}`)));
+    });
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     const resumed = await runCli(['--udp', `127.0.0.1:${serve.port}`, '--json', 'image', 'upload', file]);
@@ -199,7 +197,7 @@ test('cli: image upload killed mid-way resumes; image list and upgrade as proces
     const up = await runCli(['--udp', `127.0.0.1:${serve.port}`, '-t', '0.5', 'upgrade', file]);
     assert.equal(up.code, 0, up.stderr);
     assert.equal(up.stdout, 'Upgraded image 0: 1.0.0 → 4.5.6, confirmed\n');
-    assert.match(up.stderr, /upload: skipped: the device already holds this image/);
+    assert.match(up.stderr, /upload: (image 0: )?skipped: the device already holds this image/);
 
     const info = await runCli(['image', 'info', file]);
     assert.equal(info.code, 0);
@@ -210,7 +208,7 @@ test('cli: image upload killed mid-way resumes; image list and upgrade as proces
     b[2000] = b[2000]! ^ 1;
     await writeFile(broken, b);
     const bad = await runCli(['image', 'info', broken]);
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, 2, 'a bad local file is a usage error');
     assert.match(bad.stdout, /SHA256: DOES NOT MATCH the content/);
   } finally {
     await relay.close();

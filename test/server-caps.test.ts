@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { commands } from '../src/core/commands/index.ts';
 import { Group } from '../src/core/commands/command.ts';
-import { SettingsMgmtErr } from '../src/core/error-codes.ts';
+import { FsMgmtErr, SettingsMgmtErr } from '../src/core/error-codes.ts';
+import { uploadFile } from '../src/client/fs-transfer.ts';
 import { badHostProgramNames } from '../src/server/shell.ts';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -115,6 +116,65 @@ test('image upload: a repeated first chunk with the sha of the slot answers the 
     await c.request(commands.image.erase, {});
     // The slot changed: no match now, the upload starts over at the first chunk.
     assert.deepEqual(await c.request(commands.image.upload, first), { off: 512 });
+  } finally {
+    await emu.close();
+  }
+});
+
+test('fs quota: a new file on a full file system answers UNKNOWN, a write past it FILE_WRITE_FAILED, an announced len that cannot fit is refused before the old file is touched', async () => {
+  const quota = 64 * 1024;
+  const emu = await startEmulator({ device: { fsQuota: quota } });
+  try {
+    const c = await emu.client();
+    const chunk = (n: number, fill: number): Uint8Array => new Uint8Array(n).fill(fill);
+    // 40 KiB fits.
+    await uploadFile(c, '/lfs/a.bin', chunk(40 * 1024, 1));
+    // A 30 KiB upload announced with its len is refused at once: the old file stays whole.
+    await uploadFile(c, '/lfs/b.bin', chunk(1024, 2));
+    const tooBig = await deviceError(c.request(commands.fs.upload, { name: '/lfs/b.bin', off: 0, len: 30 * 1024, data: chunk(512, 3) }));
+    assert.deepEqual([tooBig.group, tooBig.rc], [Group.FS, FsMgmtErr.FILE_WRITE_FAILED]);
+    assert.equal((await c.request(commands.fs.status, { name: '/lfs/b.bin' })).len, 1024);
+    // A client that understates len is stopped at the write that crosses the limit.
+    const liar = await deviceError(
+      (async () => {
+        await c.request(commands.fs.upload, { name: '/lfs/c.bin', off: 0, len: 100, data: chunk(1500, 4) });
+        for (let off = 1500; ; off += 1500) await c.request(commands.fs.upload, { name: '/lfs/c.bin', off, data: chunk(1500, 4) });
+      })(),
+    );
+    assert.deepEqual([liar.group, liar.rc], [Group.FS, FsMgmtErr.FILE_WRITE_FAILED]);
+    const kept = (await c.request(commands.fs.status, { name: '/lfs/c.bin' })).len;
+    assert.ok(kept > 0 && kept < quota - 40 * 1024, `${kept}`);
+    // Fill the rest with empty files: each costs an entry, and the file system ends up full.
+    let created = 0;
+    const full = await deviceError(
+      (async () => {
+        for (;;) {
+          await c.request(commands.fs.upload, { name: `/lfs/e${created}`, off: 0, len: 0, data: new Uint8Array(0) });
+          created++;
+        }
+      })(),
+    );
+    assert.deepEqual([full.group, full.rc], [Group.FS, FsMgmtErr.UNKNOWN]);
+    assert.ok(created < quota / 256, `${created} empty files`);
+  } finally {
+    await emu.close();
+  }
+});
+
+test('fs hash: the last result is kept while the file is unchanged; a change is hashed again', async () => {
+  const emu = await startEmulator();
+  try {
+    const c = await emu.client();
+    const data = new Uint8Array(randomBytes(300_000));
+    await uploadFile(c, '/lfs/h.bin', data);
+    const want = new Uint8Array(createHash('sha256').update(data).digest());
+    for (let i = 0; i < 3; i++) assert.deepEqual((await c.request(commands.fs.hash, { name: '/lfs/h.bin', type: 'sha256' })).output, want);
+    data[0] = data[0]! ^ 0xff;
+    await uploadFile(c, '/lfs/h.bin', data);
+    assert.deepEqual((await c.request(commands.fs.hash, { name: '/lfs/h.bin', type: 'sha256' })).output, new Uint8Array(createHash('sha256').update(data).digest()));
+    // A different range is a different question.
+    const part = await c.request(commands.fs.hash, { name: '/lfs/h.bin', type: 'sha256', off: 1000 });
+    assert.deepEqual(part.output, new Uint8Array(createHash('sha256').update(data.subarray(1000)).digest()));
   } finally {
     await emu.close();
   }

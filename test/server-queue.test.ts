@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeCbor } from '../src/core/cbor.ts';
@@ -109,6 +109,36 @@ test('queue: a truncated header and an oversize datagram are counted as undecoda
     const lines = events.map(formatServerEvent).sort();
     assert.match(lines[0]!, /^udp 127\.0\.0\.1:\d+ undecodable \(100 bytes\): datagram of 100 bytes exceeds the MTU 64$/);
     assert.match(lines[1]!, /^udp 127\.0\.0\.1:\d+ undecodable \(3 bytes\): truncated header \(3 bytes\)$/);
+  } finally {
+    socket.close();
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('queue: a long fs hash lets the waiting requests of another transport run; its own transport waits its turn', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mcumgr-queue-'));
+  await mkdir(join(dir, 'fs', 'lfs'), { recursive: true });
+  await writeFile(join(dir, 'fs', 'lfs', 'big.bin'), new Uint8Array(16 * 1024 * 1024));
+  const udp = createUdpServer({ host: '127.0.0.1', port: 0 });
+  const loop = createLoopbackPair();
+  const order: string[] = [];
+  const server = await createEmulator({ dataDir: dir, transports: [udp, loop.server], onEvent: (e) => void (e.type === 'request' && order.push(`${e.transport} ${e.group}/${e.id}`)) });
+  const socket = dgram.createSocket('udp4');
+  try {
+    await new Promise<void>((r) => socket.connect(udp.port, '127.0.0.1', () => r()));
+    const hash = encodePacket({ op: Op.READ, version: 1, flags: 0, group: 8, seq: 1, id: 2 }, encodeCbor({ name: '/lfs/big.bin', type: 'sha256' }));
+    const echo = (seq: number): Uint8Array => encodePacket({ op: Op.WRITE, version: 1, flags: 0, group: 0, seq, id: 0 }, encodeCbor({ d: 'x' }));
+    socket.send(hash);
+    socket.send(echo(2));
+    while (server.queueLength < 1) await new Promise((r) => setImmediate(r));
+    const answered = new Promise<void>((resolve) => loop.client.setReceiver(() => resolve()));
+    await loop.client.send(echo(3));
+    await answered;
+    // The loopback echo was answered while the hash ran; the UDP echo behind the hash was not.
+    assert.deepEqual(order, ['loopback 0/0']);
+    while (order.length < 3) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(order, ['loopback 0/0', 'udp 8/2', 'udp 0/0']);
   } finally {
     socket.close();
     await server.close();

@@ -71,15 +71,18 @@ export function numberOption(name: string, text: string | undefined, fallback: n
   return n;
 }
 
-export async function connect(o: GlobalOptions, conntypes: ConntypeRegistry): Promise<SmpClient> {
-  const { conntype, connstring } = await resolveConnection(o, conntypes);
+/** A client on the link the options name, and a description of that link for messages. */
+export async function connect(o: GlobalOptions, conntypes: ConntypeRegistry): Promise<{ client: SmpClient; where: string }> {
+  const { conntype, connstring, source } = await resolveConnection(o, conntypes);
   const timeoutMs = numberOption('--timeout', o.timeout, 3) * 1000;
   const tries = Math.round(numberOption('--tries', o.tries, 3));
   const transport = await conntypes.get(conntype)!.open(connstring, o);
-  return new SmpClient(transport, {
+  const where = `${conntype} ${connstring}${source.startsWith('profile') ? ` (${source})` : ''}`;
+  const client = new SmpClient(transport, {
     timeoutMs,
     tries,
     version: o.smpV1 ? 0 : 1,
     ...(o.verbose ? { onPacket: (dir: 'tx' | 'rx', p: Uint8Array) => process.stderr.write(`${dir} ${toHex(p, ' ')}\n`) } : {}),
   });
+  return { client, where };
 }

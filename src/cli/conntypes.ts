@@ -57,6 +57,7 @@ export const udpConntype: Conntype = {
     const { host, port, mtu } = parseUdpConnstring(connstring);
     // --mtu wins over the connstring's mtu=N; both default to 1500 (Zephyr's UDP MTU).
     const chosen = typeof globals['mtu'] === 'string' ? checkUdpMtu(globals['mtu'], '--mtu') : mtu;
-    return openUdpClient({ host, port, ...(chosen !== undefined ? { mtu: chosen } : {}) });
+    // A one-shot command to a port nobody listens on fails at once (ICMP port unreachable).
+    return openUdpClient({ host, port, ...(chosen !== undefined ? { mtu: chosen } : {}), failWhenRefused: true });
   },
 };

@@ -5,6 +5,7 @@
  * into messages and exit codes.
  */
 import type { SmpClient } from '../client/client.ts';
+import { TransportError } from '../core/errors.ts';
 import { connect, type GlobalOptions } from './connection.ts';
 import type { ConntypeRegistry } from './conntypes.ts';
 import { createOutput, type Output } from './output.ts';
@@ -48,9 +49,17 @@ export function createContext(conntypes: ConntypeRegistry): CliContext {
     run,
     withClient: (action) =>
       run(async (out) => {
-        const client = await connect(globals, conntypes);
+        const { client, where } = await connect(globals, conntypes);
+        const start = Date.now();
         try {
           await action(client, out);
+        } catch (e) {
+          // Say where the device was looked for and how long, with how to wait differently.
+          if (e instanceof TransportError && e.code === 'TRANSPORT_TIMEOUT') {
+            const v1 = globals.smpV1 !== true && client.version === 1 ? ', then once more in SMP v1' : '';
+            e.message = `${e.message}${v1}: nothing answered on ${where} in ${((Date.now() - start) / 1000).toFixed(1)} s (-t sets the wait per try, -r the tries)`;
+          }
+          throw e;
         } finally {
           await client.close();
         }

@@ -14,7 +14,7 @@
  *   command's response shape become ProtocolError PROTOCOL_BAD_RESPONSE.
  */
 import type { Command, CommandOp } from '../core/commands/command.ts';
-import { DeviceError, ProtocolError, TransportError, UsageError, type McuMgrError } from '../core/errors.ts';
+import { DeviceError, ProtocolError, TransportError, UsageError, McuMgrError } from '../core/errors.ts';
 import { MgmtErr } from '../core/error-codes.ts';
 import { HEADER_SIZE, Op, encodeHeader, type OpCode, type SmpHeader, type SmpVersion } from '../core/header.ts';
 import { encodeCbor } from '../core/cbor.ts';
@@ -93,7 +93,8 @@ export class SmpClient {
     this.currentVersion = options.version ?? 1;
     this.nextSeq = Math.floor(Math.random() * 256);
     transport.setReceiver((packet) => this.receive(packet));
-    transport.onClose((error) => this.failAll(new TransportError('TRANSPORT_CLOSED', 'the link to the device closed', { cause: error })));
+    // A link that ended with its own typed error (`nothing is listening on ...`) fails requests with it.
+    transport.onClose((error) => this.failAll(error instanceof McuMgrError ? error : new TransportError('TRANSPORT_CLOSED', 'the link to the device closed', { cause: error })));
   }
 
   /** The timeout per try and the tries a request gets when it names none (`-t`, `-r`); transfers use them as their bounds. */

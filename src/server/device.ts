@@ -44,6 +44,8 @@ export interface DeviceOptions {
   fsHashTypes?: ReadonlyArray<'crc32' | 'sha256'>;
   /** Mount points of the file system (default `['lfs']`, i.e. `/lfs/...`). */
   fsMounts?: readonly string[];
+  /** Bytes the file system holds, content plus 256 per file (default 16 MiB); uploads past it fail as on a full LittleFS. */
+  fsQuota?: number;
   /** Settings subtrees that accept any key (default `['app']`). */
   settingsSubtrees?: readonly string[];
   /** Runtime keys those subtrees hold together (default 256); a new key past it answers err 3/1, as a full settings backend. */

@@ -14,3 +14,7 @@ export type { ImageGroupOptions } from './groups/image.ts';
 export { createDeviceServices, McubootMode, type DeviceOptions, type DeviceServices } from './device.ts';
 export { createImageGroup, imageGroupFactory, type ImageGroup } from './groups/image.ts';
 export { createFsGroup, type FsGroupOptions } from './groups/fs.ts';
+export { formatServerEvent } from './request-log.ts';
+export { lockDataDir, DataDirLockedError, DATA_LOCK_FILE, type DataDirLock } from './data-lock.ts';
+export { FsQuota, DEFAULT_FS_QUOTA } from './fs-quota.ts';
+export { KeyBudget, DEFAULT_SETTINGS_MAX_KEYS } from './settings.ts';

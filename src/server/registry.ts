@@ -18,6 +18,11 @@ export interface HandlerContext<Req = unknown> {
   server: SmpServer;
   /** Aborted when the server closes: a handler that runs long (hashing, a host program) stops early. */
   signal?: AbortSignal;
+  /**
+   * A handler that runs long calls this now and then (where a pause is safe): the waiting
+   * requests of other transports run, so that they are not starved past their buffers.
+   */
+  letOthersRun?: () => Promise<void>;
 }
 
 /** Returns the response body map. Throw MgmtError to answer with an error. */

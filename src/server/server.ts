@@ -117,6 +117,8 @@ export interface TransportCounters {
 interface QueuedPacket {
   packet: Uint8Array;
   peer: SmpPeer;
+  /** Already run by {@link SmpServer.letOthersRun} while a long handler of another transport waited. */
+  taken?: boolean;
 }
 
 type BootTask = (reason: 'power-on' | 'reset') => Promise<void> | void;
@@ -147,6 +149,8 @@ export class SmpServer {
   private queueHead = 0;
   /** Buffers each transport holds: packets waiting, being processed, or whose answer is being sent. */
   private readonly held = new Map<string, number>();
+  /** A long handler is letting other transports' requests run ({@link letOthersRun}). */
+  private yielding = false;
   /** The pump that works through the queue, while it runs. */
   private pumping: Promise<void> | undefined;
   /** Aborted when the server closes: long handlers stop early (handler context `signal`). */
@@ -309,21 +313,48 @@ export class SmpServer {
           this.queue = this.queue.slice(this.queueHead);
           this.queueHead = 0;
         }
-        let sent: Promise<void>;
-        try {
-          sent = (await this.processQueued(item.packet, item.peer)).sent;
-        } catch (e) {
-          this.onError?.(e);
-          sent = Promise.resolve();
-        }
-        // The buffer is free once the answer is handed over (Zephyr frees the response net_buf
-        // after the transport sent it); the queue goes on meanwhile.
-        const transport = item.peer.transport;
-        void sent.finally(() => this.release(transport));
+        if (!item.taken) await this.run(item);
       }
     } finally {
       this.pumping = undefined;
       if (this.queueHead < this.queue.length && !this.closed) this.pumping = Promise.resolve().then(() => this.pump());
+    }
+  }
+
+  /** Processes one queued packet; its buffer is freed once the answer is handed over. */
+  private async run(item: QueuedPacket): Promise<void> {
+    let sent: Promise<void>;
+    try {
+      sent = (await this.processQueued(item.packet, item.peer)).sent;
+    } catch (e) {
+      this.onError?.(e);
+      sent = Promise.resolve();
+    }
+    // Zephyr frees the response net_buf after the transport sent it; the queue goes on meanwhile.
+    const transport = item.peer.transport;
+    void sent.finally(() => this.release(transport));
+  }
+
+  /**
+   * Called by a handler that runs long (a hash of megabytes) at points where it is safe to pause:
+   * the requests of other transports that are waiting now run, one at a time in arrival order,
+   * before the handler goes on. A transport's own requests keep their order; nothing nests (a
+   * request run here cannot let others run in turn). Handlers of shared state must not call it
+   * while they hold that state in a form another request could see half done.
+   */
+  async letOthersRun(transport: string): Promise<void> {
+    if (this.yielding || this.closed) return;
+    this.yielding = true;
+    try {
+      const end = this.queue.length;
+      for (let i = this.queueHead; i < Math.min(end, this.queue.length) && !this.closed; i++) {
+        const item = this.queue[i];
+        if (!item || item.taken || item.peer.transport === transport) continue;
+        item.taken = true;
+        await this.run(item);
+      }
+    } finally {
+      this.yielding = false;
     }
   }
 
@@ -403,7 +434,7 @@ export class SmpServer {
       const denied = await this.hooks.notify('cmd_recv', { group: h.group, id: h.id, op: h.op, peer: peer.address });
       if (denied) return this.errorBody(h, denied.rc, 'group' in denied ? denied.group : undefined, undefined, {});
       const body = this.decodeRequest(entry, payload);
-      const rsp = await entry.fn({ body, header: h, peer, server: this, signal: this.closing.signal });
+      const rsp = await entry.fn({ body, header: h, peer, server: this, signal: this.closing.signal, letOthersRun: () => this.letOthersRun(peer.transport) });
       result = { body: (rsp ?? {}) as Record<string, unknown>, failed: false };
     } catch (e) {
       if (e instanceof MgmtError) result = this.errorBody(h, e.rc, e.group, e.rsn, e.extra);

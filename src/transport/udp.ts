@@ -95,6 +95,14 @@ async function resolve(host: string): Promise<{ address: string; family: 4 | 6 }
 export interface UdpClientOptions extends HostPort {
   /** Largest datagram sent (default 1500, Zephyr's UDP MTU). */
   mtu?: number;
+  /**
+   * End the link when the host answers with ICMP port unreachable (ECONNREFUSED on the connected
+   * socket) before the device ever answered: nothing is listening there, so waiting for timeouts
+   * is pointless. The link then closes with TransportError `TRANSPORT_IO` "nothing is listening
+   * on HOST:PORT". Default false: a device that is restarting refuses for a moment, and requests
+   * time out and retry as for a lost datagram. The CLI sets it for its one-shot commands.
+   */
+  failWhenRefused?: boolean;
 }
 
 /** A client transport to one device over UDP. */
@@ -120,13 +128,22 @@ export async function openUdpClient(options: UdpClientOptions): Promise<SmpTrans
     socket.close();
     throw new TransportError('TRANSPORT_IO', `cannot open UDP socket to ${address}:${options.port}`, { cause: e });
   });
+  let answered = false;
   socket.on('message', (msg) => {
+    answered = true;
     if (!closed) receiver?.(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength));
   });
   // A connected UDP socket reports ICMP port-unreachable as ECONNREFUSED on the next operation:
-  // the device is simply not there yet. Requests time out and retry; the link stays usable.
-  socket.on('error', () => {});
-  socket.on('close', () => finish());
+  // the device is simply not there (yet). By default requests time out and retry and the link
+  // stays usable; with failWhenRefused, a refusal before any answer ends the link.
+  let failure: Error | undefined;
+  socket.on('error', (e: NodeJS.ErrnoException) => {
+    if (!options.failWhenRefused || answered || closed || e.code !== 'ECONNREFUSED') return;
+    const where = family === 6 ? `[${address}]:${options.port}` : `${address}:${options.port}`;
+    failure = new TransportError('TRANSPORT_IO', `nothing is listening on ${where} (the host answered: port unreachable)`, { cause: e });
+    socket.close();
+  });
+  socket.on('close', () => finish(failure));
   return {
     mtu,
     kind: 'udp',

@@ -4,13 +4,15 @@
  * terminal, resume with --resume and verify the result with the device's sha256 or crc32.
  */
 import type { Command } from 'commander';
+import { renameSync, unlinkSync } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { commands } from '../../core/commands/index.ts';
 import { toHex } from '../../core/bytes.ts';
 import { UsageError } from '../../core/errors.ts';
 import { downloadFile, uploadFile, type HashType, type TransferResult } from '../../client/fs-transfer.ts';
 import type { CliContext } from '../context.ts';
-import { createTransferProgress } from '../transfer-progress.ts';
+import { createTransferProgress, formatBytes } from '../transfer-progress.ts';
+import { checkDestination, openFileSource } from '../file-source.ts';
 
 interface TransferFlags {
   resume?: boolean;
@@ -59,13 +61,13 @@ export function registerFsCommands(program: Command, ctx: CliContext): void {
   transferOptions(fs.command('upload').description('upload a local file to the device').argument('<local>').argument('<remote>', 'device path, e.g. /lfs/file.txt')).action(
     (local: string, remote: string, opts: TransferFlags) =>
       ctx.withClient(async (client, out) => {
-        let data: Uint8Array;
-        try {
-          data = new Uint8Array(await readFile(local));
-        } catch (e) {
-          throw new UsageError(`cannot read ${local}: ${(e as Error).message}`, { cause: e });
-        }
-        const progress = createTransferProgress(data.length, { enabled: !out.json, label: `upload ${remote}` });
+        const source = await openFileSource(local);
+        const data = await source.read(0, source.size).finally(() => source.close());
+        const progress = createTransferProgress(data.length, {
+          enabled: !out.json,
+          label: `upload ${remote}`,
+          onInterrupt: (done) => `the device keeps ${formatBytes(done)}; run the same command with --resume to continue`,
+        });
         try {
           const r = await uploadFile(client, remote, data, { resume: opts.resume === true, verify: verifyOption(opts), window: windowOption(opts), onProgress: (p) => progress.update(p.done, p.total) });
           progress.stop();
@@ -80,15 +82,34 @@ export function registerFsCommands(program: Command, ctx: CliContext): void {
   transferOptions(fs.command('download').description('download a device file to a local file').argument('<remote>', 'device path').argument('<local>')).action(
     (remote: string, local: string, opts: TransferFlags) =>
       ctx.withClient(async (client, out) => {
+        // The destination is checked before the device is asked for anything.
+        await checkDestination(local);
         let resumeFrom: Uint8Array | undefined;
         if (opts.resume) resumeFrom = await readFile(local).then((b) => new Uint8Array(b), () => undefined);
-        const progress = createTransferProgress(0, { enabled: !out.json, label: `download ${remote}` });
         // Stream into a temporary file beside the destination (bounded memory whatever size the
-        // device claims), renamed over it at the end; on failure what arrived in order is kept
-        // in the destination, so that --resume can continue from it.
+        // device claims), renamed over it at the end; on failure or Ctrl-C what arrived in order
+        // is kept in the destination, so that --resume can continue from it.
         const tmp = `${local}.part-${process.pid}`;
-        const file = await open(tmp, 'w');
+        let file;
+        try {
+          file = await open(tmp, 'w');
+        } catch (e) {
+          throw new UsageError(`cannot write ${local}: ${(e as Error).message}`, { cause: e });
+        }
         let written = 0;
+        const progress = createTransferProgress(0, {
+          enabled: !out.json,
+          label: `download ${remote}`,
+          onInterrupt: () => {
+            try {
+              if (written > 0) renameSync(tmp, local);
+              else unlinkSync(tmp);
+            } catch {
+              // nothing to keep
+            }
+            return written > 0 ? `${local} keeps what arrived; run the same command with --resume to continue` : `nothing was written to ${local}`;
+          },
+        });
         const sink = {
           async start(_total: number, resumedFrom: number) {
             if (resumeFrom && resumedFrom > 0) await file.write(resumeFrom.subarray(0, resumedFrom));

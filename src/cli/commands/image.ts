@@ -3,16 +3,16 @@
  * lacks (`image slots`, `image info FILE`, `upgrade FILE`).
  */
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { commands } from '../../core/commands/index.ts';
 import { fromHex, toHex } from '../../core/bytes.ts';
-import { UsageError } from '../../core/errors.ts';
-import { verifyImage, tlvTypeName, formatImgtoolVersion, isZipArchive, readDfuPackage, describeTlvValue } from '../../image/index.ts';
+import { McuMgrError, UsageError } from '../../core/errors.ts';
+import { verifyImage, tlvTypeName, formatImgtoolVersion, isZipArchive, readDfuPackage, describeTlvValue, buildImage, loadSigningKey, ImageFormatError, type ImageSource, type ImageVerification } from '../../image/index.ts';
 import { uploadImage } from '../../client/image-upload.ts';
 import { upgradeImages, type SlotState, type UpgradeTarget } from '../../client/upgrade.ts';
 import type { CliContext } from '../context.ts';
 import { createTransferProgress, formatBytes } from '../transfer-progress.ts';
-import { openFileSource, type FileSource } from '../file-source.ts';
+import { checkDestination, openFileSource, removeIfPresent, type FileSource } from '../file-source.ts';
 
 function flagsOf(s: SlotState): string {
   const flags: string[] = [];
@@ -55,15 +55,42 @@ function intArg(name: string, text: string | undefined): number | undefined {
 }
 
 async function readImageFile(path: string, limit?: number): Promise<Uint8Array> {
+  const source = await openFileSource(path);
   try {
-    const b = limit === undefined ? await readFile(path) : (await readFile(path)).subarray(0, limit);
-    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  } catch (e) {
-    throw new UsageError(`cannot read ${path}: ${(e as Error).message}`);
+    return await source.read(0, limit === undefined ? source.size : Math.min(limit, source.size));
+  } finally {
+    await source.close();
   }
 }
 
+/** Verifies an image file; a file that is not a sound MCUboot image is a UsageError (exit 2) with the reason. */
+async function verifyImageFile(file: string, input: Uint8Array | ImageSource): Promise<ImageVerification> {
+  try {
+    return await verifyImage(input);
+  } catch (e) {
+    if (e instanceof ImageFormatError) throw new UsageError(`${file}: not a valid MCUboot image: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
+/**
+ * Checks an image file before anything is sent to the device: header, TLVs, truncation and the
+ * hash TLV against the content. `--force` skips the check (a non-MCUboot payload).
+ */
+async function checkImageFile(file: string, source: Uint8Array | ImageSource, force: boolean): Promise<void> {
+  if (force) return;
+  const v = await verifyImageFile(file, source);
+  if (!v.hashValid) {
+    const why = v.hashes.length === 0 ? 'it has no hash TLV' : 'its hash TLV does not match the content (corrupted or changed after signing)';
+    throw new UsageError(`${file}: refusing to send it: ${why}; --force sends it anyway`);
+  }
+}
+
+/** How to resume an interrupted image upload. */
+const resumeHint = (done: number): string => `the device keeps ${formatBytes(done)}; run the same command again to resume`;
+
 interface UploadFlags {
+  force?: boolean;
   image?: string | string[];
   upgrade?: boolean;
   noerase?: boolean;
@@ -95,7 +122,8 @@ function addUploadFlags(cmd: Command, options: { imagePerFile?: boolean } = {}):
     .option('-e, --noerase', 'accepted for Go mcumgr compatibility (no separate erase is ever sent)')
     .option('-w, --maxwinsize <N>', 'most chunks in flight (default: buf_count - 1 of the device)')
     .option('--chunk-size <bytes>', 'largest data bytes per chunk (default: fill the frame)')
-    .option('--alignment <bytes>', 'chunk size multiple (flash write alignment)');
+    .option('--alignment <bytes>', 'chunk size multiple (flash write alignment)')
+    .option('--force', 'send the file even if it is not a sound MCUboot image (no hash check)');
 }
 
 export function registerImageCommands(program: Command, ctx: CliContext): void {
@@ -116,20 +144,25 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
       ctx.withClient(async (client, out) => {
         const source = await openFileSource(file);
         const bytes = { length: source.size };
-        const progress = createTransferProgress(source.size, { enabled: !out.json });
         let result;
         try {
-          result = await uploadImage(client, source, { ...uploadOptions(o), onProgress: (p) => progress.update(p.offset) });
+          await checkImageFile(file, source, o.force === true);
+          const progress = createTransferProgress(source.size, { enabled: !out.json, onInterrupt: resumeHint });
+          try {
+            result = await uploadImage(client, source, { ...uploadOptions(o), onProgress: (p) => progress.update(p.offset) });
+          } finally {
+            progress.stop();
+          }
         } finally {
-          progress.stop();
           await source.close();
         }
+        // The device hashed what it received and it differs from the file's SHA-256: not a success.
+        if (result.match === false) throw new McuMgrError('VERIFY_FAILED', `the device reports that the uploaded image does not match the SHA-256 of ${file} (match: false)`);
         const rate = result.elapsedMs > 0 ? (bytes.length - result.resumedAt) / (result.elapsedMs / 1000) : 0;
         out.result({ file, size: bytes.length, ...result }, () =>
           [
             result.resumedAt > 0 ? `Resumed at ${formatBytes(result.resumedAt)}` : '',
             `Done: ${formatBytes(bytes.length)} in ${(result.elapsedMs / 1000).toFixed(2)} s (${formatBytes(Math.round(rate))}/s, ${result.chunkSize}-byte chunks, window ≤ ${result.maxWindow}, ${result.retransmissions} retransmissions)`,
-            result.match === false ? 'Warning: the device reports that the image does not match its SHA-256' : '',
           ]
             .filter(Boolean)
             .join('\n'),
@@ -198,7 +231,7 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
     .action((file: string) =>
       ctx.run(async (out) => {
         const bytes = await readImageFile(file);
-        const v = await verifyImage(bytes);
+        const v = await verifyImageFile(file, bytes);
         const img = v.image;
         const h = img.header;
         const data = {
@@ -235,10 +268,69 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
             `  dependencies: ${img.dependencies.length === 0 ? '(none)' : img.dependencies.map((d) => `image ${d.imageId} >= ${formatImgtoolVersion(d.minVersion)}`).join(', ')}`,
           ].join('\n'),
         );
+        // A bad file is a local-file problem: exit 2, as for every other one.
         if (!v.hashValid) {
           out.info(`Error: ${file}: the image hash does not match its content`);
-          process.exitCode = 1;
+          process.exitCode = 2;
         }
+      }),
+    );
+
+  image
+    .command('build')
+    .alias('create')
+    .description('build an MCUboot image from a binary (as imgtool sign): header, version, SHA-256 TLV, optional signature')
+    .argument('<binary>', 'the application binary (e.g. zephyr.bin)')
+    .argument('<out>', 'image file to write')
+    .option('--image-version <version>', 'image version, MAJOR.MINOR.REVISION[+BUILD] (imgtool --version; --version is the CLI\'s own)', '0.0.0')
+    .option('--header-size <bytes>', 'header size (imgtool --header-size; Zephyr builds use 0x200)', '0x200')
+    .option('--align <bytes>', 'pad the payload to a multiple of this many bytes', '1')
+    .option('--key <file>', 'sign with this PKCS#8 PEM private key (ECDSA P-256/P-384, Ed25519, RSA-2048/3072)')
+    .option('--load-address <address>', 'load address in the header')
+    .action((binary: string, outFile: string, o: { imageVersion: string; headerSize: string; align: string; key?: string; loadAddress?: string }) =>
+      ctx.run(async (out) => {
+        const number = (name: string, text: string): number => {
+          const n = Number(text);
+          if (!Number.isInteger(n) || n < 0) throw new UsageError(`${name} must be a whole number (decimal or 0x hex), got ${JSON.stringify(text)}`);
+          return n;
+        };
+        const headerSize = number('--header-size', o.headerSize);
+        const alignPayload = number('--align', o.align);
+        await checkDestination(outFile);
+        const payload = await readImageFile(binary);
+        let keyText: string | undefined;
+        if (o.key !== undefined) {
+          try {
+            keyText = await readFile(o.key, 'utf8');
+          } catch (e) {
+            throw new UsageError(`cannot read --key ${o.key}: ${(e as Error).message}`, { cause: e });
+          }
+        }
+        let built;
+        try {
+          built = await buildImage({
+            payload,
+            version: o.imageVersion,
+            headerSize,
+            alignPayload: Math.max(1, alignPayload),
+            ...(o.loadAddress !== undefined ? { loadAddress: number('--load-address', o.loadAddress) } : {}),
+            ...(keyText !== undefined ? { signingKey: await loadSigningKey(keyText) } : {}),
+          });
+        } catch (e) {
+          if (e instanceof ImageFormatError) throw new UsageError(`cannot build the image: ${e.message}`, { cause: e });
+          throw e;
+        }
+        const tmp = `${outFile}.part-${process.pid}`;
+        try {
+          await writeFile(tmp, built.bytes);
+          await rename(tmp, outFile);
+        } catch (e) {
+          await removeIfPresent(tmp);
+          throw new UsageError(`cannot write ${outFile}: ${(e as Error).message}`, { cause: e });
+        }
+        out.result({ file: outFile, size: built.bytes.length, version: o.imageVersion, hash: built.hash, signed: built.signature !== undefined }, () =>
+          `Built ${outFile}: ${built.bytes.length} bytes, version ${o.imageVersion}, hash ${toHex(built.hash)}${built.signature ? ', signed' : ''}`,
+        );
       }),
     );
 
@@ -259,7 +351,7 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
         throw new UsageError(`--mode must be test-confirm, confirm-only or none, got ${JSON.stringify(o.mode)}`);
       }
       const images = (Array.isArray(o.image) ? o.image : o.image === undefined ? [] : [o.image]).map((v) => intArg('--image', v)!);
-      const { targets, close } = await upgradeTargets(files, images);
+      const { targets, close } = await upgradeTargets(files, images, o.force === true);
       let progress: ReturnType<typeof createTransferProgress> | undefined;
       const result = await upgradeImages(client, targets, {
         ...uploadOptions({ ...o, image: undefined }),
@@ -271,7 +363,7 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
           progress = undefined;
           out.info(`${stage}: ${detail}`);
           const size = /^image \d+: (\d+) bytes$/.exec(detail);
-          if (stage === 'upload' && size) progress = createTransferProgress(Number(size[1]), { enabled: !out.json });
+          if (stage === 'upload' && size) progress = createTransferProgress(Number(size[1]), { enabled: !out.json, onInterrupt: resumeHint });
         },
         onProgress: (p) => progress?.update(p.offset),
       }).finally(close);
@@ -294,7 +386,7 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
  * The images of an upgrade: each file with its `-n` (in order; one file without `-n` is image 0),
  * or the images a DFU package's manifest names.
  */
-async function upgradeTargets(files: string[], images: number[]): Promise<{ targets: UpgradeTarget[]; close: () => Promise<void> }> {
+async function upgradeTargets(files: string[], images: number[], force: boolean): Promise<{ targets: UpgradeTarget[]; close: () => Promise<void> }> {
   const sources: FileSource[] = [];
   const close = async (): Promise<void> => {
     for (const s of sources) await s.close();
@@ -305,6 +397,7 @@ async function upgradeTargets(files: string[], images: number[]): Promise<{ targ
       const head = await readImageFile(files[0]!, 4);
       if (isZipArchive(head)) {
         const pkg = readDfuPackage(await readImageFile(files[0]!));
+        for (const i of pkg.images) await checkImageFile(`${files[0]!} (image ${i.image})`, i.bytes, force);
         return { targets: pkg.images.map((i) => ({ image: i.image, input: i.bytes })), close };
       }
     }
@@ -313,6 +406,8 @@ async function upgradeTargets(files: string[], images: number[]): Promise<{ targ
     for (const [i, f] of files.entries()) {
       const source = await openFileSource(f);
       sources.push(source);
+      // Each file is checked before anything is sent to the device.
+      await checkImageFile(f, source, force);
       targets.push({ image: images[i] ?? 0, input: source });
     }
     return { targets, close };

@@ -18,6 +18,8 @@ export function registerShellCommands(program: Command, ctx: CliContext): void {
         const rsp = await client.request(commands.shell.exec, { argv });
         const ret = rsp.ret ?? rsp.rc ?? 0;
         out.result({ o: rsp.o, ret }, () => rsp.o.replace(/\n$/, '') + (ret !== 0 ? `\n(returned ${ret})` : ''));
+        // The command's return code is the exit code (one that does not fit an exit code: 1).
+        if (ret !== 0) process.exitCode = Number.isInteger(ret) && ret > 0 && ret < 256 ? ret : 1;
       }),
     );
 }

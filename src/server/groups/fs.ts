@@ -13,7 +13,11 @@
  *   allows (MCUMGR_GRP_FS_DL_CHUNK_SIZE: computed here from the buffer size and link MTU).
  * - Names are 1..64 bytes (CONFIG_MCUMGR_GRP_FS_PATH_LEN) or rc 3. Paths are confined to the
  *   mount directories (fs-root.ts): escapes answer FILE_INVALID_NAME and create nothing.
- * - hash: crc32 (uint output) and sha256 (bstr), with `off` and `len`; `len: 0` is rc 3.
+ * - hash: crc32 (uint output) and sha256 (bstr), with `off` and `len`; `len: 0` is rc 3. The
+ *   last result is kept with the transfer state (like `fs_mgmt_ctxt`) and answered again while
+ *   the file is unchanged: hashing 8 MiB per 40-byte request is work a flood must not buy.
+ * - Storage is finite ({@link FsQuota}, `serve --fs-quota`): a new file past it answers UNKNOWN
+ *   (Zephyr's fs_open -ENOSPC), a write or an announced `len` past it FILE_WRITE_FAILED.
  */
 import { createHash } from 'node:crypto';
 import { constants, type FileHandle, open } from 'node:fs/promises';
@@ -31,11 +35,14 @@ import { defineGroup, handle, type MgmtGroup } from '../registry.ts';
 import type { SmpServer } from '../server.ts';
 import type { SmpPeer } from '../../transport/types.ts';
 import type { ResolvedPath } from '../fs-root.ts';
+import { FsQuota } from '../fs-quota.ts';
 
 /** CONFIG_MCUMGR_GRP_FS_PATH_LEN. */
 export const FS_PATH_LEN = 64;
 /** CONFIG_MCUMGR_GRP_FS_FILE_AUTOMATIC_IDLE_CLOSE_TIME (ms). */
 export const FS_IDLE_CLOSE_MS = 4000;
+/** A hash lets other transports' requests run after each this many bytes. */
+const YIELD_EVERY = 1024 * 1024;
 /** Largest type name (HASH_CHECKSUM_TYPE_SIZE). */
 const HASH_TYPE_SIZE = 8;
 
@@ -56,6 +63,19 @@ interface Transfer {
   off: number;
   len: number;
   transport: string;
+  /** The file's size as the quota counts it. */
+  fileSize: number;
+}
+
+/** The last hash answered, with the identity of the file it was computed from. */
+interface KeptHash {
+  hostPath: string;
+  identity: string;
+  type: string;
+  off: number;
+  want: number;
+  len: number;
+  output: number | Uint8Array;
 }
 
 export interface FsGroupOptions {
@@ -126,6 +146,8 @@ interface FsContext {
   readonly transfers: FileTransfers;
   /** The hash types the firmware registers (Kconfig CONFIG_MCUMGR_GRP_FS_CHECKSUM_IEEE_CRC32 / _HASH_SHA256). */
   readonly hashTypes: ReadonlyArray<'crc32' | 'sha256'>;
+  readonly quota: FsQuota;
+  kept: KeptHash | undefined;
 }
 
 type Body<C extends keyof typeof commands.fs> = BodyOf<(typeof commands.fs)[C]>;
@@ -156,18 +178,31 @@ function fileLen(r: ResolvedPath): { size: number; hostPath: string } {
  * erase (group 63) and server close.
  */
 export function createFsGroup(server: SmpServer, device: DeviceServices = createDeviceServices(server), options: FsGroupOptions = {}): MgmtGroup {
-  const ctx: FsContext = { server, root: device.fsRoot, transfers: new FileTransfers(options.idleCloseMs ?? FS_IDLE_CLOSE_MS), hashTypes: device.options.fsHashTypes ?? ['crc32', 'sha256'] };
-  device.onStorageErase.push(() => ctx.transfers.close());
+  const ctx: FsContext = {
+    server,
+    root: device.fsRoot,
+    transfers: new FileTransfers(options.idleCloseMs ?? FS_IDLE_CLOSE_MS),
+    hashTypes: device.options.fsHashTypes ?? ['crc32', 'sha256'],
+    quota: new FsQuota(device.fsRoot.storageDir, device.options.fsQuota),
+    kept: undefined,
+  };
+  device.onStorageErase.push(async () => {
+    await ctx.transfers.close();
+    ctx.kept = undefined;
+    await ctx.quota.recount();
+  });
   server.onClose(() => ctx.transfers.close());
   server.onBoot(async () => {
     await ctx.transfers.close();
+    ctx.kept = undefined;
     await ctx.root.ensureMounts();
+    await ctx.quota.recount();
   });
   return defineGroup(Group.FS, GROUP_NAMES[Group.FS]!, [
     handle(commands.fs.download, ({ body, peer }) => ctx.transfers.locked(() => fsDownload(ctx, body, peer))),
     handle(commands.fs.upload, ({ body, peer }) => ctx.transfers.locked(() => fsUpload(ctx, body, peer))),
     handle(commands.fs.status, ({ body }) => ctx.transfers.locked(() => fsStatus(ctx, body))),
-    handle(commands.fs.hash, ({ body }) => ctx.transfers.locked(() => fsHash(ctx, body))),
+    handle(commands.fs.hash, ({ body, signal, letOthersRun }) => ctx.transfers.locked(() => fsHash(ctx, body, signal, letOthersRun))),
     handle(commands.fs.hashTypes, () => fsHashTypes(ctx)),
     handle(commands.fs.close, () => ctx.transfers.locked(() => fsClose(ctx))),
   ]);
@@ -186,7 +221,7 @@ async function fsDownload({ server, root, transfers }: FsContext, body: Body<'do
     } catch {
       throw fsErr('UNKNOWN');
     }
-    transfers.current = { state: 'download', name: body.name, hostPath, handle: h, off: 0, len: size, transport: peer.transport };
+    transfers.current = { state: 'download', name: body.name, hostPath, handle: h, off: 0, len: size, transport: peer.transport, fileSize: size };
   }
   const t = transfers.current!;
   const limit = Math.min(server.bufSize, peer.mtu);
@@ -207,12 +242,14 @@ async function fsDownload({ server, root, transfers }: FsContext, body: Body<'do
 }
 
 /** Opens the file an upload writes to (created if missing), after the access hook. */
-async function openForUpload({ server, root, transfers }: FsContext, name: string, peer: SmpPeer): Promise<Transfer> {
+async function openForUpload({ server, root, transfers, quota }: FsContext, name: string, peer: SmpPeer): Promise<Transfer> {
   const path = await fileAccess(server, 'write', name);
   await transfers.close();
   const r = await root.resolve(path);
   if (!r.ok) throw fsErr(r.reason === 'invalid-name' ? 'FILE_INVALID_NAME' : 'MOUNT_POINT_NOT_FOUND');
   if (r.isDirectory) throw fsErr('UNKNOWN');
+  // A new file on a full file system: fs_open fails with -ENOSPC.
+  if (!r.exists && !quota.fits(undefined, 0)) throw fsErr('UNKNOWN');
   let h: FileHandle;
   try {
     h = await open(r.hostPath, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
@@ -220,14 +257,15 @@ async function openForUpload({ server, root, transfers }: FsContext, name: strin
     const code = (e as NodeJS.ErrnoException).code;
     throw fsErr(code === 'ENOENT' || code === 'ENOTDIR' ? 'MOUNT_POINT_NOT_FOUND' : code === 'EROFS' ? 'READ_ONLY_FILESYSTEM' : code === 'ELOOP' ? 'FILE_INVALID_NAME' : 'UNKNOWN');
   }
-  const t: Transfer = { state: 'upload', name, hostPath: r.hostPath, handle: h, off: 0, len: 0, transport: peer.transport };
+  if (!r.exists) quota.changed(undefined, 0);
+  const t: Transfer = { state: 'upload', name, hostPath: r.hostPath, handle: h, off: 0, len: 0, transport: peer.transport, fileSize: r.exists ? r.size : 0 };
   transfers.current = t;
   return t;
 }
 
 /** 8/0 write: one chunk of a file (not idempotent: see the file's notes). */
 async function fsUpload(ctx: FsContext, body: Body<'upload'>, peer: SmpPeer): Promise<{ off: number }> {
-  const { transfers } = ctx;
+  const { transfers, quota } = ctx;
   checkName(body.name);
   if (body.off === 0 && body.len === undefined) throw MgmtError.rc(MgmtErr.EINVAL, 'len is required with off 0');
   const t = transfers.continues(peer, 'upload', body.name) ? transfers.current! : await openForUpload(ctx, body.name, peer);
@@ -247,7 +285,13 @@ async function fsUpload(ctx: FsContext, body: Body<'upload'>, peer: SmpPeer): Pr
     await transfers.close();
     throw fsErr('FILE_OFFSET_NOT_VALID', { len: expected });
   }
+  // An announced length that cannot fit is refused before the old content is truncated.
+  if (body.off === 0 && !quota.fits(existing, t.len)) {
+    await transfers.close();
+    throw fsErr('FILE_WRITE_FAILED');
+  }
   if (body.data.length > 0) {
+    ctx.kept = undefined;
     if (body.off === 0 && existing !== 0) {
       try {
         await t.handle.truncate(0);
@@ -255,14 +299,24 @@ async function fsUpload(ctx: FsContext, body: Body<'upload'>, peer: SmpPeer): Pr
         await transfers.close();
         throw fsErr('FILE_TRUNCATE_FAILED');
       }
+      quota.changed(existing, 0);
+      t.fileSize = 0;
+    }
+    const newSize = Math.max(t.fileSize, body.off + body.data.length);
+    if (!quota.fits(t.fileSize, newSize)) {
+      await transfers.close();
+      throw fsErr('FILE_WRITE_FAILED');
     }
     try {
       let written = 0;
       while (written < body.data.length) written += (await t.handle.write(body.data, written, body.data.length - written, body.off + written)).bytesWritten;
     } catch {
       await transfers.close();
+      await quota.recount();
       throw fsErr('FILE_WRITE_FAILED');
     }
+    quota.changed(t.fileSize, newSize);
+    t.fileSize = newSize;
     t.off = body.off + body.data.length;
   }
   const off = t.off;
@@ -278,7 +332,8 @@ async function fsStatus({ server, root }: FsContext, body: Body<'status'>): Prom
 }
 
 /** 8/2: crc32 or sha256 of a file's range. */
-async function fsHash({ server, root, hashTypes }: FsContext, body: Body<'hash'>): Promise<{ type: string; off?: number; len: number; output: number | Uint8Array }> {
+async function fsHash(ctx: FsContext, body: Body<'hash'>, signal: AbortSignal | undefined, letOthersRun: (() => Promise<void>) | undefined): Promise<{ type: string; off?: number; len: number; output: number | Uint8Array }> {
+  const { server, root, hashTypes } = ctx;
   checkName(body.name);
   const type = body.type === undefined || body.type === '' ? 'crc32' : body.type;
   if (new TextEncoder().encode(type).length > HASH_TYPE_SIZE || body.len === 0) throw MgmtError.rc(MgmtErr.EINVAL);
@@ -294,18 +349,41 @@ async function fsHash({ server, root, hashTypes }: FsContext, body: Body<'hash'>
   } catch {
     throw fsErr('UNKNOWN');
   }
+  let identity: string;
+  try {
+    const st = await h.stat({ bigint: true });
+    identity = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    await h.close();
+    throw fsErr('UNKNOWN');
+  }
+  const k = ctx.kept;
+  if (k && k.hostPath === hostPath && k.identity === identity && k.type === type && k.off === off && k.want === want) {
+    await h.close();
+    return off !== 0 ? { type, off, len: k.len, output: k.output } : { type, len: k.len, output: k.output };
+  }
   let crc = CRC32_INIT;
   const sha = createHash('sha256');
   let done = 0;
+  let sinceYield = 0;
   try {
     const buf = new Uint8Array(64 * 1024);
     while (done < want) {
+      // The device is stopping: the answer would go nowhere.
+      if (signal?.aborted) throw fsErr('FILE_READ_FAILED');
+      // Every MiB, other transports' waiting requests run (an fs request among them finds the
+      // file lock taken: EBUSY, as Zephyr's semaphore answers).
+      if (sinceYield >= YIELD_EVERY) {
+        sinceYield = 0;
+        await letOthersRun?.();
+      }
       const { bytesRead } = await h.read(buf, 0, Math.min(buf.length, want - done), off + done);
       if (bytesRead === 0) break;
       const part = buf.subarray(0, bytesRead);
       if (type === 'crc32') crc = crc32Update(crc, part);
       else sha.update(part);
       done += bytesRead;
+      sinceYield += bytesRead;
     }
   } catch {
     throw fsErr('FILE_READ_FAILED');
@@ -313,6 +391,7 @@ async function fsHash({ server, root, hashTypes }: FsContext, body: Body<'hash'>
     await h.close();
   }
   const output = type === 'crc32' ? crc32Final(crc) : new Uint8Array(sha.digest());
+  ctx.kept = { hostPath, identity, type, off, want, len: done, output };
   return off !== 0 ? { type, off, len: done, output } : { type, len: done, output };
 }
 

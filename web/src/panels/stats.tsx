@@ -124,7 +124,8 @@ function StatChart({ name, series, rate }: { name: string; series: Series | unde
 
   useEffect(() => {
     if (!plot.current || !series) return;
-    const ys = fields.map((f) => (rate ? toRates(series.time, series.fields[f]!) : series.fields[f]!));
+    // uPlot takes null for a gap (NaN would break its scale).
+    const ys = fields.map((f) => (rate ? toRates(series.time, series.fields[f]!) : series.fields[f]!).map((v) => (Number.isFinite(v) ? v : null)));
     plot.current.setData([series.time, ...ys] as uPlot.AlignedData);
   }, [series, shape]);
 
@@ -142,15 +143,21 @@ function StatChart({ name, series, rate }: { name: string; series: Series | unde
             <tr>
               <th scope="col">Counter</th>
               <th scope="col">Value</th>
+              <th scope="col">Per second</th>
             </tr>
           </thead>
           <tbody>
-            {fields.map((f) => (
-              <tr key={f}>
-                <td>{f}</td>
-                <td data-testid={`stat-${name}-${f}`}>{series.fields[f]![series.fields[f]!.length - 1]}</td>
-              </tr>
-            ))}
+            {fields.map((f) => {
+              const rates = toRates(series.time, series.fields[f]!);
+              const r = rates[rates.length - 1];
+              return (
+                <tr key={f}>
+                  <td>{f}</td>
+                  <td data-testid={`stat-${name}-${f}`}>{series.fields[f]![series.fields[f]!.length - 1]}</td>
+                  <td data-testid={`rate-${name}-${f}`}>{r !== undefined && Number.isFinite(r) ? r.toFixed(1) : '–'}</td>
+                </tr>
+              );
+            })}
           </tbody>
         </table>
       )}
