@@ -17,7 +17,7 @@ import { commands } from '../src/core/commands/index.ts';
 import { startServeProcess, tempDir } from '../test/helpers.ts';
 import { printFigure, section } from './report.ts';
 
-async function rawWriteSpeed(bytes: Uint8Array, chunk: number): Promise<number> {
+export async function rawWriteSpeed(bytes: Uint8Array, chunk: number): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'mcumgr-bench-'));
   try {
     const t0 = performance.now();
@@ -31,7 +31,7 @@ async function rawWriteSpeed(bytes: Uint8Array, chunk: number): Promise<number> 
   }
 }
 
-async function rssMb(pid: number | undefined): Promise<number> {
+export async function rssMb(pid: number | undefined): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
 }

@@ -8,6 +8,7 @@ import { benchImageUpload } from './image-upload.ts';
 import { benchSerial } from './serial.ts';
 import { benchLoad } from './load.ts';
 import { benchStartup } from './startup.ts';
+import { benchTransfer } from './transfer.ts';
 import { benchBle } from './ble.ts';
 import { benchDashboard } from './dashboard.ts';
 
@@ -19,6 +20,7 @@ export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
   serial: benchSerial,
   load: benchLoad,
   startup: benchStartup,
+  transfer: benchTransfer,
   ble: benchBle,
   dashboard: benchDashboard,
 };

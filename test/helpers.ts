@@ -80,10 +80,11 @@ export function runCli(args: string[], options: { timeoutMs?: number; env?: Node
 
 /**
  * Starts `mcumgr serve` as a process on an ephemeral port and waits for its "listening" line.
- * Returns the port and a stop function (SIGTERM, or SIGKILL with `kill(true)`).
+ * Returns the port and a stop function (SIGTERM, or SIGKILL with `kill(true)`). The device is
+ * instant (`--fast`) unless `timing` asks for the emulator's default device timing.
  */
-export async function startServeProcess(args: string[]): Promise<{ port: number; child: ChildProcess; output: () => string; stop(kill?: boolean): Promise<void> }> {
-  const child = spawn(CLI, ['serve', '--udp', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startServeProcess(args: string[], options: { timing?: boolean } = {}): Promise<{ port: number; child: ChildProcess; output: () => string; stop(kill?: boolean): Promise<void> }> {
+  const child = spawn(CLI, ['serve', '--udp', '127.0.0.1:0', ...(options.timing ? [] : ['--fast']), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start: ${out}`)), 15000);

@@ -47,11 +47,17 @@ export class ConntypeRegistry {
 /** UDP: `--conntype udp --connstring [HOST]:PORT`, or `--udp HOST:PORT`. */
 export const udpConntype: Conntype = {
   name: 'udp',
-  options: [new Option('--udp <host:port>', 'short for --conntype udp --connstring <host:port> (serve: where to listen, default 127.0.0.1:1337)')],
+  options: [
+    new Option('--udp <host:port>', 'short for --conntype udp --connstring <host:port> (serve: where to listen, default 127.0.0.1:1337)'),
+    new Option('--mtu <bytes>', 'largest UDP datagram (default 1500, Zephyr\'s; also mtu=N in the UDP connstring, e.g. 127.0.0.1:1337,mtu=2500)'),
+  ],
   shortConnstring: (globals) => (typeof globals.udp === 'string' ? globals.udp : undefined),
-  async open(connstring) {
-    const { openUdpClient, parseHostPort } = await import('../transport/udp.ts');
+  async open(connstring, globals) {
+    const { openUdpClient, parseUdpConnstring, checkUdpMtu } = await import('../transport/udp.ts');
+    const { host, port, mtu } = parseUdpConnstring(connstring);
+    // --mtu wins over the connstring's mtu=N; both default to 1500 (Zephyr's UDP MTU).
+    const chosen = typeof globals['mtu'] === 'string' ? checkUdpMtu(globals['mtu'], '--mtu') : mtu;
     // A one-shot command to a port nobody listens on fails at once (ICMP port unreachable).
-    return openUdpClient({ ...parseHostPort(connstring), failWhenRefused: true });
+    return openUdpClient({ host, port, ...(chosen !== undefined ? { mtu: chosen } : {}), failWhenRefused: true });
   },
 };

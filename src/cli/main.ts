@@ -46,7 +46,7 @@ function addGlobalOptions(program: Command, conntypes: ConntypeRegistry): Comman
     .option('--connstring <string>', 'connection string, e.g. 127.0.0.1:1337, [::1]:1337 or dev=/dev/ttyACM0,baud=115200,mtu=256')
     .option('--connextra <string>', 'more connection string keys, appended to --connstring')
     .option('-c, --conn <profile>', 'connection profile to use (see `conn add`; the Go mcumgr profile file)')
-    .option('-t, --timeout <seconds>', 'time to wait for each try (default 3)')
+    .option('-t, --timeout <seconds>', "time to wait for each try (default 3); a transfer's adaptive chunk timeout stays below it")
     .option('-r, --tries <n>', 'tries per request on timeout (default 3)')
     .option('-l, --loglevel <level>', 'Go mcumgr log level; debug dumps packets as -v does')
     .option('--json', 'print one JSON document instead of text')

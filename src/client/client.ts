@@ -27,6 +27,10 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** Total number of sends on timeout (1 = no retransmission). */
   tries?: number;
+  /** Double the wait after each send, up to this many milliseconds (exponential backoff; default: every try waits `timeoutMs`). */
+  backoffMaxMs?: number;
+  /** Called before each retransmission (attempt 2, 3, ...): transfers adapt their window and timeout to it. */
+  onRetransmit?: (attempt: number) => void;
   signal?: AbortSignal;
 }
 
@@ -188,20 +192,25 @@ export class SmpClient {
         };
         const send = (): void => {
           attempt++;
-          if (attempt > 1) this.stats.retransmissions++;
+          if (attempt > 1) {
+            this.stats.retransmissions++;
+            options.onRetransmit?.(attempt);
+          }
           this.onPacket?.('tx', packet);
           this.transport.send(packet).catch((e: unknown) => {
             cleanup();
             reject(e);
           });
+          const wait = options.backoffMaxMs === undefined ? timeoutMs : Math.min(Math.max(timeoutMs, options.backoffMaxMs), timeoutMs * 2 ** (attempt - 1));
           timer = setTimeout(() => {
             if (attempt < tries) send();
             else {
               cleanup();
               this.stats.timeouts++;
-              reject(new TransportError('TRANSPORT_TIMEOUT', `no response from the device after ${tries} ${tries === 1 ? 'try' : 'tries'} of ${timeoutMs} ms`));
+              const each = options.backoffMaxMs === undefined ? `of ${timeoutMs} ms` : `from ${timeoutMs} ms up to ${Math.max(timeoutMs, options.backoffMaxMs)} ms`;
+              reject(new TransportError('TRANSPORT_TIMEOUT', `no response from the device after ${tries} ${tries === 1 ? 'try' : 'tries'} ${each}`));
             }
-          }, timeoutMs);
+          }, wait);
         };
         this.inFlight.set(seq, {
           seq,

@@ -30,7 +30,7 @@ import { FsMgmtErr, MgmtErr } from '../core/error-codes.ts';
 import { Group } from '../core/commands/command.ts';
 import type { SmpClient } from './client.ts';
 import { readBufferParams } from './params.ts';
-import { ChunkPatience, RtoEstimator, WindowControl, isTimeout, runOffsetTransfer } from './transfer-engine.ts';
+import { RtoEstimator, WindowControl, chunkRetryPolicy, runOffsetTransfer } from './transfer-engine.ts';
 
 export type HashType = 'sha256' | 'crc32';
 
@@ -216,10 +216,10 @@ export async function uploadFile(client: SmpClient, name: string, data: Uint8Arr
     const stats = await runOffsetTransfer(
       {
         chunkLength: (off, limit) => chunkAt(off, limit).data.length,
-        async send(off, len, timeoutMs) {
+        async send(off, len, request) {
           requests++;
           try {
-            const r = await client.request(commands.fs.upload, chunkAt(off, len), { signal, timeoutMs, tries: 1 });
+            const r = await client.request(commands.fs.upload, chunkAt(off, len), request);
             return { kind: 'offset', off: r.off };
           } catch (e) {
             if (!isOffsetMismatch(e)) throw e;
@@ -234,6 +234,7 @@ export async function uploadFile(client: SmpClient, name: string, data: Uint8Arr
         start,
         maxWindow: params.window,
         maxChunk: maxChunkData(params.packetLimit, { name, off: total, data: new Uint8Array(0) }),
+        adaptChunkSize: client.transport.kind === 'serial',
         timing: timingOf(client),
         ...(signal ? { signal } : {}),
         onProgress: (off) => options.onProgress?.({ done: Math.min(off, total), total }),
@@ -309,7 +310,6 @@ export async function downloadFile(client: SmpClient, name: string, options: Dow
   const timing = timingOf(client);
   const rto = new RtoEstimator({ ceilingMs: timing.ceilingMs });
   const window = new WindowControl(params.window);
-  const patience = new ChunkPatience(timing);
   let requests = 0;
   let start = 0;
   let total = 0;
@@ -350,26 +350,41 @@ export async function downloadFile(client: SmpClient, name: string, options: Dow
   await deliver();
   options.onProgress?.({ done: delivered, total });
 
-  /** Offsets asked and not answered yet, with when they were sent. */
-  const asked = new Map<number, { sentAt: number; sends: number }>();
+  /** Offsets asked and not answered yet. */
+  const asked = new Set<number>();
   const again: number[] = [];
   let nextAsk = delivered;
   let failure: unknown;
-  let lastLossAt = -Infinity;
+  /** Bumped by every window decrease: losses of requests sent before it are the same event. */
+  let lossEpoch = 0;
   const inflight = new Set<Promise<void>>();
-  const isCovered = (off: number): boolean => off < delivered || reorder.covers(off) || [...asked.keys()].some((a) => a <= off && off < a + chunkEstimate);
+  const isCovered = (off: number): boolean => off < delivered || reorder.covers(off) || [...asked].some((a) => a <= off && off < a + chunkEstimate);
 
   const fetchAt = (off: number): void => {
-    const now = performance.now();
-    const sends = patience.sent(off, now);
-    asked.set(off, { sentAt: now, sends });
+    const sentAt = performance.now();
+    const sentInLossEpoch = lossEpoch;
+    let retransmitted = false;
+    asked.add(off);
     requests++;
+    const policy = chunkRetryPolicy(rto.timeoutMs, timing);
     const p = client
-      .request(commands.fs.download, { name, off }, { signal, timeoutMs: rto.timeoutMs, tries: 1 })
+      .request(commands.fs.download, { name, off }, {
+        ...policy,
+        ...(signal ? { signal } : {}),
+        onRetransmit: () => {
+          retransmitted = true;
+          requests++;
+          rto.backoff();
+          if (sentInLossEpoch === lossEpoch) {
+            lossEpoch++;
+            window.loss();
+          }
+        },
+      })
       .then(
         async (r) => {
           asked.delete(off);
-          if (sends === 1) rto.sample(performance.now() - now);
+          if (!retransmitted) rto.sample(performance.now() - sentAt);
           window.ack();
           const n = Math.min(r.data.length, Math.max(0, total - r.off));
           if (r.data.length === 0 && r.off < total) {
@@ -382,27 +397,11 @@ export async function downloadFile(client: SmpClient, name: string, options: Dow
           const end = r.off + n;
           if (end < total && end < nextAsk && !isCovered(end)) again.push(end);
           await deliver();
-          patience.forgetBelow(delivered);
           options.onProgress?.({ done: delivered, total });
         },
         (e: unknown) => {
           asked.delete(off);
-          if (!isTimeout(e)) {
-            failure ??= e;
-            return;
-          }
-          if (off < delivered || reorder.covers(off)) return;
-          if (patience.exhausted(off, performance.now())) {
-            failure ??= e;
-            return;
-          }
-          rto.backoff();
-          // One window decrease per loss event: losses of requests sent before the last decrease are the same event.
-          if (now > lastLossAt) {
-            window.loss();
-            lastLossAt = performance.now();
-          }
-          again.unshift(off);
+          failure ??= e;
         },
       )
       .finally(() => inflight.delete(p));

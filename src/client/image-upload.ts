@@ -48,7 +48,7 @@ export interface ImageUploadOptions {
   firstChunkTimeoutMs?: number;
   /** Sends of one chunk before it may fail (default: the client's tries, `-r`). */
   chunkTries?: number;
-  /** Lowest adaptive timeout (default 30 ms). */
+  /** Lowest adaptive timeout (default 100 ms). */
   chunkTimeoutFloorMs?: number;
   /** Device buffer parameters, when already known (skips the `params` request). */
   params?: { bufSize: number; bufCount: number };
@@ -120,9 +120,9 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
   const stats = await runOffsetTransfer(
     {
       chunkLength,
-      async send(off, len, timeoutMs) {
+      async send(off, len, request) {
         const data = await source.read(off, len);
-        const rsp = await client.request(commands.image.upload, off === 0 ? { ...firstBody, data } : { off, data }, { timeoutMs, tries: 1, signal });
+        const rsp = await client.request(commands.image.upload, off === 0 ? { ...firstBody, data } : { off, data }, request);
         if (rsp.match !== undefined) match = rsp.match;
         if (off === 0 && rsp.off > firstChunk) resumedAt = rsp.off; // a resumed session: the data was ignored
         else if (rsp.off >= off + len) bytesSent += len;
@@ -134,6 +134,7 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
       start: 0,
       maxWindow,
       maxChunk: chunkSize,
+      adaptChunkSize: client.transport.kind === 'serial',
       timing: {
         ceilingMs: options.chunkTimeoutMs ?? defaults.timeoutMs,
         tries: Math.max(1, options.chunkTries ?? defaults.tries),

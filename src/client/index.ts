@@ -3,4 +3,5 @@ export * from './client.ts';
 export * from './params.ts';
 export * from './fs-transfer.ts';
 export * from './image-upload.ts';
+export * from './transfer-engine.ts';
 export * from './upgrade.ts';

@@ -10,12 +10,14 @@
  * - {@link WindowControl}: chunks in flight. Slow start (one more per acknowledged chunk) up to
  *   the first loss, then additive increase (one more per window of acknowledged chunks) up to
  *   the device's `buf_count − 1`; multiplicative decrease (halve) on a loss or on an answer whose
- *   offset shows a gap. A window that lost at size W probes W again only after a number of
+ *   offset shows a gap. A loss that comes right after the window grew to W (within 2·W
+ *   acknowledged chunks) says the link cannot take W; a loss after running well at W is random
+ *   (a lossy network) and only halves. A window that could not take W probes W again only after a number of
  *   acknowledged chunks that doubles with every probe that loses again, so a link that cannot take
  *   W (a serial device whose line buffers overrun with two frames in flight) pays for a lost probe
- *   rarely enough that the transfer stays within a few percent of one chunk in flight.
- * - {@link ChunkSizer}: data bytes per chunk. Halves when a chunk sent alone (window 1) is lost
- *   twice in a row (frames of that size do not get through: a serial line that corrupts long
+ *   (after 32, then 128, 512, ... acknowledged chunks) rarely enough that the transfer stays within a few percent of one chunk in flight.
+ * - {@link ChunkSizer}: data bytes per chunk (serial links only). Halves when a chunk sent alone
+ *   (window 1) is lost three times in a row (frames of that size do not get through: a serial line that corrupts long
  *   frames, a device buffer smaller than it says), and doubles back after 32 chunks in a row
  *   got through.
  * - {@link runOffsetTransfer}: the send loop for uploads, where the device's offset is
@@ -29,17 +31,26 @@
  *   this loop: reads are idempotent and the device picks each answer's length, so a lost request is
  *   simply asked again (selective repeat over a coverage map), never a go-back.
  *
- * Patience: a chunk fails the transfer once it was sent `tries` times and no answer came for
- * `tries × ceilingMs` since its first send (the same patience as a plain request with `-r` tries
- * of `-t` seconds), so a device that stalls for a few seconds in the middle of an upload is waited
- * for, with backed-off retransmissions, instead of being given up on.
+ * Retransmission: a chunk whose answer does not come within the RTO is sent again as the same
+ * request (same sequence number, {@link chunkRetryPolicy}), with the wait doubling up to the
+ * ceiling; a late answer to any of its sends counts, which matters on a busy host where a timer
+ * fires late, and on a serial link where a duplicate that arrives while the device is busy is lost
+ * in its line buffers. Each retransmission is a loss for the window (once per loss event) and backs
+ * off the RTO; Karn's rule keeps retransmitted chunks out of the RTT samples. Nothing is sent past
+ * a chunk that is being retransmitted (it would land in a gap). A chunk fails the transfer once it
+ * was sent at least `tries` times over at least `tries × ceilingMs` (the same patience as a plain
+ * request with `-r` tries of `-t` seconds), so a device that stalls for a few seconds in the middle
+ * of an upload is waited for instead of being given up on.
  */
 import { TransportError } from '../core/errors.ts';
 
 export interface RtoOptions {
   /** Timeout before the first sample (RFC 6298: 1 s), clamped to [floor, ceiling]. */
   initialMs?: number;
-  /** Lowest timeout (default 30 ms): above timer and scheduling jitter on a busy host. */
+  /**
+   * Lowest timeout (default 100 ms): above timer and scheduling jitter on a busy host, where 30 ms
+   * gave spurious retransmissions on a 20 ms link (measured with `npm run bench -- transfer`).
+   */
   floorMs?: number;
   /** Highest timeout, also after backoff (the CLI's `-t`; default 3000 ms). */
   ceilingMs?: number;
@@ -60,7 +71,7 @@ export class RtoEstimator {
   samples = 0;
 
   constructor(options: RtoOptions = {}) {
-    this.floorMs = Math.max(1, options.floorMs ?? 30);
+    this.floorMs = Math.max(1, options.floorMs ?? 100);
     this.ceilingMs = Math.max(this.floorMs, options.ceilingMs ?? 3000);
     this.granularityMs = options.granularityMs ?? 1;
     this.baseMs = options.initialMs ?? 1000;
@@ -109,8 +120,11 @@ export class WindowControl {
   private lossAt: number | undefined;
   private probeAfter = 0;
   private acksSinceLoss = 0;
+  /** Acknowledged chunks since the window reached its current size. */
+  private acksAtSize = 0;
   /** Loss events (each halves the window). */
   losses = 0;
+  private before: { cwnd: number; ssthresh: number; lossAt: number | undefined; probeAfter: number; acksSinceLoss: number } | undefined;
 
   constructor(readonly max: number) {}
 
@@ -121,11 +135,14 @@ export class WindowControl {
 
   ack(): void {
     this.acksSinceLoss++;
+    this.acksAtSize++;
     if (this.cwnd >= this.max) return;
     const grown = this.cwnd < this.ssthresh ? this.cwnd + 1 : this.cwnd + 1 / Math.floor(this.cwnd);
     // Probing the size that lost last waits for `probeAfter` acknowledged chunks.
     if (this.lossAt !== undefined && Math.floor(grown) >= this.lossAt && this.acksSinceLoss < this.probeAfter) return;
+    const sizeBefore = this.size;
     this.cwnd = Math.min(this.max, grown);
+    if (this.size !== sizeBefore) this.acksAtSize = 0;
     // A probe that carried on for a while without loss: the link takes this size now.
     if (this.lossAt !== undefined && this.size >= this.lossAt && this.acksSinceLoss > this.probeAfter + 4 * this.lossAt) {
       this.lossAt = undefined;
@@ -133,16 +150,40 @@ export class WindowControl {
     }
   }
 
+  /** Takes back the last decrease: the loss was spurious (a late answer, not a lost chunk). */
+  undo(): void {
+    const b = this.before;
+    if (!b) return;
+    this.before = undefined;
+    this.cwnd = b.cwnd;
+    this.ssthresh = b.ssthresh;
+    this.lossAt = b.lossAt;
+    this.probeAfter = b.probeAfter;
+    this.acksSinceLoss = b.acksSinceLoss;
+    this.losses--;
+  }
+
   /** A loss (timeout) or a gap: halve, and remember the size that lost. */
   loss(): void {
     this.losses++;
+    this.before = { cwnd: this.cwnd, ssthresh: this.ssthresh, lossAt: this.lossAt, probeAfter: this.probeAfter, acksSinceLoss: this.acksSinceLoss };
     const at = this.size;
     if (at <= 1 && this.lossAt === undefined) {
       this.ssthresh = 1;
       return;
     }
-    this.probeAfter = this.lossAt !== undefined && at >= this.lossAt ? Math.min(4096, Math.max(8, this.probeAfter * 2)) : Math.max(8, this.probeAfter);
-    this.lossAt = Math.max(2, at);
+    // A size that lost again waits four times longer before the next probe: after a few losses a
+    // probe costs under 1% of the chunks (a lost probe costs about an RTO and a window of chunks).
+    if (this.acksAtSize <= 2 * at) {
+      // Lost right after growing to this size: the link (the device's buffers) cannot take it.
+      this.probeAfter = this.lossAt !== undefined && at >= this.lossAt ? Math.min(4096, Math.max(32, this.probeAfter * 4)) : Math.max(32, this.probeAfter);
+      this.lossAt = Math.max(2, at);
+    } else {
+      // Lost after running well at this size: a random loss (a lossy network), plain halving.
+      this.lossAt = undefined;
+      this.probeAfter = 0;
+    }
+    this.acksAtSize = 0;
     this.ssthresh = Math.max(1, Math.floor(at / 2));
     this.cwnd = this.ssthresh;
     this.acksSinceLoss = 0;
@@ -178,7 +219,7 @@ export class ChunkSizer {
   loss(alone: boolean): void {
     this.okRun = 0;
     if (!alone) return;
-    if (++this.lostAlone >= 2 && this.current > this.min) {
+    if (++this.lostAlone >= 3 && this.current > this.min) {
       this.current = Math.max(this.min, Math.floor(this.current / 2));
       this.lostAlone = 0;
     }
@@ -195,8 +236,8 @@ export type ChunkOutcome =
 export interface OffsetTransferHandler {
   /** Data bytes of the chunk at `off` when at most `limit` data bytes are wanted (0 only at the end). */
   chunkLength(off: number, limit: number): number;
-  /** Sends the chunk at `off`; rejects with TransportError TRANSPORT_TIMEOUT when no answer came within `timeoutMs`. */
-  send(off: number, len: number, timeoutMs: number): Promise<ChunkOutcome>;
+  /** Sends the chunk at `off` with these request options (timeout, tries, backoff, onRetransmit); rejects as SmpClient.request does. */
+  send(off: number, len: number, request: ChunkRequestOptions): Promise<ChunkOutcome>;
 }
 
 export interface TransferTiming {
@@ -206,7 +247,7 @@ export interface TransferTiming {
   tries: number;
   /** Timeout of a chunk at offset 0 (the device may erase a slot first). */
   firstChunkTimeoutMs: number;
-  /** Lowest RTO (default 30 ms). */
+  /** Lowest RTO (default 100 ms). */
   floorMs?: number;
 }
 
@@ -217,6 +258,11 @@ export interface OffsetTransferOptions {
   maxWindow: number;
   /** Largest data bytes per chunk. */
   maxChunk: number;
+  /**
+   * Back the chunk size off when chunks sent alone keep getting lost (default false): for serial
+   * links, where long frames are what gets lost; on UDP a datagram's loss does not depend on its size.
+   */
+  adaptChunkSize?: boolean;
   timing: TransferTiming;
   signal?: AbortSignal;
   onProgress?: (off: number, window: number) => void;
@@ -241,29 +287,32 @@ export function isTimeout(e: unknown): e is TransportError {
   return e instanceof TransportError && e.code === 'TRANSPORT_TIMEOUT';
 }
 
-/** Tracks how often and since when an offset has been sent, and fails it after the patience runs out. */
-export class ChunkPatience {
-  private readonly sends = new Map<number, { n: number; first: number }>();
-  constructor(private readonly timing: Pick<TransferTiming, 'tries' | 'ceilingMs'>) {}
+/** How one chunk request waits and retransmits (given to SmpClient.request). */
+export interface ChunkRequestOptions {
+  timeoutMs: number;
+  tries: number;
+  backoffMaxMs?: number;
+  onRetransmit?: (attempt: number) => void;
+  /** Aborted when the transfer is, or when the engine gives up on this request (a go-back made it stale). */
+  signal?: AbortSignal;
+}
 
-  /** Records a send; returns how many times this offset was sent. */
-  sent(off: number, now: number): number {
-    const s = this.sends.get(off);
-    if (s) return ++s.n;
-    this.sends.set(off, { n: 1, first: now });
-    return 1;
+/**
+ * The retransmission policy of a chunk: first wait `rtoMs`, doubling after each send up to the
+ * ceiling, and enough sends that the chunk waits at least `tries × ceiling` in all (the patience
+ * of a plain request with `-r` tries of `-t`) and is sent at least `tries` times. The same request
+ * (same sequence number) is sent again, so a late answer to an earlier send still counts.
+ */
+export function chunkRetryPolicy(rtoMs: number, timing: Pick<TransferTiming, 'tries' | 'ceilingMs'>): ChunkRequestOptions {
+  const ceiling = Math.max(rtoMs, timing.ceilingMs);
+  const patience = timing.tries * ceiling;
+  let waited = 0;
+  let sends = 0;
+  for (let w = rtoMs; waited < patience || sends < timing.tries; w = Math.min(ceiling, w * 2)) {
+    waited += w;
+    sends++;
   }
-
-  /** True when the offset was sent `tries` times and waited `tries × ceiling` since its first send. */
-  exhausted(off: number, now: number): boolean {
-    const s = this.sends.get(off);
-    return s !== undefined && s.n >= this.timing.tries && now - s.first >= this.timing.tries * this.timing.ceilingMs;
-  }
-
-  /** Forgets offsets below `off` (acknowledged). */
-  forgetBelow(off: number): void {
-    for (const k of this.sends.keys()) if (k < off) this.sends.delete(k);
-  }
+  return { timeoutMs: rtoMs, tries: sends, backoffMaxMs: ceiling };
 }
 
 /**
@@ -275,8 +324,7 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
   const { total, timing, signal } = options;
   const rto = new RtoEstimator({ ceilingMs: timing.ceilingMs, ...(timing.floorMs !== undefined ? { floorMs: timing.floorMs } : {}) });
   const window = new WindowControl(Math.max(1, options.maxWindow));
-  const sizer = new ChunkSizer(options.maxChunk);
-  const patience = new ChunkPatience(timing);
+  const sizer = new ChunkSizer(options.maxChunk, options.adaptChunkSize ? undefined : options.maxChunk);
   const now = (): number => performance.now();
   const stats: TransferStats = { chunks: 0, retransmissions: 0, rewinds: 0, window: 1, maxWindowReached: 1, chunkSize: sizer.size, srttMs: undefined, off: options.start };
 
@@ -284,19 +332,38 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
   let next = options.start;
   /** Bumped by every go-back, so that the answers to chunks sent before it do not move `next` again. */
   let epoch = 0;
+  /** Bumped by every window decrease: losses of chunks sent before it belong to the same event. */
+  let lossEpoch = 0;
   let drainTo: number | undefined;
   let failure: unknown;
   let firstWithoutProgress = 0;
   const inflight = new Set<Promise<void>>();
+  /** Chunks whose request is still live (the client may be retransmitting them), by offset. */
+  const live = new Map<number, number>();
+  /** Requests to abort at the next go-back (they became stale) or when the transfer is aborted. */
+  const cancels = new Map<AbortController, { epoch: number; end: number }>();
+  const onAbort = (): void => {
+    for (const c of cancels.keys()) c.abort(signal?.reason);
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
 
-  const rewind = (to: number, sentInEpoch: number, drain: boolean, lost: boolean): void => {
+  const lossEvent = (sentInLossEpoch: number): void => {
+    if (sentInLossEpoch !== lossEpoch) return;
+    lossEpoch++;
+    window.loss();
+  };
+
+  const rewind = (to: number, sentInEpoch: number, sentInLossEpoch: number, drain: boolean, lost: boolean): void => {
     if (sentInEpoch !== epoch) return;
     epoch++;
     stats.rewinds++;
-    if (lost) window.loss();
+    if (lost) lossEvent(sentInLossEpoch);
     acked = to;
     if (drain) drainTo = to;
     else next = to;
+    // The chunks sent before the go-back are stale: stop retransmitting them (they would only
+    // block the window, and on a serial link collide with the chunks sent again).
+    for (const [c, e] of cancels) if (e.epoch < epoch) c.abort();
   };
 
   const progress = (): void => {
@@ -305,49 +372,69 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
     options.onProgress?.(Math.min(acked, total), window.size);
   };
 
-  const send = async (off: number, len: number, timeoutMs: number): Promise<void> => {
+  const send = async (off: number, len: number, first: boolean): Promise<void> => {
     const sentInEpoch = epoch;
+    const sentInLossEpoch = lossEpoch;
     const alone = inflight.size === 0;
     const t0 = now();
-    const n = patience.sent(off, t0);
-    if (n > 1) stats.retransmissions++;
+    let retransmitted = false;
+    let retransmittedAt = 0;
+    let lossCounted = false;
     stats.chunks++;
-    try {
-      const outcome = await handler.send(off, len, timeoutMs);
-      if (outcome.kind === 'rewind') {
-        rewind(outcome.off, sentInEpoch, outcome.drain, true);
-        if (outcome.off > acked) acked = outcome.off;
-      } else if (outcome.off === 0 && off !== 0) {
-        rewind(0, sentInEpoch, false, false); // the device lost the session (reset, another client): start over
-      } else if (outcome.off >= off + len) {
-        if (n === 1 && off !== 0) rto.sample(now() - t0);
-        window.ack();
-        sizer.ack();
-        if (outcome.off > acked) acked = outcome.off;
-        patience.forgetBelow(acked);
-      } else if (outcome.off < off) {
-        // The device is behind this chunk: one before it was lost (a gap).
-        if (outcome.off < next) rewind(outcome.off, sentInEpoch, false, true);
-      } else {
-        // The device took part of the chunk, or resumed inside it: carry on from its offset.
-        rewind(outcome.off, sentInEpoch, false, false);
-      }
-      progress();
-    } catch (e) {
-      if (!isTimeout(e)) {
-        failure ??= e;
-        return;
-      }
-      if (off + len <= acked && off !== 0) return; // answered cumulatively by a later chunk
-      if (patience.exhausted(off, now())) {
-        failure ??= e;
-        return;
-      }
+    const policy: ChunkRequestOptions = first ? { timeoutMs: timing.firstChunkTimeoutMs, tries: timing.tries } : chunkRetryPolicy(rto.timeoutMs, timing);
+    policy.onRetransmit = () => {
+      retransmitted = true;
+      retransmittedAt = now();
+      stats.retransmissions++;
       rto.backoff();
       sizer.loss(alone);
-      rewind(off, sentInEpoch, false, true);
+      lossCounted = sentInLossEpoch === lossEpoch;
+      lossEvent(sentInLossEpoch);
       progress();
+    };
+    const cancel = new AbortController();
+    policy.signal = cancel.signal;
+    cancels.set(cancel, { epoch: sentInEpoch, end: off + len });
+    live.set(off, len);
+    let outcome: ChunkOutcome;
+    try {
+      if (signal?.aborted) cancel.abort(signal.reason);
+      outcome = await handler.send(off, len, policy);
+    } catch (e) {
+      // A chunk abandoned by a go-back, or that a later answer acknowledged (its own answers were
+      // lost), is no failure.
+      const stale = cancel.signal.aborted && !signal?.aborted;
+      if (!stale && !(isTimeout(e) && off + len <= acked && off !== 0)) failure ??= e;
+      return;
+    } finally {
+      live.delete(off);
+      cancels.delete(cancel);
     }
+    if (outcome.kind === 'rewind') {
+      rewind(outcome.off, sentInEpoch, sentInLossEpoch, outcome.drain, true);
+      if (outcome.off > acked) acked = outcome.off;
+    } else if (outcome.off === 0 && off !== 0) {
+      rewind(0, sentInEpoch, sentInLossEpoch, false, false); // the device lost the session (reset, another client): start over
+    } else if (outcome.off >= off + len) {
+      if (!retransmitted && off !== 0) rto.sample(now() - t0);
+      // An answer right after the retransmission answers the first send: the timeout was
+      // spurious (a late answer, a busy host), so the window decrease is taken back.
+      else if (lossCounted && rto.srtt !== undefined && now() - retransmittedAt < rto.srtt / 2) window.undo();
+      window.ack();
+      sizer.ack();
+      if (outcome.off > acked) {
+        acked = outcome.off;
+        // Chunks before it whose answers were lost are acknowledged by this one: stop waiting.
+        for (const [c, e] of cancels) if (e.end <= acked) c.abort();
+      }
+    } else if (outcome.off < off) {
+      // The device is behind this chunk: one before it was lost (a gap).
+      if (outcome.off < next) rewind(outcome.off, sentInEpoch, sentInLossEpoch, false, true);
+    } else {
+      // The device took part of the chunk, or resumed inside it: carry on from its offset.
+      rewind(outcome.off, sentInEpoch, sentInLossEpoch, false, false);
+    }
+    progress();
   };
 
   const track = (p: Promise<void>): void => {
@@ -372,7 +459,7 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
         continue;
       }
       const len = handler.chunkLength(0, sizer.size);
-      await send(0, len, timing.firstChunkTimeoutMs);
+      await send(0, len, true);
       if (failure !== undefined) break;
       if (next === 0 && drainTo === undefined && acked > 0) next = acked;
       else if (next === 0 && acked === 0 && ++firstWithoutProgress > timing.tries) {
@@ -381,11 +468,15 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
       continue;
     }
     while (inflight.size < window.size && next < total) {
+      // Never below the device's offset; never past a chunk whose request is still live (it is
+      // being retransmitted: what follows would land in a gap).
+      if (next < acked && drainTo === undefined) next = acked;
+      if (live.has(next) || next >= total) break;
       const off = next;
       const len = handler.chunkLength(off, sizer.size);
       if (len <= 0) break;
       next = off + len;
-      track(send(off, len, rto.timeoutMs));
+      track(send(off, len, false));
     }
     if (inflight.size === 0) {
       // Everything answered but the device is behind: carry on from its offset.
@@ -395,6 +486,7 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
     }
     await Promise.race(inflight);
   }
+  signal?.removeEventListener('abort', onAbort);
   if (signal?.aborted) {
     await Promise.allSettled(inflight);
     throw new TransportError('TRANSPORT_ABORTED', 'transfer aborted', { cause: signal.reason });

@@ -29,6 +29,7 @@
  * | `--shell-host PROGRAMS` | `device.shellHostCommands.allow` |
  * | `--images`, `--slot-size`, `--image-key`, `--factory-image` | `image.images`, `.slotSize`, `.keys`, `.factoryImage` |
  * | `--serial PATH`, `--pty`, `--pty-link PATH` | `serial: { path }`, `serial: { pty: true }`, `serial: { pty: PATH }` |
+ * | `--processing-us`, `--flash-write-us`, `--flash-erase-ms`, `--rx-line-buffers`; `--fast` | `deviceTiming` (serve's default: Zephyr-like; `--fast` leaves it out) |
  * | `--ble [NAME]` | `ble: { name }` |
  * | `--mcuboot-mode MODE`, `--downgrade-prevention`, `--rollback-protection`, `--confirm-non-active` | `image.mode`, `.downgradePrevention`, `.hwRollbackProtection`, `.allowConfirmNonActiveImage` |
  * | `--kconfig FILE` (`--print-config` lists what it sets and exits) | `kconfig: { text, time }` |
@@ -41,7 +42,8 @@
 import { UsageError } from '../core/errors.ts';
 import { createUdpServer, DEFAULT_UDP_MTU, type HostPort } from '../transport/udp.ts';
 import type { ServerTransport } from '../transport/types.ts';
-import type { SerialServerOptions } from '../transport/serial-server.ts';
+import type { SerialServerTransport, SerialServerOptions } from '../transport/serial-server.ts';
+import { DEFAULT_FLASH_TIMING, DEFAULT_PROCESSING_US, ZEPHYR_RX_LINE_BUFFERS, installDeviceTiming, type FlashTiming } from './device-timing.ts';
 import type { BluezPeripheralOptions } from '../transport/ble/node/bluez-peripheral.ts';
 import { awaitLocalAddress, type LocalAddressGate } from '../netmgmt/host/local-address.ts';
 import { startHostNetMonitor, type HostNetMonitor, type HostNetMonitorOptions } from '../netmgmt/host/index.ts';
@@ -90,6 +92,12 @@ export interface AgentOptions extends EmulatorOptions {
    * `closeOnDisconnect` and waiting for an address are not available.
    */
   hostNetwork?: boolean | HostNetMonitorOptions;
+  /**
+   * How long the device takes, so that tests against it predict hardware
+   * (src/server/device-timing.ts): processing per request, flash write and erase for uploads, and
+   * the receive line buffers of its serial links. Absent: an instant device.
+   */
+  deviceTiming?: AgentDeviceTiming;
   /** Lines for people about the agent's state (waiting for an address, closing UDP, warnings). */
   onStatus?: (message: string) => void;
   /**
@@ -99,6 +107,19 @@ export interface AgentOptions extends EmulatorOptions {
    */
   kconfig?: KconfigSource;
 }
+
+/** The device's timing (see {@link AgentOptions.deviceTiming}); each part absent is instant or unlimited. */
+export interface AgentDeviceTiming {
+  /** Processing time per request, µs. */
+  processingUs?: number;
+  /** Flash write and erase times of the image slots. */
+  flash?: FlashTiming;
+  /** Receive line buffers of serial links (Zephyr's CONFIG_UART_MCUMGR_RX_BUF_COUNT, 2). */
+  rxLineBuffers?: number;
+}
+
+/** Serve's default device: {@link DEFAULT_PROCESSING_US}, {@link DEFAULT_FLASH_TIMING}, {@link ZEPHYR_RX_LINE_BUFFERS} line buffers. */
+export const ZEPHYR_DEVICE_TIMING: Required<AgentDeviceTiming> = { processingUs: DEFAULT_PROCESSING_US, flash: DEFAULT_FLASH_TIMING, rxLineBuffers: ZEPHYR_RX_LINE_BUFFERS };
 
 /** A running agent. */
 export interface Agent {
@@ -288,13 +309,19 @@ export async function createAgent(agentOptions: AgentOptions): Promise<Agent> {
     const serial = await openSerial(options, status);
     const ble = await openBle(options, status);
     const transports = [...(udp?.always ? [udp.udp] : []), ...(options.transports ?? []), ...(serial ? [serial] : []), ...(ble ? [ble] : [])];
-    const server = await createEmulator({ ...options, transports, device: { ...options.device, network: net.network } }).catch((e: unknown) => {
+    const timing = options.deviceTiming;
+    const image = timing?.flash ? { ...options.image, flashTiming: timing.flash } : options.image;
+    const server = await createEmulator({ ...options, ...(image ? { image } : {}), transports, device: { ...options.device, network: net.network } }).catch((e: unknown) => {
       // With trusted keys MCUboot validates the primary slot too: the default factory image is unsigned.
       if (options.image?.keys && !options.image.factoryImage && e instanceof Error && /no bootable image/.test(e.message)) {
         throw new UsageError(`${e.message}; with trusted image keys (--image-key), give a factory image signed with a trusted key (--factory-image FILE), or a data directory whose device already runs a signed image`);
       }
       throw e;
     });
+    if (timing) {
+      const activity = installDeviceTiming(server, { processingUs: timing.processingUs ?? 0 });
+      if (timing.rxLineBuffers !== undefined) for (const t of transports) if ('attachDeviceActivity' in t) (t as SerialServerTransport).attachDeviceActivity(activity, timing.rxLineBuffers);
+    }
     const udpSwitch = udp && !udp.always ? await switchUdp(server, udp, options, status) : undefined;
     // The watch keeps the process alive only while it may have to reopen the UDP socket.
     if (!udpSwitch) net.monitor?.ref(false);

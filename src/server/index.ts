@@ -7,6 +7,7 @@ export * from './emulator.ts';
 export { writeFileAtomic } from './storage.ts';
 export { createOsGroup, osInfoOutput } from './groups/os.ts';
 export * from './agent.ts';
+export { DelayClock, DeviceActivity, installDeviceTiming, DEFAULT_FLASH_TIMING, DEFAULT_PROCESSING_US, ZEPHYR_RX_LINE_BUFFERS, type FlashTiming, type DeviceTimingOptions } from './device-timing.ts';
 export { createDeviceNetwork, registerNetShellCommands, type DeviceNetwork, type DeviceNetworkOptions, type NetShellOptions } from './net-shell.ts';
 export { TransportSwitch, type TransportSwitchOptions } from './transport-switch.ts';
 export type { ImageGroupOptions } from './groups/image.ts';

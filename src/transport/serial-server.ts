@@ -12,6 +12,16 @@
  * configurable; answers go up to the net_buf size too. Frames that fail are dropped silently and
  * counted, as on a device.
  *
+ * Receive line buffers (optional, `rxLineBuffers` with an `activity`): Zephyr's UART transport
+ * takes each incoming line into one of CONFIG_UART_MCUMGR_RX_BUF_COUNT buffers (default 2, of
+ * CONFIG_UART_MCUMGR_RX_BUF_SIZE 128 bytes; drivers/console/uart_mcumgr.c), allocated without
+ * waiting when the line starts and freed once the line has been decoded. While the device is busy
+ * (processing a request, writing flash) the lines it receives stay in those buffers; a line that
+ * starts when all are taken is ignored up to its newline ("uart_mcumgr_ignoring"), so the frame
+ * it belongs to is lost. The model: while `activity.busy`, up to `rxLineBuffers` lines are held
+ * and further lines dropped (counted in `stats.linesDropped`); when the device becomes idle the
+ * held lines are decoded in order.
+ *
  * Why socat for `pty`: Node has no openpty/posix_openpt. Opening /dev/ptmx works, but unlocking
  * and naming the slave needs ioctls (TIOCSPTLCK, TIOCGPTN) Node cannot issue, and node-pty needs a
  * native build (install scripts are blocked here) and is made for running a program on the
@@ -70,6 +80,10 @@ export interface SerialServerOptions {
   onStatus?: (message: string) => void;
   /** socat executable (default `socat` on PATH). */
   socatPath?: string;
+  /** Receive line buffers (Zephyr's CONFIG_UART_MCUMGR_RX_BUF_COUNT, 2); default unlimited. Needs `activity`. */
+  rxLineBuffers?: number;
+  /** When the device's management queue is busy (src/server/device-timing.ts). */
+  activity?: { readonly busy: boolean; onIdle(listener: () => void): () => void };
 }
 
 /** Counters of a serial server link. */
@@ -79,6 +93,8 @@ export interface SerialServerStats {
   bytesReceived: number;
   bytesSent: number;
   shellLines: number;
+  /** Lines lost because every receive line buffer was taken while the device was busy. */
+  linesDropped: number;
   decoder: Readonly<ConsoleDecoderStats> | Readonly<RawDecoderStats>;
 }
 
@@ -102,12 +118,16 @@ export class SerialServerTransport implements ServerTransport {
   private writeTail: Promise<unknown> = Promise.resolve();
   /** The last byte written to the line was a newline (or nothing was written yet). */
   private atLineStart = true;
-  private readonly counters = { packetsReceived: 0, packetsSent: 0, bytesReceived: 0, bytesSent: 0, shellLines: 0 };
+  private readonly counters = { packetsReceived: 0, packetsSent: 0, bytesReceived: 0, bytesSent: 0, shellLines: 0, linesDropped: 0 };
   private readonly mtu: number;
   private readonly maxFrame: number;
   /** Runs a shell line over SMP (set by start when `shellOverSmp` is on). */
   private shellLine: ((line: string) => void) | undefined;
   private shellSeq = 0;
+  private stopGate: (() => void) | undefined;
+  private gate: LineBufferGate | undefined;
+  private decodeIncoming: ((bytes: Uint8Array) => void) | undefined;
+  private receiveContext: ServerReceiveContext | undefined;
 
   constructor(options: SerialServerOptions) {
     if (!options.path === !options.pty) throw new UsageError('serial server: give exactly one of a device path or pty');
@@ -133,6 +153,23 @@ export class SerialServerTransport implements ServerTransport {
             },
           });
     this.inputTimeoutMs = this.framing === 'raw' ? (options.inputTimeoutMs ?? DEFAULT_RAW_INPUT_TIMEOUT_MS) : options.inputTimeoutMs;
+  }
+
+  /**
+   * Models the device's receive line buffers from now on (see the module notes): `lineBuffers`
+   * lines are held while `activity` is busy, more are lost. Console framing only; call after
+   * start (the agent does, once its server runs).
+   */
+  attachDeviceActivity(activity: NonNullable<SerialServerOptions['activity']>, lineBuffers: number): void {
+    const decode = this.decodeIncoming;
+    if (!decode || this.framing !== 'console') return;
+    this.stopGate?.();
+    const gate = new LineBufferGate(lineBuffers, activity, decode, () => {
+      this.counters.linesDropped++;
+      this.receiveContext?.undecodable('line lost: every receive line buffer taken while the device was busy', `serial:${this.devicePath ?? '?'}`);
+    });
+    this.gate = gate;
+    this.stopGate = activity.onIdle(() => gate.release());
   }
 
   /** The device path served: the pty's `/dev/pts/N` or the given path. Set once started. */
@@ -166,9 +203,8 @@ export class SerialServerTransport implements ServerTransport {
       const prompt = (typeof this.options.shellOverSmp === 'object' ? this.options.shellOverSmp.prompt : undefined) ?? DEFAULT_SHELL_PROMPT;
       this.shellLine = (line) => this.runShellLine(line, prompt, addressOf(), onPacket);
     }
-    const onData = (chunk: Uint8Array): void => {
-      if (this.closed) return;
-      this.counters.bytesReceived += chunk.length;
+    this.receiveContext = context;
+    const decode = (chunk: Uint8Array): void => {
       const before = context ? { ...this.decoder.stats } : undefined;
       const packets = this.decoder.push(chunk);
       if (before && context) reportDecoderDrops(before, this.decoder.stats, context, addressOf());
@@ -177,6 +213,14 @@ export class SerialServerTransport implements ServerTransport {
         this.counters.packetsReceived++;
         onPacket(p, peer);
       }
+    };
+    this.decodeIncoming = decode;
+    if (this.options.activity && this.options.rxLineBuffers !== undefined) this.attachDeviceActivity(this.options.activity, this.options.rxLineBuffers);
+    const onData = (chunk: Uint8Array): void => {
+      if (this.closed) return;
+      this.counters.bytesReceived += chunk.length;
+      if (this.gate) this.gate.push(chunk);
+      else decode(chunk);
     };
     if (this.options.pty) {
       const { link, path } = await startPty(this.options, onData, (m) => this.options.onStatus?.(m));
@@ -287,8 +331,58 @@ export class SerialServerTransport implements ServerTransport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stopGate?.();
     if (this.idleTimer) clearTimeout(this.idleTimer);
     await this.link?.close();
+  }
+}
+
+/** The receive line buffers of Zephyr's UART transport (see the module notes). */
+class LineBufferGate {
+  /** Lines waiting in buffers (the last one may still be arriving). */
+  private readonly held: Uint8Array[][] = [];
+  /** What the line now arriving does: decoded at once, held in a buffer, or ignored. */
+  private mode: 'direct' | 'held' | 'drop' = 'direct';
+  private atLineStart = true;
+
+  constructor(
+    private readonly buffers: number,
+    private readonly activity: { readonly busy: boolean },
+    private readonly decode: (bytes: Uint8Array) => void,
+    private readonly dropped: () => void,
+  ) {}
+
+  push(chunk: Uint8Array): void {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.atLineStart) {
+        this.atLineStart = false;
+        if (!this.activity.busy && this.held.length === 0) this.mode = 'direct';
+        else if (this.held.length < this.buffers) {
+          this.mode = 'held';
+          this.held.push([]);
+        } else {
+          this.mode = 'drop';
+          this.dropped();
+        }
+      }
+      const nl = chunk.indexOf(0x0a, at);
+      const end = nl < 0 ? chunk.length : nl + 1;
+      const part = chunk.subarray(at, end);
+      if (this.mode === 'direct') this.decode(part);
+      else if (this.mode === 'held') this.held[this.held.length - 1]!.push(part.slice());
+      if (nl >= 0) this.atLineStart = true;
+      at = end;
+    }
+  }
+
+  /** The device is idle: decode the held lines, in order (a line still arriving carries on directly). */
+  release(): void {
+    while (this.held.length > 0 && !this.activity.busy) {
+      const line = this.held.shift()!;
+      if (this.held.length === 0 && !this.atLineStart && this.mode === 'held') this.mode = 'direct';
+      for (const part of line) this.decode(part);
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * A UDP relay that sits between a client and a device and impairs the link: added latency,
- * dropped and duplicated datagrams, in each direction. For tests and benchmarks (a lossy or slow
+ * dropped, duplicated and reordered datagrams, in each direction. For tests and benchmarks (a lossy or slow
  * link on loopback), and for trying a tool against a bad network. Node-only.
  */
 import dgram from 'node:dgram';
@@ -14,6 +14,10 @@ export interface LinkImpairment {
   duplicate?: number;
   /** Decides drops deterministically instead: return true to drop the n-th datagram (0-based). */
   dropWhen?: (n: number, packet: Uint8Array) => boolean;
+  /** Probability (0-1) that a datagram is held back by `reorderMs` more, so that later ones overtake it. */
+  reorder?: number;
+  /** Extra delay of a reordered datagram, ms (default 5). */
+  reorderMs?: number;
 }
 
 export interface UdpRelayOptions {
@@ -30,7 +34,7 @@ export interface UdpRelayOptions {
 export interface UdpRelay {
   readonly port: number;
   readonly host: string;
-  readonly stats: { toDevice: number; toClient: number; dropped: number; duplicated: number };
+  readonly stats: { toDevice: number; toClient: number; dropped: number; duplicated: number; reordered: number };
   close(): Promise<void>;
 }
 
@@ -38,7 +42,7 @@ export async function startUdpRelay(options: UdpRelayOptions): Promise<UdpRelay>
   const random = options.random ?? Math.random;
   const front = dgram.createSocket('udp4');
   const back = dgram.createSocket('udp4');
-  const stats = { toDevice: 0, toClient: 0, dropped: 0, duplicated: 0 };
+  const stats = { toDevice: 0, toClient: 0, dropped: 0, duplicated: 0, reordered: 0 };
   let client: { port: number; address: string } | undefined;
   const timers = new Set<ReturnType<typeof setTimeout>>();
   let counts = { toDevice: 0, toClient: 0 };
@@ -51,11 +55,14 @@ export async function startUdpRelay(options: UdpRelayOptions): Promise<UdpRelay>
     const copies = (imp?.duplicate ?? 0) > 0 && random() < imp!.duplicate! ? 2 : 1;
     if (copies === 2) stats.duplicated++;
     for (let i = 0; i < copies; i++) {
-      if (imp?.delayMs) {
+      const late = (imp?.reorder ?? 0) > 0 && random() < imp!.reorder! ? (imp!.reorderMs ?? 5) : 0;
+      if (late) stats.reordered++;
+      const delay = (imp?.delayMs ?? 0) + late;
+      if (delay > 0) {
         const t = setTimeout(() => {
           timers.delete(t);
           send();
-        }, imp.delayMs);
+        }, delay);
         timers.add(t);
       } else send();
     }

@@ -47,6 +47,40 @@ export function parseHostPort(text: string, defaultHost = '127.0.0.1', defaultPo
   return { host, port };
 }
 
+export interface UdpConnstring extends HostPort {
+  /** Largest datagram to send, when the connstring sets it (`mtu=N`). */
+  mtu?: number;
+}
+
+/** Largest UDP payload over IPv4 (65535 − 20 − 8); SMP's 16-bit length allows no more either. */
+export const MAX_UDP_MTU = 65507;
+
+/** Checks an MTU given by a user: a whole number from 64 (an SMP header and a small body) to {@link MAX_UDP_MTU}. */
+export function checkUdpMtu(text: string, what: string): number {
+  const value = text.trim() === '' ? NaN : Number(text);
+  if (!Number.isInteger(value) || value < 64 || value > MAX_UDP_MTU) throw new UsageError(`${what} must be a whole number from 64 to ${MAX_UDP_MTU}, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+/**
+ * Parses a UDP connstring: an address as {@link parseHostPort} takes it, then optional
+ * `,key=value` settings: `mtu=N` (the largest datagram; default 1500, Zephyr's
+ * CONFIG_MCUMGR_TRANSPORT_UDP_MTU; raise it for a device whose IP stack reassembles fragments
+ * and whose buffers take more). `127.0.0.1:1337,mtu=2500`.
+ */
+export function parseUdpConnstring(text: string): UdpConnstring {
+  const [address = '', ...settings] = text.split(',');
+  const out: UdpConnstring = parseHostPort(address);
+  for (const kv of settings) {
+    const eq = kv.indexOf('=');
+    const key = (eq < 0 ? kv : kv.slice(0, eq)).trim();
+    const value = eq < 0 ? '' : kv.slice(eq + 1).trim();
+    if (key === 'mtu') out.mtu = checkUdpMtu(value, 'mtu in the UDP connstring');
+    else throw new UsageError(`unknown setting ${JSON.stringify(key)} in the UDP connstring ${JSON.stringify(text)} (known: mtu)`);
+  }
+  return out;
+}
+
 async function resolve(host: string): Promise<{ address: string; family: 4 | 6 }> {
   const fam = isIP(host);
   if (fam === 4 || fam === 6) return { address: host, family: fam };

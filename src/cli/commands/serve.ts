@@ -7,7 +7,7 @@ import { parseHostPort, DEFAULT_UDP_MTU } from '../../transport/udp.ts';
 import type { ServerTransport } from '../../transport/types.ts';
 import { McuMgrError, UsageError } from '../../core/errors.ts';
 import { parsePublicKey } from '../../image/keys.ts';
-import { createAgent, type AgentOptions } from '../../server/agent.ts';
+import { createAgent, ZEPHYR_DEVICE_TIMING, type AgentDeviceTiming, type AgentOptions } from '../../server/agent.ts';
 import { serveBleName } from '../ble.ts';
 import type { ImageGroupOptions } from '../../server/groups/image.ts';
 import type { CliContext } from '../context.ts';
@@ -83,6 +83,25 @@ async function imageOptions(opts: Record<string, unknown>): Promise<ImageGroupOp
   return out;
 }
 
+function nonNegative(name: string, text: unknown, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`${name} must be a number >= 0, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+/** The device's timing from `--fast`, `--processing-us`, `--flash-write-us`, `--flash-erase-ms`, `--rx-line-buffers`. */
+function deviceTiming(opts: Record<string, unknown>): AgentDeviceTiming | undefined {
+  const rx = opts['rxLineBuffers'] === undefined ? undefined : positiveInt('--rx-line-buffers', opts['rxLineBuffers'] as string, ZEPHYR_DEVICE_TIMING.rxLineBuffers);
+  if (opts['fast'] === true) return rx === undefined ? undefined : { rxLineBuffers: rx };
+  const d = ZEPHYR_DEVICE_TIMING;
+  return {
+    processingUs: nonNegative('--processing-us', opts['processingUs'], d.processingUs),
+    flash: { ...d.flash, writeUsPerByte: nonNegative('--flash-write-us', opts['flashWriteUs'], d.flash.writeUsPerByte), eraseMsPerSector: nonNegative('--flash-erase-ms', opts['flashEraseMs'], d.flash.eraseMsPerSector) },
+    rxLineBuffers: rx ?? d.rxLineBuffers,
+  };
+}
+
 /** `--shell-host`'s program list, refused unless every entry is a plain program name. */
 function shellHostPrograms(text: string): string[] {
   const programs = text.split(',').map((p) => p.trim()).filter((p) => p !== '');
@@ -132,8 +151,14 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
     .option('--kconfig <file>', "configure the device as a Zephyr build's .config does (groups, commands, buffers, os info, MCUboot mode, image count, ...); explicit options win")
     .option('--print-config', 'with --kconfig: list the options read and what each sets, then exit')
     .option('--close-on-disconnect', "close the UDP socket while the --udp address is gone (or, for 0.0.0.0/::, while the network is disconnected: NET_EVENT_L4_DISCONNECTED) and reopen it when it is back, like Zephyr's smp_udp")
+    .option('--fast', 'an instant device: no processing, flash or line-buffer limits (for CI)')
+    .option('--processing-us <us>', `processing time per request (default ${ZEPHYR_DEVICE_TIMING.processingUs})`)
+    .option('--flash-write-us <us>', `flash programming time per byte (default ${ZEPHYR_DEVICE_TIMING.flash.writeUsPerByte})`)
+    .option('--flash-erase-ms <ms>', `flash erase time per ${ZEPHYR_DEVICE_TIMING.flash.sectorSize}-byte sector, for the image length when an upload starts (default ${ZEPHYR_DEVICE_TIMING.flash.eraseMsPerSector})`)
+    .option('--rx-line-buffers <n>', `serial receive line buffers, Zephyr's CONFIG_UART_MCUMGR_RX_BUF_COUNT: lines arriving while the device is busy and all are taken are lost (default ${ZEPHYR_DEVICE_TIMING.rxLineBuffers}; unlimited with --fast)`)
     .action((opts: Record<string, unknown>) =>
       ctx.run(async (out) => {
+        const timing = deviceTiming(opts);
         const kconfig = typeof opts['kconfig'] === 'string' ? await readKconfig(opts['kconfig']) : undefined;
         if (opts['printConfig'] === true) {
           if (!kconfig) throw new UsageError('--print-config needs --kconfig FILE');
@@ -167,8 +192,9 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           indefiniteCbor: opts['definiteCbor'] !== true,
           image: await imageOptions(opts),
           transports,
-          ...(udp ? { udp: { ...udp, ...(opts['mtu'] !== undefined ? { mtu: positiveInt('--mtu', opts['mtu'] as string, DEFAULT_UDP_MTU) } : {}) } } : {}),
+          ...(udp ? { udp: { ...udp, ...((opts['mtu'] ?? ctx.globals['mtu']) !== undefined ? { mtu: positiveInt('--mtu', (opts['mtu'] ?? ctx.globals['mtu']) as string, DEFAULT_UDP_MTU) } : {}) } } : {}),
           closeOnDisconnect,
+          ...(timing ? { deviceTiming: timing } : {}),
           ...(bleName !== undefined ? { ble: { name: bleName } } : {}),
           device: {
             ...(typeof opts['shellHost'] === 'string' ? { shellHostCommands: { allow: shellHostPrograms(opts['shellHost']) } } : {}),

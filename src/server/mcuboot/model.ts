@@ -76,6 +76,7 @@ import { MgmtError } from '../errors.ts';
 import { writeFileAtomic } from '../storage.ts';
 import { ImgErr, readImgMgmtInfo, type ImgInfo } from './img-info.ts';
 import { IO_CHUNK, SlotFile, nodeHashFactory } from './slot-file.ts';
+import type { FlashTiming } from '../device-timing.ts';
 import { overwriteCopy, readSwapJournal, runSwap, startSwap, type CopyProgress, type SwapProgress } from './swap.ts';
 import { MCUBOOT_MODE_NUMBER, isEquivalentSlotMode, type McubootModeName } from './modes.ts';
 
@@ -93,6 +94,8 @@ export interface McubootModelOptions {
   sectorSize?: number;
   /** Trailer region reserved at the end of each slot (default imgtool's 3120 bytes). */
   trailerSize?: number;
+  /** Flash write and erase times of the slots (default: none, as fast as the disk). */
+  flashTiming?: FlashTiming;
   /** Trusted keys: with keys, MCUboot boots only images signed by one of them; without, hash only. */
   keys?: readonly ImagePublicKey[];
   /** The image whose primary slot runs the application that answers SMP (`img_mgmt_active_image`, default 0). */
@@ -312,7 +315,7 @@ export class McubootModel {
       for (let i = 0; i < layout.images; i++) {
         const d = join(options.dir, `image-${i}`);
         await mkdir(d, { recursive: true });
-        model.slots.push(await SlotFile.open(join(d, 'slot-0.bin'), layout.slotSize), await SlotFile.open(join(d, 'slot-1.bin'), layout.slotSize));
+        model.slots.push(await SlotFile.open(join(d, 'slot-0.bin'), layout.slotSize, options.flashTiming), await SlotFile.open(join(d, 'slot-1.bin'), layout.slotSize, options.flashTiming));
         model.scratch.push(await SlotFile.open(join(d, 'scratch.bin'), layout.sectorSize));
       }
       if (!existing) {
@@ -1208,7 +1211,8 @@ export class McubootModel {
       if (!Number.isInteger(size) || size < 0 || size > this.slotSize) throw MgmtError.group(IMG_GROUP, ImgErr.INVALID_IMAGE_TOO_LARGE);
       const f = this.slots[slot]!;
       try {
-        if (!(await f.isErased())) await f.eraseAll();
+        if (!(await f.isErased())) await f.eraseAll(size);
+        else await f.chargeErase(size); // img_mgmt erases what `len` needs, erased or not
       } catch {
         throw MgmtError.group(IMG_GROUP, ImgErr.FLASH_ERASE_FAILED);
       }
@@ -1241,7 +1245,7 @@ export class McubootModel {
         throw MgmtError.group(IMG_GROUP, ImgErr.INVALID_IMAGE_DATA_OVERRUN);
       }
       try {
-        await this.slots[u.slot]!.write(offset, data);
+        await this.slots[u.slot]!.writeTimed(offset, data);
       } catch {
         this.upload = undefined;
         throw MgmtError.group(IMG_GROUP, ImgErr.FLASH_WRITE_FAILED);

@@ -3,12 +3,22 @@
  * (so hashing or copying a slot never allocates per chunk); writes are positional; a whole-slot
  * erase is atomic: a fresh erased file is written beside the slot, fsynced, renamed over it, and the
  * directory fsynced, so a kill -9 leaves either the old slot or an erased one.
+ *
+ * Durability: writes are not fsynced one by one. MCUboot needs the image durable only when it
+ * matters to the boot decision, i.e. before the upload is reported complete and before a swap
+ * (`finishUpload` syncs once, the swap journal syncs its steps); a device that loses power
+ * mid-upload resumes or restarts the upload either way.
+ *
+ * Flash timing (optional, {@link FlashTiming}): upload writes ({@link SlotFile.writeTimed}) and the
+ * upload's erase take as long as on a device's flash (see src/server/device-timing.ts); boot-time
+ * work (a fresh device's factory image, swaps) stays as fast as the host's disk.
  */
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { McuMgrError } from '../../core/errors.ts';
 import type { HashFactory, ImageSource } from '../../image/index.ts';
 import { writeFileAtomic } from '../storage.ts';
+import { DelayClock, type FlashTiming } from '../device-timing.ts';
 
 /** Value of erased flash. */
 export const ERASED_BYTE = 0xff;
@@ -49,17 +59,19 @@ export async function createErasedFile(path: string, size: number): Promise<void
 export class SlotFile implements ImageSource {
   private handle: FileHandle;
   private readonly buffer = new Uint8Array(2 * IO_CHUNK + 16);
+  private readonly clock = new DelayClock();
 
   private constructor(
     readonly path: string,
     readonly size: number,
     handle: FileHandle,
+    readonly timing: FlashTiming | undefined,
   ) {
     this.handle = handle;
   }
 
   /** Opens a slot file, creating it erased when missing. Throws if it exists with another size. */
-  static async open(path: string, size: number): Promise<SlotFile> {
+  static async open(path: string, size: number, timing?: FlashTiming): Promise<SlotFile> {
     let handle: FileHandle;
     try {
       handle = await open(path, 'r+');
@@ -73,7 +85,7 @@ export class SlotFile implements ImageSource {
       await handle.close();
       throw new McuMgrError('DEVICE_STATE', `slot file ${path} is ${st.size} bytes, expected ${size} (slot size changed?)`);
     }
-    return new SlotFile(path, size, handle);
+    return new SlotFile(path, size, handle, timing);
   }
 
   private check(offset: number, length: number): void {
@@ -119,6 +131,17 @@ export class SlotFile implements ImageSource {
     }
   }
 
+  /** Writes upload data, taking as long as the device's flash would (with flash timing). */
+  async writeTimed(offset: number, data: Uint8Array): Promise<void> {
+    await this.write(offset, data);
+    if (this.timing) await this.clock.spend((data.length * this.timing.writeUsPerByte) / 1000);
+  }
+
+  /** Takes the time a device needs to erase the sectors holding `length` bytes (no change to the file). */
+  async chargeErase(length: number): Promise<void> {
+    if (this.timing && length > 0) await this.clock.spend(Math.ceil(length / this.timing.sectorSize) * this.timing.eraseMsPerSector);
+  }
+
   /** Writes erased bytes over a range in place (used for trailer scrambles). */
   async eraseRange(offset: number, length: number): Promise<void> {
     this.check(offset, length);
@@ -130,8 +153,13 @@ export class SlotFile implements ImageSource {
     }
   }
 
-  /** Erases the whole slot atomically (a kill -9 leaves the old content or an erased slot). */
-  async eraseAll(): Promise<void> {
+  /**
+   * Erases the whole slot atomically (a kill -9 leaves the old content or an erased slot). With
+   * flash timing it takes as long as erasing `chargeBytes` on the device (default 0: the
+   * emulator's own housekeeping, such as making a fresh device at first boot, is instant).
+   */
+  async eraseAll(chargeBytes = 0): Promise<void> {
+    await this.chargeErase(chargeBytes);
     this.generation++;
     try {
       await this.handle.close();

@@ -1,0 +1,186 @@
+/**
+ * `npm run bench -- transfer`: the transfer engine at the limit of each link, every figure beside
+ * its limit (issue 14). Emulators run as `mcumgr serve` processes.
+ *
+ * 1. Serial over a pty into a device with Zephyr's timing and its 2 receive line buffers
+ *    (buf_size 2475, buf_count 4), unpaced and through a relay paced to 115200 baud: image
+ *    upload rate at mtu 256, 512, 1024, 2048, each beside the best rate at any smaller mtu
+ *    (target ≥ 0.9: a larger mtu never makes the upload slower).
+ * 2. UDP through the impairment relay at 20 ms and 100 ms round trip with 0%, 1% and 5% loss each
+ *    way (device with --fast, so that the link is the limit): rate beside the window-limited
+ *    ceiling, window × chunk / RTT (target ≥ 0.85 at 0%), and the 5% figure beside the 0% one
+ *    (target ≥ 0.5).
+ * 3. Loopback with --fast: client and server CPU time per chunk, and the 1 MiB upload rate
+ *    through the CLI beside the slot file's raw write speed.
+ */
+import { spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SmpClient } from '../src/client/client.ts';
+import { uploadImage } from '../src/client/image-upload.ts';
+import { commands } from '../src/core/commands/index.ts';
+import { buildImage } from '../src/image/build.ts';
+import { openSerialClient } from '../src/transport/serial.ts';
+import { openUdpClient } from '../src/transport/udp.ts';
+import { startUdpRelay } from '../src/transport/udp-relay.ts';
+import { CLI, startServeProcess, tempDir } from '../test/helpers.ts';
+import { rawWriteSpeed } from './image-upload.ts';
+import { printFigure, section } from './report.ts';
+import { BYTES_PER_SECOND, pacedRelay, servePty } from './serial.ts';
+
+function image(size: number, seed: number): Promise<Uint8Array> {
+  return buildImage({ payload: new Uint8Array(size).map((_, i) => ((i * 2654435761) >>> 24) ^ seed), version: '2.0.0' }).then((b) => b.bytes);
+}
+
+interface Run {
+  rate: number;
+  chunk: number;
+  window: number;
+  retransmissions: number;
+}
+
+/** One fresh upload (the slot erased first, so no resume and no instant match). */
+async function uploadOnce(client: SmpClient, bytes: Uint8Array): Promise<Run> {
+  await client.request(commands.image.erase, {});
+  const t0 = performance.now();
+  const r = await uploadImage(client, bytes);
+  if (r.match !== true) throw new Error('upload did not match');
+  return { rate: bytes.length / ((performance.now() - t0) / 1000), chunk: r.chunkSize, window: r.windowReached, retransmissions: r.retransmissions };
+}
+
+async function serialRates(link: string, bytes: Uint8Array, label: string, limit: { value: number; label: string } | undefined): Promise<void> {
+  const best: number[] = [];
+  for (const mtu of [256, 512, 1024, 2048]) {
+    const client = new SmpClient(await openSerialClient({ path: link, mtu }), { timeoutMs: 5000, tries: 3 });
+    try {
+      const r = await uploadOnce(client, bytes);
+      const unit = 'KiB/s';
+      const detail = `chunk ${r.chunk}, window ≤ ${r.window}, ${r.retransmissions} retx`;
+      printFigure({ name: `${label}, mtu ${mtu} (${detail})`, value: r.rate / 1024, unit, ...(limit ? { limit } : {}) });
+      if (best.length > 0) printFigure({ name: `  mtu ${mtu} vs best at a smaller mtu (target ≥ 0.9)`, value: r.rate / 1024, unit, limit: { value: Math.max(...best) / 1024, label: 'best smaller mtu' } });
+      best.push(r.rate);
+    } finally {
+      await client.close();
+    }
+  }
+}
+
+async function benchSerialLinks(): Promise<void> {
+  section('Serial into `mcumgr serve --pty` with Zephyr-like timing and 2 receive line buffers (buf_size 2475, buf_count 4)');
+  const tmp = await tempDir('mcumgr-bench-transfer-');
+  const deviceLink = join(tmp.path, 'device');
+  const device = await servePty(['--data', join(tmp.path, 'data'), '--buf-size', '2475', '--buf-count', '4'], deviceLink);
+  try {
+    await serialRates(deviceLink, await image(96 * 1024, 1), '96 KiB, unpaced pty', undefined);
+    const clientLink = join(tmp.path, 'paced');
+    const relay = await pacedRelay(deviceLink, clientLink, BYTES_PER_SECOND);
+    try {
+      await serialRates(clientLink, await image(16 * 1024, 2), '16 KiB at 115200 baud', { value: BYTES_PER_SECOND / 1024, label: 'raw 115200 baud' });
+    } finally {
+      await relay.stop();
+    }
+  } finally {
+    await device.stop();
+    await tmp.remove();
+  }
+}
+
+async function benchUdpRelay(): Promise<void> {
+  section('UDP through the relay into `mcumgr serve --fast` (buf_count 4: window ≤ 3, 1474-byte chunks)');
+  const data = await tempDir();
+  const serve = await startServeProcess(['--data', data.path]);
+  try {
+    for (const [rtt, size] of [
+      [20, 256 * 1024],
+      [100, 96 * 1024],
+    ] as const) {
+      const bytes = await image(size, rtt);
+      let clean = 0;
+      for (const loss of [0, 0.01, 0.05]) {
+        const relay = await startUdpRelay({ target: { host: '127.0.0.1', port: serve.port }, toDevice: { delayMs: rtt / 2, drop: loss }, toClient: { delayMs: rtt / 2, drop: loss } });
+        const client = new SmpClient(await openUdpClient({ host: '127.0.0.1', port: relay.port }), { timeoutMs: 3000, tries: 3 });
+        try {
+          const r = await uploadOnce(client, bytes);
+          const ceiling = (3 * r.chunk) / (rtt / 1000);
+          const name = `${size / 1024} KiB, ${rtt} ms RTT, ${loss * 100}% loss each way (${r.retransmissions} retx)`;
+          printFigure({ name, value: r.rate / 1e3, unit: 'kB/s', limit: { value: ceiling / 1e3, label: 'window × chunk / RTT' } });
+          if (loss === 0) clean = r.rate;
+          if (loss === 0.05) printFigure({ name: '  5% loss vs 0% (target ≥ 0.5)', value: r.rate / 1e3, unit: 'kB/s', limit: { value: clean / 1e3, label: '0% loss' } });
+        } finally {
+          await client.close();
+          await relay.close();
+        }
+      }
+    }
+  } finally {
+    await serve.stop();
+    await data.remove();
+  }
+}
+
+/** utime + stime of a process, ms (Linux /proc). */
+async function cpuMs(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks of 10 ms
+}
+
+async function benchLoopback(): Promise<void> {
+  section('Loopback UDP into `mcumgr serve --fast`: where the time per chunk goes, and the CLI');
+  const data = await tempDir();
+  const serve = await startServeProcess(['--data', data.path]);
+  try {
+    const bytes = await image(1024 * 1024 - 4096, 3);
+    const client = new SmpClient(await openUdpClient({ host: '127.0.0.1', port: serve.port }), { timeoutMs: 3000, tries: 3 });
+    try {
+      await uploadOnce(client, bytes); // warm up both processes
+      const runs = 3;
+      let chunks = 0;
+      const server0 = await cpuMs(serve.child.pid!);
+      const client0 = process.cpuUsage();
+      const t0 = performance.now();
+      for (let i = 0; i < runs; i++) {
+        await client.request(commands.image.erase, {});
+        chunks += (await uploadImage(client, bytes)).chunks;
+      }
+      const wall = performance.now() - t0;
+      const clientCpu = process.cpuUsage(client0);
+      const serverCpu = (await cpuMs(serve.child.pid!)) - server0;
+      const perChunk = (wall * 1000) / chunks;
+      printFigure({ name: 'wall time per chunk (library client, 1 MiB, window ≤ 3)', value: perChunk, unit: 'µs' });
+      printFigure({ name: '  client CPU per chunk', value: ((clientCpu.user + clientCpu.system) / chunks), unit: 'µs', limit: { value: perChunk, label: 'wall per chunk' } });
+      printFigure({ name: '  server CPU per chunk (emulator process)', value: (serverCpu * 1000) / chunks, unit: 'µs', limit: { value: perChunk, label: 'wall per chunk' } });
+      printFigure({ name: '  library upload rate', value: (runs * bytes.length) / (wall / 1000) / 1e6, unit: 'MB/s' });
+    } finally {
+      await client.close();
+    }
+    const file = join(data.path, 'app.bin');
+    await writeFile(file, bytes);
+    await runCli(['--udp', `127.0.0.1:${serve.port}`, 'image', 'erase']);
+    const out = await runCli(['--udp', `127.0.0.1:${serve.port}`, '--json', 'image', 'upload', file]);
+    const r = JSON.parse(out) as { elapsedMs: number; chunkSize: number; match: boolean };
+    if (!r.match) throw new Error('CLI upload did not match');
+    const raw = await rawWriteSpeed(bytes, r.chunkSize);
+    printFigure({ name: '1 MiB through the CLI (upload itself, after start-up)', value: bytes.length / (r.elapsedMs / 1000) / 1e6, unit: 'MB/s', limit: { value: raw / 1e6, label: 'raw slot file write' } });
+  } finally {
+    await serve.stop();
+    await data.remove();
+  }
+}
+
+function runCli(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(CLI, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`mcumgr ${args.join(' ')} exited with ${code}`))));
+  });
+}
+
+/** The transfer benchmark (registered in bench/run.ts as `transfer`). */
+export async function benchTransfer(): Promise<void> {
+  const only = process.env['MCUMGR_BENCH_TRANSFER'];
+  if (!only || only.includes('loopback')) await benchLoopback();
+  if (!only || only.includes('udp')) await benchUdpRelay();
+  if (!only || only.includes('serial')) await benchSerialLinks();
+}

@@ -1,0 +1,213 @@
+/**
+ * The transfer engine: the RTO estimator against RFC 6298 arithmetic and recorded RTT series, the
+ * window, and uploads that complete with the right hash through every impairment of the issue:
+ * loss, duplication, reordering (a real UDP relay on loopback), a device that stalls for 3 s in
+ * the middle of an upload, and a serial device whose receive line buffers overrun (a real pty).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RtoEstimator, WindowControl, chunkRetryPolicy } from '../src/client/transfer-engine.ts';
+import { startEmulator, tempDir, ROOT } from './helpers.ts';
+import { startUdpRelay, type LinkImpairment } from '../src/transport/udp-relay.ts';
+import { SmpClient } from '../src/client/client.ts';
+import { openUdpClient, parseUdpConnstring } from '../src/transport/udp.ts';
+import { uploadImage } from '../src/client/image-upload.ts';
+import { downloadFile, uploadFile } from '../src/client/fs-transfer.ts';
+import { readImageState } from '../src/client/upgrade.ts';
+import { buildImage } from '../src/image/build.ts';
+import { bytesEqual } from '../src/core/bytes.ts';
+import { Group } from '../src/core/commands/command.ts';
+import { createAgent, ZEPHYR_DEVICE_TIMING } from '../src/server/agent.ts';
+import { openSerialClient } from '../src/transport/serial.ts';
+import type { SerialServerTransport } from '../src/transport/serial-server.ts';
+import { UsageError } from '../src/core/errors.ts';
+
+function series(name: string): number[] {
+  return (JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', name), 'utf8')) as { rttMs: number[] }).rttMs;
+}
+
+test('RTO: RFC 6298 arithmetic, floor, ceiling and backoff', () => {
+  const rto = new RtoEstimator({ floorMs: 30, ceilingMs: 3000 });
+  assert.equal(rto.timeoutMs, 1000, 'before any sample: 1 s');
+  rto.sample(100);
+  assert.equal(rto.srtt, 100);
+  assert.equal(rto.rttvar, 50);
+  assert.equal(rto.timeoutMs, 300, 'SRTT + 4 RTTVAR');
+  rto.sample(200);
+  // RTTVAR = 3/4·50 + 1/4·|100−200| = 62.5; SRTT = 7/8·100 + 1/8·200 = 112.5
+  assert.equal(rto.rttvar, 62.5);
+  assert.equal(rto.srtt, 112.5);
+  assert.equal(rto.timeoutMs, 362.5);
+  rto.backoff();
+  assert.equal(rto.timeoutMs, 725);
+  rto.backoff();
+  rto.backoff();
+  assert.equal(rto.timeoutMs, 2900);
+  rto.backoff();
+  assert.equal(rto.timeoutMs, 3000, 'backoff stops at the ceiling (-t)');
+  rto.sample(112.5);
+  assert.ok(rto.timeoutMs < 400, 'a fresh sample ends the backoff');
+  const fast = new RtoEstimator({ floorMs: 30 });
+  for (let i = 0; i < 50; i++) fast.sample(0.2);
+  assert.equal(fast.timeoutMs, 30, 'never below the floor');
+});
+
+for (const [file, label] of [
+  ['rtt-udp-20ms.json', 'UDP, 20 ms RTT, 1% loss'],
+  ['rtt-serial-512.json', 'serial pty, mtu 512, Zephyr-like device'],
+] as const) {
+  test(`RTO on a recorded RTT series (${label}): few spurious timeouts, no gross over-wait`, () => {
+    const rtts = series(file);
+    assert.ok(rtts.length >= 100);
+    const rto = new RtoEstimator({ floorMs: 30, ceilingMs: 3000 });
+    let spurious = 0;
+    const timeouts: number[] = [];
+    for (const [i, r] of rtts.entries()) {
+      // The timeout in force when this chunk was sent (after the first few samples settle it).
+      if (i >= 5) {
+        timeouts.push(rto.timeoutMs);
+        if (r > rto.timeoutMs) spurious++;
+      }
+      rto.sample(r);
+      assert.ok(rto.timeoutMs >= 30 && rto.timeoutMs <= 3000);
+    }
+    const sorted = [...rtts].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)]!;
+    const meanTimeout = timeouts.reduce((a, b) => a + b, 0) / timeouts.length;
+    assert.ok(spurious / timeouts.length <= 0.03, `${spurious} of ${timeouts.length} samples exceeded the RTO`);
+    assert.ok(meanTimeout <= 30 + 6 * median, `mean RTO ${meanTimeout.toFixed(1)} ms against a median RTT of ${median} ms`);
+  });
+}
+
+test('retry policy: backoff to the ceiling, patience of tries × ceiling', () => {
+  const p = chunkRetryPolicy(50, { tries: 3, ceilingMs: 1000 });
+  // 50+100+200+400+1000+1000+1000 = 3750 ≥ 3000
+  assert.deepEqual({ ...p }, { timeoutMs: 50, tries: 7, backoffMaxMs: 1000 });
+  assert.equal(chunkRetryPolicy(3000, { tries: 3, ceilingMs: 3000 }).tries, 3, 'an RTO at the ceiling: exactly -r tries');
+});
+
+test('window: slow start, halving on loss, rarer probes of a size that keeps losing', () => {
+  const w = new WindowControl(3);
+  assert.equal(w.size, 1);
+  w.ack();
+  w.ack();
+  assert.equal(w.size, 3, 'slow start to buf_count − 1');
+  w.loss();
+  assert.equal(w.size, 1);
+  const acksTo = (size: number): number => {
+    let n = 0;
+    while (w.size < size && n < 10000) {
+      w.ack();
+      n++;
+    }
+    return n;
+  };
+  assert.ok(acksTo(2) <= 2, 'sizes below the one that lost come back at once');
+  const first = acksTo(3);
+  assert.ok(first >= 30, `the size that lost (3) is probed again after ${first} acks`);
+  w.loss();
+  acksTo(2);
+  const second = acksTo(3);
+  assert.ok(second >= 120, `and after it lost again, only after ${second}`);
+});
+
+test('UDP connstring: mtu=N, and clear errors', () => {
+  assert.deepEqual(parseUdpConnstring('127.0.0.1:1337,mtu=2500'), { host: '127.0.0.1', port: 1337, mtu: 2500 });
+  assert.deepEqual(parseUdpConnstring('[::1]:9'), { host: '::1', port: 9 });
+  assert.throws(() => parseUdpConnstring('127.0.0.1:1337,mtu=abc'), UsageError);
+  assert.throws(() => parseUdpConnstring('127.0.0.1:1337,mtu=70000'), UsageError);
+  assert.throws(() => parseUdpConnstring('127.0.0.1:1337,baud=9'), /unknown setting "baud"/);
+});
+
+function payload(size: number, seed: number): Uint8Array {
+  const p = new Uint8Array(size);
+  let x = seed;
+  for (let i = 0; i < size; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    p[i] = x >>> 24;
+  }
+  return p;
+}
+
+/** Uploads an image and a file and downloads the file back through a relay with `impairment` on both ways. */
+async function throughRelay(impairment: LinkImpairment, seed: number): Promise<void> {
+  const emu = await startEmulator();
+  const relay = await startUdpRelay({ target: { host: '127.0.0.1', port: emu.port }, toDevice: impairment, toClient: impairment });
+  const client = new SmpClient(await openUdpClient({ host: '127.0.0.1', port: relay.port, mtu: 1500 }), { timeoutMs: 2000, tries: 3 });
+  try {
+    const img = await buildImage({ payload: payload(160 * 1024, seed), version: '3.1.4' });
+    const r = await uploadImage(client, img.bytes);
+    assert.equal(r.match, true);
+    const slot1 = (await readImageState(client)).find((s) => s.slot === 1);
+    assert.ok(slot1?.hash && bytesEqual(slot1.hash, img.hash), 'the secondary slot holds the image');
+    const file = payload(96 * 1024, seed + 1);
+    const up = await uploadFile(client, '/lfs/impaired.bin', file);
+    assert.equal(up.verified?.type, 'sha256');
+    const down = await downloadFile(client, '/lfs/impaired.bin');
+    assert.ok(bytesEqual(down.data, file));
+    assert.equal(down.verified?.type, 'sha256');
+  } finally {
+    await client.close();
+    await relay.close();
+    await emu.close();
+  }
+}
+
+test('engine: 5% datagram loss each way, image and fs transfers complete with the right hash', () => throughRelay({ delayMs: 2, drop: 0.05 }, 11));
+test('engine: 10% duplicated datagrams each way', () => throughRelay({ delayMs: 2, duplicate: 0.1 }, 12));
+test('engine: 10% of datagrams reordered (held back 5 ms) each way', () => throughRelay({ delayMs: 2, reorder: 0.1, reorderMs: 5 }, 13));
+
+test('engine: a device that stalls for 3 s in the middle of an upload is waited for (no failure, -t 1 s, -r 3)', async () => {
+  const emu = await startEmulator();
+  let stalled = false;
+  let uploads = 0;
+  // The 40th upload request holds the management queue for 3 s (a device busy with something else).
+  emu.server.hooks.on('cmd_recv', async ({ group, id }) => {
+    if (group !== Group.IMAGE || id !== 1 || ++uploads !== 40) return;
+    stalled = true;
+    await new Promise((r) => setTimeout(r, 3000));
+  });
+  const client = await emu.client({ timeoutMs: 1000, tries: 3 });
+  try {
+    const img = await buildImage({ payload: payload(200 * 1024, 21), version: '1.0.1' });
+    const t0 = Date.now();
+    const r = await uploadImage(client, img.bytes);
+    assert.equal(r.match, true);
+    assert.ok(stalled, 'the device stalled');
+    assert.ok(Date.now() - t0 >= 3000);
+  } finally {
+    await emu.close();
+  }
+});
+
+test('engine: a serial device whose 2 receive line buffers overrun (pty, no baud limit, mtu 1024): every lost frame is recovered, right hash', async (t) => {
+  const dir = await tempDir();
+  const link = join(dir.path, 'pty');
+  let agent;
+  try {
+    agent = await createAgent({ dataDir: join(dir.path, 'device'), bufSize: 2475, serial: { pty: link }, hostNetwork: false, deviceTiming: ZEPHYR_DEVICE_TIMING });
+  } catch (e) {
+    if (/socat not found/.test(String(e))) {
+      t.skip('socat is not installed');
+      await dir.remove();
+      return;
+    }
+    throw e;
+  }
+  const client = new SmpClient(await openSerialClient({ path: link, mtu: 1024 }), { timeoutMs: 3000, tries: 3 });
+  try {
+    const img = await buildImage({ payload: payload(120 * 1024, 31), version: '1.2.0' });
+    const r = await uploadImage(client, img.bytes);
+    assert.equal(r.match, true);
+    const serial = agent.listening().find((x) => x.kind === 'serial') as SerialServerTransport;
+    assert.ok(serial.stats.linesDropped > 0, 'the window overran the line buffers at least once');
+    const slot1 = (await readImageState(client)).find((s) => s.slot === 1);
+    assert.ok(slot1?.hash && bytesEqual(slot1.hash, img.hash));
+  } finally {
+    await client.close();
+    await agent.close();
+    await dir.remove();
+  }
+});
