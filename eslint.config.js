@@ -3,7 +3,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const portable = ['src/core/**/*.ts', 'src/framing/**/*.ts', 'src/image/**/*.ts', 'src/client/**/*.ts', 'src/netmgmt/*.ts', 'src/netmgmt/core/**/*.ts', 'src/index.ts', 'src/transport/websocket.ts', 'src/transport/web-serial.ts', 'web/src/**/*.ts', 'web/src/**/*.tsx'];
+const portable = ['src/core/**/*.ts', 'src/framing/**/*.ts', 'src/image/**/*.ts', 'src/client/**/*.ts', 'src/netmgmt/*.ts', 'src/netmgmt/core/**/*.ts', 'src/index.ts', 'src/transport/ble/*.ts', 'src/transport/websocket.ts', 'src/transport/web-serial.ts', 'web/src/**/*.ts', 'web/src/**/*.tsx'];
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'coverage/**'] },

@@ -8,6 +8,7 @@ import { benchImageUpload } from './image-upload.ts';
 import { benchSerial } from './serial.ts';
 import { benchLoad } from './load.ts';
 import { benchStartup } from './startup.ts';
+import { benchBle } from './ble.ts';
 import { benchDashboard } from './dashboard.ts';
 
 /** Every benchmark by name. Other modules add theirs here. */
@@ -18,6 +19,7 @@ export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
   serial: benchSerial,
   load: benchLoad,
   startup: benchStartup,
+  ble: benchBle,
   dashboard: benchDashboard,
 };
 

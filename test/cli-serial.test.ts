@@ -11,7 +11,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CLI, runCli, tempDir } from './helpers.ts';
-import { ptyPair, stopChild } from './pty.ts';
+import { ptyPair, socatMissing, stopChild } from './pty.ts';
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;
 before(async () => {
@@ -58,7 +58,7 @@ async function serve(args: string[]): Promise<ServeProcess & { listening: string
   };
 }
 
-describe('cli: mcumgr serve --pty', () => {
+describe('cli: mcumgr serve --pty', { skip: socatMissing }, () => {
   let device: Awaited<ReturnType<typeof serve>>;
   let link: string;
   let pts: string;
@@ -120,7 +120,7 @@ describe('cli: mcumgr serve --pty', () => {
   });
 });
 
-describe('cli: mcumgr serve --serial PATH (a socat pty pair as the cable)', () => {
+describe('cli: mcumgr serve --serial PATH (a socat pty pair as the cable)', { skip: socatMissing }, () => {
   let socat: ChildProcess;
   let device: Awaited<ReturnType<typeof serve>>;
   const hostEnd = (): string => join(tmp.path, 'host-end');
@@ -145,7 +145,7 @@ describe('cli: mcumgr serve --serial PATH (a socat pty pair as the cable)', () =
   });
 });
 
-describe('cli: serial failures', () => {
+describe('cli: serial failures', { skip: socatMissing }, () => {
   it('a port nobody answers on times out with exit code 3', async () => {
     const silent = join(tmp.path, 'silent');
     const pair = await ptyPair(silent, `${silent}-other`);

@@ -293,3 +293,30 @@ describe('cli: long transfers', () => {
     }
   });
 });
+
+describe('cli: serve', () => {
+  it('serve --help lists every option with its default, the data directory included', async () => {
+    const r = await runCli(['serve', '--help'], { env: { MCUMGR_DATA: '' } });
+    assert.equal(r.code, 0, r.stderr);
+    const help = r.stdout.replace(/\s+/g, ' ');
+    for (const [option, def] of [
+      ['--data <dir>', /default \/.*\.mcumgr\/emulator/],
+      ['--buf-size <bytes>', /default 2048/],
+      ['--buf-count <n>', /default 4/],
+      ['--mtu <bytes>', /default 1500, or --buf-size when larger/],
+      ['--images <n>', /default 1/],
+      ['--slot-size <bytes>', /default 1\.5 MiB/],
+      ['--udp <host:port>', /default 127\.0\.0\.1:1337/],
+    ] as const) {
+      const at = help.indexOf(option);
+      assert.ok(at >= 0, `${option} listed`);
+      assert.match(help.slice(at, at + 260), def, option);
+    }
+  });
+
+  it('a UDP port in use: says which and how to pick another (exit 2)', async () => {
+    const r = await runCli(['serve', '--udp', `127.0.0.1:${serve.port}`, '--data', join(tmp.path, 'second')]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`UDP port ${serve.port} on 127\\.0\\.0\\.1 is already in use .*--udp 127\\.0\\.0\\.1:PORT \\(npm start -- --udp 127\\.0\\.0\\.1:PORT\\), or --udp 127\\.0\\.0\\.1:0 for any free port`));
+  });
+});

@@ -123,3 +123,16 @@ export async function deviceError(p: Promise<unknown>): Promise<DeviceError> {
   }
   assert.fail('expected a device error');
 }
+
+/** Deterministic pseudo-random bytes (xorshift32) for image and file payloads. */
+export function payload(size: number, seed: number): Uint8Array {
+  const p = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    p[i] = x & 0xff;
+  }
+  return p;
+}

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { startEmulator, runCli, startServeProcess, tempDir, CLI, ROOT } from './helpers.ts';
+import { startEmulator, runCli, startServeProcess, tempDir, CLI, ROOT, payload } from './helpers.ts';
 import { buildImage } from '../src/image/build.ts';
 import { loadSigningKey } from '../src/image/keys.ts';
 import { readFile } from 'node:fs/promises';
@@ -20,18 +20,6 @@ import { bytesEqual, toHex } from '../src/core/bytes.ts';
 import { startUdpRelay } from '../src/transport/udp-relay.ts';
 import { SmpClient } from '../src/client/client.ts';
 import { openUdpClient } from '../src/transport/udp.ts';
-
-function payload(size: number, seed: number): Uint8Array {
-  const p = new Uint8Array(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    p[i] = x & 0xff;
-  }
-  return p;
-}
 
 async function image(version: string, size = 64 * 1024, seed = 1): Promise<{ bytes: Uint8Array; hash: Uint8Array }> {
   const built = await buildImage({ payload: payload(size, seed), version });

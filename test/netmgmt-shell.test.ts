@@ -17,6 +17,7 @@ import { createEmulator } from '../src/server/emulator.ts';
 import { openRawSerialPort } from '../src/transport/serial-link.ts';
 import { createSerialServer } from '../src/transport/serial-server.ts';
 import { runCli, startEmulator, startServeProcess, tempDir, type TestEmulator } from './helpers.ts';
+import { socatMissing } from './pty.ts';
 
 /** A registry like a small board's: loopback, an Ethernet port with v4/v6 and a gateway, a port that is down. */
 function feedBoard(netIfs: NetIfManager): void {
@@ -238,7 +239,7 @@ describe('net shell commands through the CLI against `mcumgr serve`', () => {
   });
 });
 
-describe('net shell commands typed on a serial console (real pty)', () => {
+describe('net shell commands typed on a serial console (real pty)', { skip: socatMissing }, () => {
   it('answers `net iface 2` and `net events 1` as text with the prompt', async () => {
     const data = await tempDir('mcumgr-net-serial-');
     const link = join(data.path, 'tty');

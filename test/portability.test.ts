@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
 import { ROOT } from './helpers.ts';
 
-const portableEntries = ['src/index.ts', 'src/core/index.ts', 'src/client/index.ts', 'src/transport/loopback.ts'];
+const portableEntries = ['src/index.ts', 'src/core/index.ts', 'src/client/index.ts', 'src/transport/loopback.ts', 'src/transport/ble/index.ts'];
 for (const dir of ['src/framing', 'src/image']) {
   try {
     if (readdirSync(join(ROOT, dir)).includes('index.ts')) portableEntries.push(`${dir}/index.ts`);

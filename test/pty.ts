@@ -2,7 +2,13 @@
  * Pseudo-terminals for serial tests and benchmarks, made by socat: a pair joined like a
  * null-modem cable, or one pty relayed to socat's stdin/stdout.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+
+/**
+ * Why the serial tests cannot run here, or undefined when they can: they need socat (CI installs
+ * it). Tests pass it as `{ skip: socatMissing }`, which prints the reason.
+ */
+export const socatMissing: string | undefined = spawnSync('socat', ['-V'], { stdio: 'ignore' }).error ? 'socat is not installed (apt-get install socat): serial tests need its pseudo-terminals' : undefined;
 
 /** Ends a child process (SIGTERM) and resolves when it has exited. */
 export function stopChild(child: ChildProcess): Promise<void> {

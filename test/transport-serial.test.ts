@@ -17,7 +17,7 @@ import { base64Encode, encodeConsoleFrame } from '../src/framing/index.ts';
 import { openSerialClient, parseSerialConnstring, type SerialClientTransport } from '../src/transport/serial.ts';
 import { createSerialServer, type SerialServerTransport } from '../src/transport/serial-server.ts';
 import type { ConsoleDecoderStats } from '../src/framing/console.ts';
-import { ptyPair as sharedPtyPair } from './pty.ts';
+import { ptyPair as sharedPtyPair, socatMissing } from './pty.ts';
 
 let dir: string;
 before(async () => {
@@ -99,7 +99,7 @@ describe('serial connstring (Go mcumgr syntax)', () => {
   });
 });
 
-describe('serial transports over a socat pty pair (echo harness)', () => {
+describe('serial transports over a socat pty pair (echo harness)', { skip: socatMissing }, () => {
   it('round-trips packets of 8..256 bytes, each frame spread over several lines', async () => {
     const pair = await ptyPair();
     const server = await echoServer({ path: pair.b });
@@ -182,7 +182,7 @@ describe('serial transports over a socat pty pair (echo harness)', () => {
   });
 });
 
-describe('serial server on its own pseudo-terminal (--pty)', () => {
+describe('serial server on its own pseudo-terminal (--pty)', { skip: socatMissing }, () => {
   it('creates a pty, reports its path and a link, and serves client after client', async () => {
     const link = linkPath();
     const server = await echoServer({ pty: link });
@@ -208,7 +208,7 @@ describe('serial server on its own pseudo-terminal (--pty)', () => {
   });
 });
 
-describe('serial: text and SMP share the line (shell transport multiplexing)', () => {
+describe('serial: text and SMP share the line (shell transport multiplexing)', { skip: socatMissing }, () => {
   it('device side: shell lines go to the shell, frames to SMP, garbage and log noise between frame lines are skipped', async () => {
     const shell: string[] = [];
     const received: Uint8Array[] = [];
@@ -265,7 +265,7 @@ describe('serial: text and SMP share the line (shell transport multiplexing)', (
   });
 });
 
-describe('serial: bad frames are dropped and counted, good ones keep flowing', () => {
+describe('serial: bad frames are dropped and counted, good ones keep flowing', { skip: socatMissing }, () => {
   async function withRawClient(run: (far: Awaited<ReturnType<typeof rawPort>>, server: SerialServerTransport, received: Uint8Array[]) => Promise<void>): Promise<void> {
     const received: Uint8Array[] = [];
     const link = linkPath();
@@ -325,7 +325,7 @@ describe('serial: bad frames are dropped and counted, good ones keep flowing', (
   });
 });
 
-describe('serial: the port going away', () => {
+describe('serial: the port going away', { skip: socatMissing }, () => {
   it('closing the client during a transfer fails pending sends with TRANSPORT_CLOSED and reports the close once', async () => {
     const pair = await ptyPair();
     const server = await echoServer({ path: pair.b });

@@ -10,6 +10,7 @@ import { Command, CommanderError } from 'commander';
 import { createContext, type CliContext } from './context.ts';
 import { ConntypeRegistry, udpConntype } from './conntypes.ts';
 import { serialConntype } from './serial.ts';
+import { bleConntype } from './ble.ts';
 import { ExitCode } from './output.ts';
 
 type Register = (program: Command, ctx: CliContext) => unknown;
@@ -29,6 +30,7 @@ const FAMILIES: ReadonlyArray<{ commands: readonly string[]; load: () => Promise
   { commands: ['storage-erase'], load: async () => (await import('./commands/storage.ts')).registerStorageCommands },
   { commands: ['raw'], load: async () => (await import('./commands/raw.ts')).registerRawCommands },
   { commands: ['conn'], load: async () => (await import('./commands/conn.ts')).registerConnCommands },
+  { commands: ['ble'], load: async () => (await import('./ble.ts')).registerBleCommands },
   { commands: ['dashboard'], load: async () => (await import('./commands/dashboard.ts')).registerDashboardCommand },
 ];
 
@@ -67,7 +69,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     throw e;
   });
   // Link kinds, registered explicitly: each adds its global options and opens its own transport.
-  const conntypes = new ConntypeRegistry().register(udpConntype).register(serialConntype);
+  const conntypes = new ConntypeRegistry().register(udpConntype).register(serialConntype).register(bleConntype);
   const ctx = createContext(conntypes);
   const program = addGlobalOptions(new Command('mcumgr'), conntypes)
     .description('Manage Zephyr devices over SMP (MCUmgr), or emulate one')
@@ -82,6 +84,9 @@ Examples:
   mcumgr serve --pty                             # emulator on a new pseudo-terminal (prints its path)
   mcumgr --conntype serial --connstring dev=/dev/ttyACM0,baud=115200,mtu=256 echo hello
   mcumgr --conntype udp --connstring 127.0.0.1:1337 echo hello
+  mcumgr --conntype ble --connstring peer_name=Zephyr image list
+  mcumgr ble scan --timeout 3                    # devices advertising the SMP service
+  mcumgr serve --ble Gateway                     # SMP over Bluetooth LE through BlueZ
   mcumgr conn add emu type=udp connstring=127.0.0.1:1337 && mcumgr -c emu image list
   mcumgr --udp 127.0.0.1:1337 --json info a`,
     )

@@ -12,7 +12,8 @@
  *     and reports its loss; with `closeOnDisconnect` a {@link TransportSwitch} closes the socket
  *     while the address (for 0.0.0.0 / ::, the connectivity: NET_EVENT_L4_DISCONNECTED) is gone
  *     and reopens it when it is back, as Zephyr's smp_udp does;
- *  3. a serial link described by `serial` (a device path or a new pty), plus any `transports`;
+ *  3. a serial link described by `serial` (a device path or a new pty), the SMP GATT service on
+ *     BlueZ described by `ble`, plus any `transports`;
  *  4. the emulator ({@link createEmulator}) with every other option, booted and listening.
  *
  * `serve` flags and the options they set:
@@ -28,6 +29,7 @@
  * | `--shell-host PROGRAMS` | `device.shellHostCommands.allow` |
  * | `--images`, `--slot-size`, `--image-key`, `--factory-image` | `image.images`, `.slotSize`, `.keys`, `.factoryImage` |
  * | `--serial PATH`, `--pty`, `--pty-link PATH` | `serial: { path }`, `serial: { pty: true }`, `serial: { pty: PATH }` |
+ * | `--ble [NAME]` | `ble: { name }` |
  * | `--mcuboot-mode MODE`, `--downgrade-prevention`, `--rollback-protection`, `--confirm-non-active` | `image.mode`, `.downgradePrevention`, `.hwRollbackProtection`, `.allowConfirmNonActiveImage` |
  * | `--kconfig FILE` (`--print-config` lists what it sets and exits) | `kconfig: { text, time }` |
  * | (status lines on stderr) | `onStatus` |
@@ -40,6 +42,7 @@ import { UsageError } from '../core/errors.ts';
 import { createUdpServer, DEFAULT_UDP_MTU, type HostPort } from '../transport/udp.ts';
 import type { ServerTransport } from '../transport/types.ts';
 import type { SerialServerOptions } from '../transport/serial-server.ts';
+import type { BluezPeripheralOptions } from '../transport/ble/node/bluez-peripheral.ts';
 import { awaitLocalAddress, type LocalAddressGate } from '../netmgmt/host/local-address.ts';
 import { startHostNetMonitor, type HostNetMonitor, type HostNetMonitorOptions } from '../netmgmt/host/index.ts';
 import { initEventCallback } from '../netmgmt/net-mgmt.ts';
@@ -75,6 +78,12 @@ export interface AgentOptions extends EmulatorOptions {
    * for a pty).
    */
   serial?: SerialServerOptions;
+  /**
+   * Serve SMP over Bluetooth LE as well: the SMP GATT service and an advertisement registered
+   * with BlueZ over D-Bus (Linux), with Zephyr's reassembly and notification rules; requests and
+   * answers up to `bufSize`. Needs bluetoothd and the dbus-next package.
+   */
+  ble?: BluezPeripheralOptions;
   /**
    * Feed the device's network (`net iface`, `net events`, the address gate) from the host's.
    * Default true (options of the monitor may be given); false leaves it empty, and then
@@ -208,6 +217,13 @@ async function openSerial(options: AgentOptions, status: (m: string) => void): P
   return createSerialServer({ netbufSize: bufSize, mtu: bufSize, shellOverSmp: true, onStatus: status, ...options.serial });
 }
 
+/** Step 3: the BLE GATT service on BlueZ, when asked for. Loaded lazily (dbus-next). */
+async function openBle(options: AgentOptions, status: (m: string) => void): Promise<ServerTransport | undefined> {
+  if (!options.ble) return undefined;
+  const { createBluezServerTransport } = await import('../transport/ble/node/bluez-peripheral.ts');
+  return createBluezServerTransport({ bufSize: options.bufSize ?? 2048, onStatus: status, ...options.ble });
+}
+
 /** Step 4 for `closeOnDisconnect`: the switch that opens and closes UDP as its address comes and goes. */
 async function switchUdp(server: SmpServer, part: UdpPart, options: AgentOptions, status: (m: string) => void): Promise<TransportSwitch> {
   const { udp } = part;
@@ -263,14 +279,15 @@ export async function createAgent(agentOptions: AgentOptions): Promise<Agent> {
   const options = agentOptions.kconfig ? withKconfig(agentOptions, agentOptions.kconfig) : agentOptions;
   const status = options.onStatus ?? (() => {});
   if (options.closeOnDisconnect && !options.udp) throw new UsageError('closing UDP on disconnect needs UDP to serve on');
-  if (!options.udp && !options.serial && !options.transports?.length) throw new UsageError('no transport to serve on');
+  if (!options.udp && !options.serial && !options.ble && !options.transports?.length) throw new UsageError('no transport to serve on');
   warnExposure(options, status);
   const net = await startNetwork(options, status);
   // Until serving starts, a failure must not leave the watch keeping the process alive.
   try {
     const udp = await openUdp(options, net, status);
     const serial = await openSerial(options, status);
-    const transports = [...(udp?.always ? [udp.udp] : []), ...(options.transports ?? []), ...(serial ? [serial] : [])];
+    const ble = await openBle(options, status);
+    const transports = [...(udp?.always ? [udp.udp] : []), ...(options.transports ?? []), ...(serial ? [serial] : []), ...(ble ? [ble] : [])];
     const server = await createEmulator({ ...options, transports, device: { ...options.device, network: net.network } }).catch((e: unknown) => {
       // With trusted keys MCUboot validates the primary slot too: the default factory image is unsigned.
       if (options.image?.keys && !options.image.factoryImage && e instanceof Error && /no bootable image/.test(e.message)) {

@@ -5,9 +5,10 @@ import { join, resolve } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { parseHostPort, DEFAULT_UDP_MTU } from '../../transport/udp.ts';
 import type { ServerTransport } from '../../transport/types.ts';
-import { UsageError } from '../../core/errors.ts';
+import { McuMgrError, UsageError } from '../../core/errors.ts';
 import { parsePublicKey } from '../../image/keys.ts';
 import { createAgent, type AgentOptions } from '../../server/agent.ts';
+import { serveBleName } from '../ble.ts';
 import type { ImageGroupOptions } from '../../server/groups/image.ts';
 import type { CliContext } from '../context.ts';
 import { formatServerEvent } from '../../server/request-log.ts';
@@ -110,10 +111,10 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
   return program
     .command('serve')
     .description('run an emulated Zephyr device (SMP server) on UDP; --udp HOST:PORT sets where (default 127.0.0.1:1337)')
-    .option('--data <dir>', 'data directory for the device state', undefined)
+    .option('--data <dir>', `data directory for the device state (default ${defaultDataDir()}; $MCUMGR_DATA sets it)`)
     .option('--buf-size <bytes>', 'MCUmgr buffer size reported and enforced (default 2048)')
     .option('--buf-count <n>', 'MCUmgr buffer count reported (default 4)')
-    .option('--mtu <bytes>', `largest UDP datagram accepted (default ${DEFAULT_UDP_MTU})`)
+    .option('--mtu <bytes>', `largest UDP datagram accepted (default ${DEFAULT_UDP_MTU}, or --buf-size when larger)`)
     .option('--no-udp-listen', 'do not listen on UDP (with another transport)')
     .option('--definite-cbor', 'answer with definite-length CBOR instead of Zephyr-style indefinite maps')
     .option('--shell-host <programs>', SHELL_HOST_HELP)
@@ -145,7 +146,9 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
         const bufSize = opts['bufSize'] === undefined ? undefined : positiveInt('--buf-size', opts['bufSize'] as string, 2048);
         const bufCount = opts['bufCount'] === undefined ? undefined : positiveInt('--buf-count', opts['bufCount'] as string, 4);
         // With a serial link (--serial / --pty) UDP is served only when --udp is given as well.
-        const serialOnly = (typeof ctx.globals['serial'] === 'string' || ctx.globals['pty'] === true || typeof ctx.globals['ptyLink'] === 'string') && typeof ctx.globals.udp !== 'string';
+        // --ble [NAME]: SMP over Bluetooth LE through BlueZ (then, like serial, UDP only with --udp).
+        const bleName = serveBleName(ctx.globals);
+        const serialOnly = (typeof ctx.globals['serial'] === 'string' || ctx.globals['pty'] === true || typeof ctx.globals['ptyLink'] === 'string' || bleName !== undefined) && typeof ctx.globals.udp !== 'string';
         const servesUdp = opts['udpListen'] !== false && !serialOnly;
         const closeOnDisconnect = opts['closeOnDisconnect'] === true;
         if (closeOnDisconnect && !servesUdp) throw new UsageError('--close-on-disconnect needs UDP (--udp ADDR:PORT)');
@@ -154,7 +157,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           const t = await conntype.serve?.(opts, ctx.globals);
           if (t) transports.push(t);
         }
-        if (transports.length === 0 && !servesUdp) throw new UsageError('no transport to serve on');
+        if (transports.length === 0 && !servesUdp && bleName === undefined) throw new UsageError('no transport to serve on');
         const udp = servesUdp ? parseHostPort(typeof ctx.globals.udp === 'string' ? ctx.globals.udp : '127.0.0.1:1337') : undefined;
         const options: AgentOptions = {
           dataDir,
@@ -166,6 +169,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           transports,
           ...(udp ? { udp: { ...udp, ...(opts['mtu'] !== undefined ? { mtu: positiveInt('--mtu', opts['mtu'] as string, DEFAULT_UDP_MTU) } : {}) } } : {}),
           closeOnDisconnect,
+          ...(bleName !== undefined ? { ble: { name: bleName } } : {}),
           device: {
             ...(typeof opts['shellHost'] === 'string' ? { shellHostCommands: { allow: shellHostPrograms(opts['shellHost']) } } : {}),
             ...(opts['shellOutputMax'] !== undefined ? { shellOutputMax: positiveInt('--shell-output-max', opts['shellOutputMax'] as string, DEFAULT_SHELL_OUTPUT_MAX) } : {}),
@@ -177,7 +181,14 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           onStatus: (m) => process.stderr.write(`serve: ${m}\n`),
           onError: (e) => process.stderr.write(`server: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`),
         };
-        const agent = await createAgent(options);
+        const agent = await createAgent(options).catch((e: unknown) => {
+          // A port in use: say which, and how to pick another.
+          if (udp && e instanceof McuMgrError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE') {
+            const host = udp.host.includes(':') && !udp.host.startsWith('[') ? `[${udp.host}]` : udp.host;
+            throw new UsageError(`UDP port ${udp.port} on ${udp.host} is already in use (another mcumgr serve?): pick another with --udp ${host}:PORT (npm start -- --udp ${host}:PORT), or --udp ${host}:0 for any free port`, { cause: e });
+          }
+          throw e;
+        });
         const where = agent.listening().map((t) => t.describe());
         if (ctx.output.json) process.stdout.write(JSON.stringify({ listening: where, dataDir }) + '\n');
         else {

@@ -63,13 +63,6 @@ interface ImageContext {
   readonly frugal: boolean;
   readonly imageCheck: boolean;
   readonly reportMaxImageSize: boolean;
-  /**
-   * The peer whose first chunk started or resumed the upload session. Zephyr's session has no
-   * owner, so two uploaders each follow the other's offset and mix their images in the slot;
-   * here a later chunk from another peer answers MGMT_ERR_EBUSY and leaves the session alone
-   * (a first chunk still starts a new upload or resumes, from anyone, as on Zephyr).
-   */
-  uploadPeer: string | undefined;
 }
 
 type UploadRequest = BodyOf<typeof commands.image.upload>;
@@ -101,7 +94,7 @@ export function imageGroupFactory(options: ImageGroupOptions = {}): (server: Smp
  */
 export async function createImageGroup(server: SmpServer, options: ImageGroupOptions = {}): Promise<ImageGroup> {
   const model = await McubootModel.open({ ...options, dir: options.dir ?? join(server.dataDir, 'mcuboot') });
-  const ctx: ImageContext = { server, model, frugal: options.frugalList ?? false, imageCheck: options.imageCheck ?? true, reportMaxImageSize: options.reportMaxImageSize ?? false, uploadPeer: undefined };
+  const ctx: ImageContext = { server, model, frugal: options.frugalList ?? false, imageCheck: options.imageCheck ?? true, reportMaxImageSize: options.reportMaxImageSize ?? false };
   server.onBoot(() => bootImages(model));
   server.onClose(() => model.close());
   const group = defineGroup(Group.IMAGE, GROUP_NAMES[Group.IMAGE]!, [
@@ -202,12 +195,13 @@ class UploadStep {
   }
 }
 
-/** A first chunk that passed img_mgmt_upload_inspect: where it goes. */
+/** A first chunk that passed img_mgmt_upload_inspect: where it goes (and, once known, whose it is). */
 interface NewUpload {
   image: number;
   slot: number;
   size: number;
   sha: Uint8Array;
+  owner?: string;
 }
 
 /**
@@ -259,7 +253,7 @@ async function startUpload(ctx: ImageContext, up: NewUpload, step: UploadStep): 
     }
   }
   try {
-    await model.openUpload(up.image, up.size, { slot: up.slot, sha: up.sha });
+    await model.openUpload(up.image, up.size, { slot: up.slot, sha: up.sha, ...(up.owner !== undefined ? { owner: up.owner } : {}) });
   } catch (e) {
     return step.fail(e, up.image, ImgErr.FLASH_ERASE_FAILED);
   }
@@ -276,12 +270,16 @@ async function imageUpload(ctx: ImageContext, req: UploadRequest, peer: string):
   let fresh: NewUpload | undefined;
   if (off === 0) {
     const inspected = await inspectFirstChunk(ctx, req, step);
-    ctx.uploadPeer = peer;
+    // The session belongs to the peer whose first chunk started or resumed it. Zephyr's session
+    // has no owner, so two uploaders each follow the other's offset and mix their images in the
+    // slot; here a later chunk from another peer answers MGMT_ERR_EBUSY and leaves the session
+    // alone (a first chunk still starts a new upload or resumes, from anyone, as on Zephyr).
+    model.claimUpload(peer);
     if ('resume' in inspected) return inspected.resume;
-    fresh = inspected;
+    fresh = { ...inspected, owner: peer };
   } else {
     const s = model.currentUpload;
-    if (s && ctx.uploadPeer !== undefined && ctx.uploadPeer !== peer) throw MgmtError.rc(MgmtErr.EBUSY, 'an image upload from another peer is in progress');
+    if (s?.owner !== undefined && s.owner !== peer) throw MgmtError.rc(MgmtErr.EBUSY, 'an image upload from another peer is in progress');
     // Wrong offset (or no session after a reset): drop the data, answer the expected offset.
     if (!s || off !== s.off) return { off: s?.off ?? 0 };
     if (off + data.length > s.size) return step.fail(imgErr(ImgErr.INVALID_IMAGE_DATA_OVERRUN), s.image);

@@ -196,6 +196,11 @@ export interface UploadTarget {
   off: number;
   /** The client's `sha` of the first chunk (up to 32 bytes; empty when none): a resume with the same `sha` continues. */
   sha: Uint8Array;
+  /**
+   * The peer whose first chunk started or resumed the session (the image group's rule: Zephyr's
+   * session has no owner, here another peer's later chunks are refused). Undefined when not told.
+   */
+  owner?: string;
 }
 
 const DEFAULT_SLOT_SIZE = 0x180000;
@@ -1196,7 +1201,7 @@ export class McubootModel {
    * the slot (INVALID_IMAGE_TOO_LARGE 30) and erases the slot unless it is already erased
    * (FLASH_ERASE_FAILED 13). The erase is atomic.
    */
-  openUpload(image: number, size: number, session: { slot?: number; sha?: Uint8Array } = {}): Promise<UploadTarget> {
+  openUpload(image: number, size: number, session: { slot?: number; sha?: Uint8Array; owner?: string } = {}): Promise<UploadTarget> {
     return this.locked(async () => {
       this.upload = undefined;
       const slot = session.slot ?? (await this.uploadSlotUnlocked(image));
@@ -1207,7 +1212,7 @@ export class McubootModel {
       } catch {
         throw MgmtError.group(IMG_GROUP, ImgErr.FLASH_ERASE_FAILED);
       }
-      this.upload = { image, slot, size, off: 0, sha: (session.sha ?? new Uint8Array(0)).slice() };
+      this.upload = { image, slot, size, off: 0, sha: (session.sha ?? new Uint8Array(0)).slice(), ...(session.owner !== undefined ? { owner: session.owner } : {}) };
       return { ...this.upload };
     });
   }
@@ -1215,6 +1220,11 @@ export class McubootModel {
   /** The upload in progress, if any. */
   get currentUpload(): UploadTarget | undefined {
     return this.upload ? { ...this.upload } : undefined;
+  }
+
+  /** Makes `owner` the owner of the upload in progress, if any (a first chunk from it arrived). */
+  claimUpload(owner: string): void {
+    if (this.upload) this.upload.owner = owner;
   }
 
   /**
