@@ -4,6 +4,8 @@ import type { ComponentChildren } from 'preact';
 import { Group } from '../../src/core/commands/command.ts';
 import { openBridgeTransport } from '../../src/transport/websocket.ts';
 import { openWebSerialTransport, webSerialAvailable, WEB_SERIAL_DEFAULTS, type SerialPortLike } from '../../src/transport/web-serial.ts';
+import { requestSmpDevice, webBluetoothConnector, type WebBluetooth, type WebBluetoothDevice } from '../../src/transport/ble/web-bluetooth.ts';
+import { openBleTransport } from '../../src/transport/ble/open.ts';
 import { useEmitter, useTicker } from './emitter.ts';
 import { DeviceSession } from './session.ts';
 import { Emitter } from './emitter.ts';
@@ -86,6 +88,10 @@ export class Devices extends Emitter {
     return this.add(new DeviceSession(label, 'web-serial', () => Promise.resolve(openWebSerialTransport(port))));
   }
 
+  addBluetoothDevice(device: WebBluetoothDevice): DeviceSession {
+    return this.add(new DeviceSession(`web-bluetooth:${device.name ?? device.id}`, 'web-bluetooth', () => openBleTransport(webBluetoothConnector(device))));
+  }
+
   select(s: DeviceSession): void {
     this.selected = s;
     this.changed();
@@ -159,6 +165,15 @@ function Sidebar({ devices }: { devices: Devices }) {
       if ((e as Error).name !== 'NotFoundError') setPickError(explainError(e));
     }
   };
+  const bluetooth = (navigator as unknown as { bluetooth?: WebBluetooth }).bluetooth;
+  const pickBluetooth = async (): Promise<void> => {
+    setPickError(undefined);
+    try {
+      devices.addBluetoothDevice(await requestSmpDevice(bluetooth!));
+    } catch (e) {
+      if ((e as Error).name !== 'NotFoundError') setPickError(explainError(e));
+    }
+  };
   return (
     <nav class="sidebar" aria-label="Devices">
       <h2>Devices</h2>
@@ -193,7 +208,10 @@ function Sidebar({ devices }: { devices: Devices }) {
           Web Serial port…
         </button>
         {!serial && <p class="hint">This browser has no Web Serial (Chromium on desktop has it).</p>}
-        <p class="hint">Web Bluetooth: not available yet in this build (the browser BLE transport is not part of it); reach BLE devices through the bridge once the host supports them.</p>
+        <button type="button" onClick={() => void pickBluetooth()} disabled={!bluetooth}>
+          Web Bluetooth device…
+        </button>
+        {!bluetooth && <p class="hint">This browser has no Web Bluetooth (Chromium on desktop and Android has it); BLE devices are also reachable through the bridge (ble:...).</p>}
         {pickError && <ErrorBox error={pickError} />}
       </div>
     </nav>
