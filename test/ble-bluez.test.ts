@@ -121,3 +121,32 @@ test('BLE without BlueZ: a clear error, exit code 3 (transport)', async () => {
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /unknown BLE connstring key "peer_nam"/);
 });
+
+// The noble adapter needs an HCI controller, which this machine has not: what can be checked is
+// that asking for it without the optional package fails at once, by name, through every entry.
+const nobleInstalled = await import('@stoprocent/noble' as string).then(
+  () => true,
+  () => false,
+);
+test('noble adapter without the optional @stoprocent/noble package: a clear TRANSPORT_IO error from the library, connstring, --connextra and ble scan (exit code 3)', { skip: nobleInstalled && '@stoprocent/noble is installed here; this checks the error when it is missing' }, async () => {
+  const { bleConnector, scanSmpDevices } = await import('../src/transport/ble/node/central.ts');
+  const missing = /Bluetooth LE adapter noble needs the optional npm package @stoprocent\/noble \(npm install @stoprocent\/noble\)/;
+  const connect = await bleConnector({ name: 'Zephyr', adapter: 'noble' });
+  await assert.rejects(connect(), (e: Error & { code?: string }) => e.code === 'TRANSPORT_IO' && missing.test(e.message));
+  await assert.rejects(scanSmpDevices({ adapter: 'noble', timeoutMs: 100 }), (e: Error & { code?: string }) => e.code === 'TRANSPORT_IO' && missing.test(e.message));
+  for (const args of [
+    ['--conntype', 'ble', '--connstring', 'peer_name=Zephyr,adapter=noble', 'echo', 'hi'],
+    ['--ble', 'Zephyr', '--connextra', 'adapter=noble', 'echo', 'hi'],
+    ['ble', 'scan', '--adapter', 'noble', '-t', '1'],
+  ]) {
+    const r = await runCli(args);
+    assert.equal(r.code, 3, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, missing);
+  }
+  const json = await runCli(['--json', 'ble', 'scan', '--adapter', 'noble']);
+  assert.equal(json.code, 3);
+  assert.equal((JSON.parse(json.stdout) as { error: { code: string } }).error.code, 'TRANSPORT_IO');
+  const usage = await runCli(['ble', 'scan', '--adapter', 'hci']);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /--adapter must be node-ble or noble/);
+});
