@@ -170,6 +170,32 @@ describe('MCUboot modes through the CLI (serve --mcuboot-mode, upgrade)', () => 
     });
   });
 
+  it('several files with -n each and --mode confirm-only overriding swap-move\'s test-confirm: one reset, both images permanent at once; bad --mode and -n counts are usage errors', async () => {
+    await withDevice(['--mcuboot-mode', 'swap-move', '--images', '2', '--confirm-non-active', 'secondary'], async (cli, dir) => {
+      const app = await imageFile(dir, '2.0.0', {}, 'app.bin');
+      const net = await imageFile(dir, '2.1.0', {}, 'net.bin');
+      const bad = await cli('upgrade', '--mode', 'swap', app.file);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--mode must be test-confirm, confirm-only or none, got "swap"/);
+      const count = await cli('upgrade', '-n', '0', app.file, net.file);
+      assert.equal(count.code, 2);
+      assert.match(count.stderr, /give -n IMAGE for each file \(2 files, 1 -n\)/);
+      const up = await cli('upgrade', '-n', '0', app.file, '-n', '1', net.file, '--mode', 'confirm-only');
+      ok(up);
+      assert.match(up.stderr, /bootloader: MCUboot swap using move; flow: confirm-only \(chosen\)/);
+      assert.match(up.stderr, /image 0: marking 2\.0\.0 permanent \(confirm\)/);
+      assert.match(up.stderr, /image 1: marking 2\.1\.0 permanent \(confirm\)/);
+      assert.equal((up.stderr.match(/^reset:/gm) ?? []).length, 1, 'one reset');
+      assert.equal(up.stdout, 'Upgraded image 0: 1.0.0 → 2.0.0, confirmed\nUpgraded image 1: 1.0.0 → 2.1.0, confirmed\n');
+      // Permanent: another reset keeps both (a test would have reverted without a confirm).
+      ok(await cli('reset'));
+      let list = '';
+      for (let i = 0; i < 50 && !/image=1 slot=0\n {4}version: 2\.1\.0\n {4}bootable: true\n {4}flags: active confirmed/.test(list); i++) list = (await cli('image', 'list')).stdout;
+      assert.match(list, /image=0 slot=0\n {4}version: 2\.0\.0\n {4}bootable: true\n {4}flags: active confirmed/);
+      assert.match(list, /image=1 slot=0\n {4}version: 2\.1\.0\n {4}bootable: true\n {4}flags: active confirmed/);
+    });
+  });
+
   it('multi-image from a west DFU package: a dependency blocks the swap until both images are there, then one reset upgrades both', async () => {
     await withDevice(['--images', '2', '--confirm-non-active', 'any'], async (cli, dir) => {
       const need = { imageId: 1, minVersion: { major: 2, minor: 0, revision: 0, build: 0 } };
