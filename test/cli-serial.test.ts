@@ -120,6 +120,32 @@ describe('cli: mcumgr serve --pty', { skip: socatMissing }, () => {
   });
 });
 
+describe('cli: mcumgr serve --pty --kconfig: the serial link is sized by the .config', { skip: socatMissing }, () => {
+  it('NETBUF_SIZE 384: params say 384 and a longer request is dropped on the line (serve -v says why), as Zephyr drops what does not fit its net_buf', async () => {
+    const config = join(tmp.path, 'small.config');
+    await writeFile(config, 'CONFIG_MCUMGR_GRP_OS=y\nCONFIG_MCUMGR_GRP_OS_ECHO=y\nCONFIG_MCUMGR_GRP_OS_MCUMGR_PARAMS=y\nCONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE=384\nCONFIG_MCUMGR_TRANSPORT_NETBUF_COUNT=4\n');
+    const link = join(tmp.path, 'kconfig-pty');
+    const device = await serve(['-v', '--fast', '--pty', '--pty-link', link, '--kconfig', config, '--data', join(tmp.path, 'kconfig-device')]);
+    try {
+      const params = await runCli(['--serial', link, 'params']);
+      assert.equal(params.stdout, 'buf_size=384 buf_count=4\n', params.stderr);
+      const dropped = new Promise<void>((resolve) => {
+        const check = (): void => void (/serial \/dev\/pts\/\d+ undecodable: bad length/.test(device.output()) && resolve());
+        device.child.stderr!.on('data', check);
+        check();
+      });
+      const long = await runCli(['--serial', `dev=${link},mtu=2048`, '-t', '1', '-r', '1', 'echo', 'x'.repeat(800)]);
+      assert.equal(long.code, 3, long.stderr);
+      assert.match(long.stderr, /no response from the device/);
+      await dropped;
+      const short = await runCli(['--serial', link, 'echo', 'fits']);
+      assert.equal(short.stdout, 'fits\n', short.stderr);
+    } finally {
+      await device.stop();
+    }
+  });
+});
+
 describe('cli: mcumgr serve --serial PATH (a socat pty pair as the cable)', { skip: socatMissing }, () => {
   let socat: ChildProcess;
   let device: Awaited<ReturnType<typeof serve>>;

@@ -2,12 +2,19 @@
  * Connection types of the CLI (`--conntype NAME`). Each link kind registers itself explicitly in
  * main.ts with {@link ConntypeRegistry.register}: its name, the global options it adds (`--udp
  * HOST:PORT`, `--serial DEV`, ...), how it opens a client transport from a connstring and,
- * optionally, a server transport for `serve`. Transports are imported when a link is opened, so a
+ * optionally, what it adds to `serve`'s agent. Transports are imported when a link is opened, so a
  * command that does not use one never loads it (nor its native packages).
  */
 import { Option } from 'commander';
-import type { ServerTransport, SmpTransport } from '../transport/types.ts';
+import type { SmpTransport } from '../transport/types.ts';
+import type { AgentOptions } from '../server/agent.ts';
 import type { GlobalOptions } from './connection.ts';
+
+/**
+ * What a link adds to `serve`'s agent: its description (`serial`), which the agent completes with
+ * the device's buffer sizes (from --buf-size or the --kconfig .config) before opening it.
+ */
+export type ServeLinkOptions = Pick<AgentOptions, 'serial'>;
 
 export interface Conntype {
   /** The `--conntype` value, as the Go mcumgr CLI names it. */
@@ -18,8 +25,8 @@ export interface Conntype {
   shortConnstring?(globals: GlobalOptions): string | undefined;
   /** Opens a client transport. */
   open(connstring: string, globals: GlobalOptions): Promise<SmpTransport>;
-  /** A server transport for `serve` when the command line asks for one, else undefined. */
-  serve?(serveOptions: Record<string, unknown>, globals: GlobalOptions): Promise<ServerTransport | undefined>;
+  /** The agent options of this link for `serve` when the command line asks for one, else undefined. */
+  serve?(serveOptions: Record<string, unknown>, globals: GlobalOptions): Promise<ServeLinkOptions | undefined>;
 }
 
 export class ConntypeRegistry {

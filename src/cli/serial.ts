@@ -24,14 +24,6 @@ export function servesSerial(globals: GlobalOptions): boolean {
 /** The decoder's drop counters that are not zero, as `bad CRC 2, orphan continuation 1`. */
 export const describeDrops = describeDecoderDrops;
 
-function bufSizeOf(opts: Record<string, unknown>): number {
-  const text = opts['bufSize'];
-  if (typeof text !== 'string') return 2048;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 16) throw new UsageError(`--buf-size must be an integer >= 16, got ${JSON.stringify(text)}`);
-  return n;
-}
-
 export const serialConntype: Conntype = {
   name: 'serial',
   options: [
@@ -67,23 +59,17 @@ export const serialConntype: Conntype = {
     }
     return transport;
   },
-  async serve(opts, globals) {
+  async serve(_opts, globals) {
     const wantPty = globals['pty'] === true || typeof globals['ptyLink'] === 'string';
     const serialText = typeof globals['serial'] === 'string' ? globals['serial'] : undefined;
     if (!wantPty && serialText === undefined) return undefined;
     if (wantPty && serialText !== undefined) throw new UsageError('serve: give either --serial PATH or --pty, not both');
     const { parseSerialConnstring } = await import('../transport/serial.ts');
-    const { createSerialServer } = await import('../transport/serial-server.ts');
     const serial = serialText !== undefined ? parseSerialConnstring(serialText) : undefined;
-    // The device's buffers are what it reports in MCUmgr params (--buf-size): requests up to that
-    // size are taken in (LEN‖packet‖CRC within it) and answers go up to it.
-    const bufSize = bufSizeOf(opts);
-    return createSerialServer({
-      ...(serial ? { path: serial.path, baudRate: serial.baudRate, framing: serial.framing } : { pty: typeof globals['ptyLink'] === 'string' ? globals['ptyLink'] : true }),
-      netbufSize: bufSize,
-      mtu: bufSize,
-      shellOverSmp: true,
-      onStatus: (message) => process.stderr.write(`serve: ${message}\n`),
-    });
+    // The agent sizes the link by the device's buffers, those it reports in MCUmgr params
+    // (--buf-size, or the .config's CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE and _UART_MTU): requests
+    // up to that size are taken in (LEN‖packet‖CRC within it) and answers go up to it. Plain
+    // text lines go to the device shell and link events to serve's status lines.
+    return { serial: serial ? { path: serial.path, baudRate: serial.baudRate, framing: serial.framing } : { pty: typeof globals['ptyLink'] === 'string' ? globals['ptyLink'] : true } };
   },
 };

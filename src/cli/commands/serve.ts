@@ -4,13 +4,13 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { parseHostPort, DEFAULT_UDP_MTU } from '../../transport/udp.ts';
-import type { ServerTransport } from '../../transport/types.ts';
 import { McuMgrError, UsageError } from '../../core/errors.ts';
 import { parsePublicKey } from '../../image/keys.ts';
 import { createAgent, ZEPHYR_DEVICE_TIMING, type AgentDeviceTiming, type AgentOptions } from '../../server/agent.ts';
 import { serveBleName } from '../ble.ts';
 import type { ImageGroupOptions } from '../../server/groups/image.ts';
 import type { CliContext } from '../context.ts';
+import type { ServeLinkOptions } from '../conntypes.ts';
 import { formatServerEvent } from '../../server/request-log.ts';
 import { badHostProgramNames } from '../../server/shell.ts';
 import { DEFAULT_SETTINGS_MAX_KEYS } from '../../server/settings.ts';
@@ -169,6 +169,8 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
         const dataDir = typeof opts['data'] === 'string' ? resolve(opts['data']) : defaultDataDir();
         // Unset buffer flags leave the .config's (or the defaults) in force.
         const bufSize = opts['bufSize'] === undefined ? undefined : positiveInt('--buf-size', opts['bufSize'] as string, 2048);
+        // A buffer must hold the SMP header and a small request (a serial link frames it within the buffer too).
+        if (bufSize !== undefined && bufSize < 16) throw new UsageError(`--buf-size must be an integer >= 16, got ${JSON.stringify(opts['bufSize'])}`);
         const bufCount = opts['bufCount'] === undefined ? undefined : positiveInt('--buf-count', opts['bufCount'] as string, 4);
         // With a serial link (--serial / --pty) UDP is served only when --udp is given as well.
         // --ble [NAME]: SMP over Bluetooth LE through BlueZ (then, like serial, UDP only with --udp).
@@ -177,12 +179,10 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
         const servesUdp = opts['udpListen'] !== false && !serialOnly;
         const closeOnDisconnect = opts['closeOnDisconnect'] === true;
         if (closeOnDisconnect && !servesUdp) throw new UsageError('--close-on-disconnect needs UDP (--udp ADDR:PORT)');
-        const transports: ServerTransport[] = [];
-        for (const conntype of ctx.conntypes.all()) {
-          const t = await conntype.serve?.(opts, ctx.globals);
-          if (t) transports.push(t);
-        }
-        if (transports.length === 0 && !servesUdp && bleName === undefined) throw new UsageError('no transport to serve on');
+        // Links other than UDP and BLE (serial): each conntype describes its own; the agent opens it.
+        const links: ServeLinkOptions = {};
+        for (const conntype of ctx.conntypes.all()) Object.assign(links, await conntype.serve?.(opts, ctx.globals));
+        if (!links.serial && !servesUdp && bleName === undefined) throw new UsageError('no transport to serve on');
         const udp = servesUdp ? parseHostPort(typeof ctx.globals.udp === 'string' ? ctx.globals.udp : '127.0.0.1:1337') : undefined;
         const options: AgentOptions = {
           dataDir,
@@ -191,7 +191,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           ...(kconfig ? { kconfig } : {}),
           indefiniteCbor: opts['definiteCbor'] !== true,
           image: await imageOptions(opts),
-          transports,
+          ...links,
           ...(udp ? { udp: { ...udp, ...((opts['mtu'] ?? ctx.globals['mtu']) !== undefined ? { mtu: positiveInt('--mtu', (opts['mtu'] ?? ctx.globals['mtu']) as string, DEFAULT_UDP_MTU) } : {}) } } : {}),
           closeOnDisconnect,
           ...(timing ? { deviceTiming: timing } : {}),
