@@ -72,6 +72,9 @@ CONFIG_MCUMGR_GRP_IMG_FRUGAL_LIST=y
 CONFIG_MCUMGR_GRP_IMG_SLOT_INFO=y
 CONFIG_MCUMGR_GRP_STAT=y
 CONFIG_MCUMGR_GRP_SETTINGS=y
+CONFIG_MCUMGR_GRP_SETTINGS_NAME_LEN=16
+CONFIG_MCUMGR_GRP_SETTINGS_VALUE_LEN=8
+CONFIG_SHELL_BACKEND_DUMMY_BUF_SIZE=300
 CONFIG_MCUMGR_GRP_FS=y
 CONFIG_MCUMGR_GRP_FS_FILE_STATUS=y
 CONFIG_MCUMGR_GRP_FS_CHECKSUM_HASH=y
@@ -149,6 +152,14 @@ describe('serve --kconfig: answers follow the firmware configuration', () => {
       assert.deepEqual(Object.keys((await c.request(commands.fs.hashTypes, {})).types), ['sha256']);
       assert.equal((await deviceError(c.request(commands.enum.details, {}))).rc, 8);
       assert.equal((await c.request(commands.enum.count, {})).count, 8);
+      // Settings names shorter than NAME_LEN (NUL included), reads of at most VALUE_LEN bytes.
+      await c.request(commands.settings.write, { name: 'app/abcdefghijk', val: new TextEncoder().encode('0123456789abcdef') });
+      assert.equal((await deviceError(c.request(commands.settings.write, { name: 'app/abcdefghijkl', val: new Uint8Array([1]) }))).errorName, 'SETTINGS_MGMT_ERR_KEY_TOO_LONG');
+      assert.deepEqual(await c.request(commands.settings.read, { name: 'app/abcdefghijk' }), { val: new TextEncoder().encode('01234567') });
+      assert.deepEqual(await c.request(commands.settings.read, { name: 'app/abcdefghijk', max_size: 100 }), { val: new TextEncoder().encode('01234567'), max_size: 8 });
+      // Shell output is what the 300-byte dummy backend buffer holds.
+      const help = await c.request(commands.shell.exec, { argv: ['help'] });
+      assert.ok(help.o.length > 0 && help.o.length <= 300, `help gave ${help.o.length} characters`);
       // ONLY_SUPPORTED_STATS without SCHED_THREAD_USAGE or STACK_INFO: the bare columns.
       assert.deepEqual((await c.request(commands.os.taskStats, {})).tasks['idle'], { prio: 15, tid: 1, state: 0 });
     });
@@ -175,6 +186,12 @@ describe('serve --kconfig: answers follow the firmware configuration', () => {
       assert.match(r.stdout, /^CONFIG_MCUMGR_GRP_OS_DATETIME +n +datetime absent \(rc 8\)$/m);
       assert.match(r.stdout, /^CONFIG_MCUBOOT_BOOTLOADER_MODE_SWAP_WITHOUT_SCRATCH +y +MCUboot mode swap-move$/m);
       assert.doesNotMatch(r.stdout, /SOME_UNRELATED_OPTION/);
+      await writeFile(file, EVERYTHING);
+      const all = await runCli(['serve', '--kconfig', file, '--print-config']);
+      assert.equal(all.code, 0, all.stderr);
+      assert.match(all.stdout, /^CONFIG_MCUMGR_GRP_SETTINGS_NAME_LEN +16 +settings names shorter than 16 bytes \(NUL included\)$/m);
+      assert.match(all.stdout, /^CONFIG_MCUMGR_GRP_SETTINGS_VALUE_LEN +8 +settings reads return at most 8 bytes$/m);
+      assert.match(all.stdout, /^CONFIG_SHELL_BACKEND_DUMMY_BUF_SIZE +300 +shell output kept per command: 300 bytes$/m);
     } finally {
       await dir.remove();
     }

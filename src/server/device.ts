@@ -50,6 +50,10 @@ export interface DeviceOptions {
   settingsSubtrees?: readonly string[];
   /** Runtime keys those subtrees hold together (default 256); a new key past it answers err 3/1, as a full settings backend. */
   settingsMaxKeys?: number;
+  /** Settings names must be shorter than this many bytes, NUL included (CONFIG_MCUMGR_GRP_SETTINGS_NAME_LEN; default 32). */
+  settingsNameLen?: number;
+  /** The most a settings read returns (CONFIG_MCUMGR_GRP_SETTINGS_VALUE_LEN; default 32). */
+  settingsValueLen?: number;
   /** Bytes of output a shell command may leave (the dummy backend buffer; default 2048, Zephyr's is 300). */
   shellOutputMax?: number;
   /** Opt-in host commands for the shell (`host <program>`); off unless given. */

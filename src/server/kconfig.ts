@@ -21,6 +21,8 @@
  * | CONFIG_MCUMGR_GRP_OS_TASKSTAT_STACK_INFO, _ONLY_SUPPORTED_STATS, CONFIG_SCHED_THREAD_USAGE | taskstat columns |
  * | CONFIG_MCUBOOT_BOOTLOADER_MODE_*, CONFIG_MCUBOOT_BOOTLOADER_NO_DOWNGRADE | MCUboot mode, downgrade prevention |
  * | CONFIG_MCUMGR_GRP_IMG_UPDATABLE_IMAGE_NUMBER, _FRUGAL_LIST, _ALLOW_ERASE_PENDING, _ALLOW_CONFIRM_NON_ACTIVE_IMAGE_*, _TOO_LARGE_SYSBUILD, CONFIG_IMG_ENABLE_IMAGE_CHECK | image group options |
+ * | CONFIG_MCUMGR_GRP_SETTINGS_NAME_LEN, _VALUE_LEN | longest settings name, most a settings read returns |
+ * | CONFIG_SHELL_BACKEND_DUMMY_BUF_SIZE | shell output kept per command (the buffer the shell group captures output in) |
  * | CONFIG_FILE_SYSTEM_LITTLEFS | the file system is mounted at `/lfs` (Zephyr's samples; the real mount point lives in the devicetree / application, not in .config) |
  */
 import { UsageError } from '../core/errors.ts';
@@ -217,6 +219,19 @@ export function kconfigOptions(cfg: ReadonlyMap<string, KconfigValue>, configTim
       device.fsMounts = ['lfs'];
       note('CONFIG_FILE_SYSTEM_LITTLEFS', 'file system mounted at /lfs');
     }
+  }
+
+  if (groups.has(Group.SETTINGS)) {
+    // settings_mgmt.c: `char name[CONFIG_MCUMGR_GRP_SETTINGS_NAME_LEN]`, values read into VALUE_LEN bytes.
+    const nameLen = num('CONFIG_MCUMGR_GRP_SETTINGS_NAME_LEN', 'settings names shorter than % bytes (NUL included)', 2);
+    if (nameLen !== undefined) device.settingsNameLen = nameLen;
+    const valueLen = num('CONFIG_MCUMGR_GRP_SETTINGS_VALUE_LEN', 'settings reads return at most % bytes');
+    if (valueLen !== undefined) device.settingsValueLen = valueLen;
+  }
+  if (groups.has(Group.SHELL)) {
+    // shell_mgmt.c returns what the dummy backend captured: at most its buffer.
+    const output = num('CONFIG_SHELL_BACKEND_DUMMY_BUF_SIZE', 'shell output kept per command: % bytes');
+    if (output !== undefined) device.shellOutputMax = output;
   }
 
   const image: ImageGroupOptions = {};

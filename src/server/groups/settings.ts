@@ -3,9 +3,10 @@
  * Zephyr's settings_mgmt.c (read from the source):
  *
  * - read/write/delete: `name` is required and non-empty (else rc 3); a name of 32 bytes or more
- *   (CONFIG_MCUMGR_GRP_SETTINGS_NAME_LEN) answers err{3,2} KEY_TOO_LONG. Read returns at most
- *   `max_size` bytes, capped at 32 (CONFIG_MCUMGR_GRP_SETTINGS_VALUE_LEN); a larger request is
- *   capped and the response then says `max_size: 32`.
+ *   (CONFIG_MCUMGR_GRP_SETTINGS_NAME_LEN, the device option `settingsNameLen`) answers err{3,2}
+ *   KEY_TOO_LONG. Read returns at most `max_size` bytes, capped at 32
+ *   (CONFIG_MCUMGR_GRP_SETTINGS_VALUE_LEN, `settingsValueLen`); a larger request is capped and
+ *   the response then says `max_size: 32`.
  * - handler errno → group error: -EINVAL → ROOT_KEY_NOT_FOUND (no handler for the subtree),
  *   -ENOENT → KEY_NOT_FOUND, -ENOTSUP → READ/WRITE/DELETE_NOT_SUPPORTED, anything else UNKNOWN.
  * - the `settings_access` hook runs before each command (after the name checks) and may deny
@@ -25,11 +26,10 @@ import { defineGroup, handle, type MgmtGroup } from '../registry.ts';
 import type { SmpServer } from '../server.ts';
 import { SettingsErrno, type SettingsSubsystem } from '../settings.ts';
 
-/** CONFIG_MCUMGR_GRP_SETTINGS_NAME_LEN: names must be shorter (NUL included). */
+/** CONFIG_MCUMGR_GRP_SETTINGS_NAME_LEN's default: names must be shorter (NUL included). */
 export const SETTINGS_NAME_LEN = 32;
-/** CONFIG_MCUMGR_GRP_SETTINGS_VALUE_LEN: the most a read returns. */
+/** CONFIG_MCUMGR_GRP_SETTINGS_VALUE_LEN's default: the most a read returns. */
 export const SETTINGS_VALUE_LEN = 32;
-
 
 function errnoToGroupError(rc: number, notSupported: 'READ_NOT_SUPPORTED' | 'WRITE_NOT_SUPPORTED' | 'DELETE_NOT_SUPPORTED'): MgmtError {
   const code = rc === SettingsErrno.EINVAL ? SettingsMgmtErr.ROOT_KEY_NOT_FOUND : rc === SettingsErrno.ENOENT ? SettingsMgmtErr.KEY_NOT_FOUND : rc === SettingsErrno.ENOTSUP ? SettingsMgmtErr[notSupported] : SettingsMgmtErr.UNKNOWN;
@@ -40,14 +40,16 @@ function errnoToGroupError(rc: number, notSupported: 'READ_NOT_SUPPORTED' | 'WRI
 interface SettingsContext {
   readonly server: SmpServer;
   readonly settings: SettingsSubsystem;
+  readonly nameLen: number;
+  readonly valueLen: number;
 }
 
 type Body<C extends keyof typeof commands.settings> = BodyOf<(typeof commands.settings)[C]>;
 type Empty = Record<string, never>;
 
-function checkName(name: string): void {
+function checkName({ nameLen }: SettingsContext, name: string): void {
   if (name.length === 0) throw MgmtError.rc(MgmtErr.EINVAL, 'empty name');
-  if (new TextEncoder().encode(name).length >= SETTINGS_NAME_LEN) throw MgmtError.group(Group.SETTINGS, SettingsMgmtErr.KEY_TOO_LONG);
+  if (new TextEncoder().encode(name).length >= nameLen) throw MgmtError.group(Group.SETTINGS, SettingsMgmtErr.KEY_TOO_LONG);
 }
 
 /** Runs the settings access hook; an error result becomes the command's error. */
@@ -58,7 +60,7 @@ async function settingsAccess(server: SmpServer, data: HookEvents['settings_acce
 
 /** The settings group (3) over a device's settings subsystem; settings load at every boot. */
 export function createSettingsGroup(server: SmpServer, device: DeviceServices = createDeviceServices(server)): MgmtGroup {
-  const ctx: SettingsContext = { server, settings: device.settings };
+  const ctx: SettingsContext = { server, settings: device.settings, nameLen: device.options.settingsNameLen ?? SETTINGS_NAME_LEN, valueLen: device.options.settingsValueLen ?? SETTINGS_VALUE_LEN };
   server.onBoot(async () => {
     for (const h of device.settingsStores.values()) h.reset();
     await device.settings.load();
@@ -74,24 +76,26 @@ export function createSettingsGroup(server: SmpServer, device: DeviceServices = 
   ]);
 }
 
-/** 3/0 read: a value, cut to `max_size` (at most SETTINGS_VALUE_LEN, reported when limited). */
-async function settingsRead({ server, settings }: SettingsContext, body: Body<'read'>): Promise<{ val: Uint8Array; max_size?: number }> {
-  checkName(body.name);
-  let maxSize = body.max_size ?? SETTINGS_VALUE_LEN;
+/** 3/0 read: a value, cut to `max_size` (at most the value length, reported when limited). */
+async function settingsRead(ctx: SettingsContext, body: Body<'read'>): Promise<{ val: Uint8Array; max_size?: number }> {
+  const { server, settings, valueLen } = ctx;
+  checkName(ctx, body.name);
+  let maxSize = body.max_size ?? valueLen;
   let limited = false;
-  if (maxSize > SETTINGS_VALUE_LEN) {
-    maxSize = SETTINGS_VALUE_LEN;
+  if (maxSize > valueLen) {
+    maxSize = valueLen;
     limited = true;
   }
   await settingsAccess(server, { access: 'read', name: body.name, value: undefined });
   const r = settings.runtimeGet(body.name, maxSize);
   if (typeof r === 'number') throw errnoToGroupError(r, 'READ_NOT_SUPPORTED');
-  return limited ? { val: r.slice(), max_size: SETTINGS_VALUE_LEN } : { val: r.slice() };
+  return limited ? { val: r.slice(), max_size: valueLen } : { val: r.slice() };
 }
 
 /** 3/0 write: sets a running value (not saved). */
-async function settingsWrite({ server, settings }: SettingsContext, body: Body<'write'>): Promise<Empty> {
-  checkName(body.name);
+async function settingsWrite(ctx: SettingsContext, body: Body<'write'>): Promise<Empty> {
+  const { server, settings } = ctx;
+  checkName(ctx, body.name);
   await settingsAccess(server, { access: 'write', name: body.name, value: body.val });
   const rc = settings.runtimeSet(body.name, body.val);
   if (rc < 0) throw errnoToGroupError(rc, 'WRITE_NOT_SUPPORTED');
@@ -99,8 +103,9 @@ async function settingsWrite({ server, settings }: SettingsContext, body: Body<'
 }
 
 /** 3/1: deletes a stored value. */
-async function settingsDelete({ server, settings }: SettingsContext, body: Body<'delete'>): Promise<Empty> {
-  checkName(body.name);
+async function settingsDelete(ctx: SettingsContext, body: Body<'delete'>): Promise<Empty> {
+  const { server, settings } = ctx;
+  checkName(ctx, body.name);
   await settingsAccess(server, { access: 'delete', name: body.name, value: undefined });
   const rc = await settings.delete(body.name);
   if (rc < 0) throw errnoToGroupError(rc, 'DELETE_NOT_SUPPORTED');
