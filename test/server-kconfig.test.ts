@@ -175,6 +175,38 @@ describe('serve --kconfig: answers follow the firmware configuration', () => {
     });
   });
 
+  it('CONFIG_MCUMGR_TRANSPORT_UDP_MTU=600: a 700-byte datagram is dropped as undecodable (exceeds the MTU), a 500-byte one is answered', async () => {
+    const dir = await tempDir('kconfig-udp-');
+    const undecodable: string[] = [];
+    let onUndecodable: () => void = () => {};
+    const agent = await createAgent({
+      dataDir: dir.path,
+      udp: { host: '127.0.0.1', port: 0 },
+      hostNetwork: false,
+      image: { slotSize: 0x40000 },
+      kconfig: { text: 'CONFIG_MCUMGR_GRP_OS=y\nCONFIG_MCUMGR_GRP_OS_ECHO=y\nCONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE=2048\nCONFIG_MCUMGR_TRANSPORT_UDP_MTU=600\n' },
+      onEvent: (e) => {
+        if (e.type === 'undecodable') {
+          undecodable.push(e.reason);
+          onUndecodable();
+        }
+      },
+    });
+    const client = new SmpClient(await openUdpClient({ host: '127.0.0.1', port: agent.udp!.port, mtu: 4096 }), { timeoutMs: 2000, tries: 2 });
+    try {
+      assert.deepEqual(await client.request(commands.os.echo, { d: 'y'.repeat(480) }), { r: 'y'.repeat(480) });
+      const abort = new AbortController();
+      onUndecodable = () => abort.abort();
+      await assert.rejects(client.request(commands.os.echo, { d: 'x'.repeat(700) }, { signal: abort.signal, timeoutMs: 60_000, tries: 1 }), (e: Error & { code?: string }) => e.code === 'TRANSPORT_ABORTED');
+      assert.equal(undecodable.length, 1);
+      assert.match(undecodable[0]!, /^datagram of \d+ bytes exceeds the MTU 600$/);
+    } finally {
+      await client.close();
+      await agent.close();
+      await dir.remove();
+    }
+  });
+
   it('serve --kconfig F --print-config lists the options read and what they set', async () => {
     const dir = await tempDir('kconfig-cli-');
     try {
