@@ -87,7 +87,11 @@ export async function startServeProcess(args: string[], options: { timing?: bool
   const child = spawn(CLI, ['serve', '--udp', '127.0.0.1:0', ...(options.timing ? [] : ['--fast']), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${out}`)), 15000);
+    // A serve that does not come up is killed, never left running (it would keep the test file alive).
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`serve did not start: ${out}`));
+    }, 60000);
     const onData = (d: Buffer): void => {
       out += d.toString();
       const m = /listening on udp [^\s]+:(\d+)/.exec(out);
