@@ -115,6 +115,8 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
 
   let bytesSent = 0;
   let resumedAt = 0;
+  /** Whether the first chunk of this call has been answered: only that answer can say "resumed". */
+  let firstAnswered = false;
   let match: boolean | undefined;
   const chunkLength = (off: number, limit: number): number => (off === 0 ? firstChunk : Math.min(limit, file.length - off));
   const stats = await runOffsetTransfer(
@@ -124,8 +126,14 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
         const data = await source.read(off, len);
         const rsp = await client.request(commands.image.upload, off === 0 ? { ...firstBody, data } : { off, data }, request);
         if (rsp.match !== undefined) match = rsp.match;
-        if (off === 0 && rsp.off > firstChunk) resumedAt = rsp.off; // a resumed session: the data was ignored
-        else if (rsp.off >= off + len) bytesSent += len;
+        if (off === 0 && rsp.off > firstChunk) {
+          // The data was ignored: the device resumed a session or holds the image already. Only the
+          // answer to this call's first send of the first chunk says where the device was when the
+          // upload started; a first chunk sent again later (the device answered off 0 to a go-back
+          // copy that arrived after old copies had completed the image) resumes nothing.
+          if (!firstAnswered) resumedAt = rsp.off;
+        } else if (rsp.off >= off + len) bytesSent += len;
+        if (off === 0) firstAnswered = true;
         return { kind: 'offset', off: rsp.off };
       },
     },

@@ -410,6 +410,9 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
       live.delete(off);
       cancels.delete(cancel);
     }
+    // The device took everything already: a late answer (to a copy sent before it got there)
+    // neither goes back nor moves anything.
+    if (acked >= total) return;
     if (outcome.kind === 'rewind') {
       rewind(outcome.off, sentInEpoch, sentInLossEpoch, outcome.drain, true);
       if (outcome.off > acked) acked = outcome.off;
