@@ -9,9 +9,16 @@ import { openUdpClient } from '../src/transport/udp.ts';
 import { SmpClient, type SmpClientOptions } from '../src/client/client.ts';
 import { DeviceError } from '../src/core/errors.ts';
 import assert from 'node:assert/strict';
+import { cliBuildIsStale } from '../bin/freshness.mjs';
+import { buildCli } from '../scripts/build-cli.mjs';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
 export const CLI = join(ROOT, 'bin', 'mcumgr');
+
+// Tests spawn bin/mcumgr, which runs the sources through tsx when dist/cli is older than them
+// (never a stale build): correct, but each process then compiles on start, several times slower
+// on a busy machine. A stale CLI bundle is rebuilt once here instead (a second or two).
+if (cliBuildIsStale(ROOT)) await buildCli(ROOT);
 
 export async function tempDir(prefix = 'mcumgr-test-'): Promise<{ path: string; remove(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
