@@ -228,8 +228,12 @@ export class ChunkSizer {
 
 /** What a chunk's answer says. */
 export type ChunkOutcome =
-  /** The device's offset after this chunk (where it wants the next byte). */
-  | { kind: 'offset'; off: number }
+  /**
+   * The device's offset after this chunk (where it wants the next byte). `held`: the device
+   * ignored the data because it holds what is up to `off` already (a resumed session, an image
+   * it has): the move is not counted as data it took from this transfer.
+   */
+  | { kind: 'offset'; off: number; held?: boolean }
   /** The device refused the chunk's offset and expects `off`; with `drain`, nothing may be sent until every chunk in flight has answered. */
   | { kind: 'rewind'; off: number; drain: boolean };
 
@@ -281,6 +285,12 @@ export interface TransferStats {
   srttMs: number | undefined;
   /** Device offset at the end. */
   off: number;
+  /**
+   * Data bytes the device took from this transfer: every forward move of its offset but those
+   * answered `held` (exact whatever the answers lost, as a later answer acknowledges the chunks
+   * before it; bytes taken again after the device lost its session count again).
+   */
+  bytesTaken: number;
 }
 
 export function isTimeout(e: unknown): e is TransportError {
@@ -326,7 +336,7 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
   const window = new WindowControl(Math.max(1, options.maxWindow));
   const sizer = new ChunkSizer(options.maxChunk, options.adaptChunkSize ? undefined : options.maxChunk);
   const now = (): number => performance.now();
-  const stats: TransferStats = { chunks: 0, retransmissions: 0, rewinds: 0, window: 1, maxWindowReached: 1, chunkSize: sizer.size, srttMs: undefined, off: options.start };
+  const stats: TransferStats = { chunks: 0, retransmissions: 0, rewinds: 0, window: 1, maxWindowReached: 1, chunkSize: sizer.size, srttMs: undefined, off: options.start, bytesTaken: 0 };
 
   let acked = options.start;
   let next = options.start;
@@ -419,6 +429,7 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
     } else if (outcome.off === 0 && off !== 0) {
       rewind(0, sentInEpoch, sentInLossEpoch, false, false); // the device lost the session (reset, another client): start over
     } else if (outcome.off >= off + len) {
+      if (outcome.off > acked && !outcome.held) stats.bytesTaken += outcome.off - acked;
       if (!retransmitted && off !== 0) rto.sample(now() - t0);
       // An answer right after the retransmission answers the first send: the timeout was
       // spurious (a late answer, a busy host), so the window decrease is taken back.
@@ -435,6 +446,7 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
       if (outcome.off < next) rewind(outcome.off, sentInEpoch, sentInLossEpoch, false, true);
     } else {
       // The device took part of the chunk, or resumed inside it: carry on from its offset.
+      if (outcome.off > acked && !outcome.held) stats.bytesTaken += outcome.off - acked;
       rewind(outcome.off, sentInEpoch, sentInLossEpoch, false, false);
     }
     progress();
