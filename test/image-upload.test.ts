@@ -165,9 +165,15 @@ test('image: test, reset, revert, then test, reset, confirm, reset — over UDP 
     await uploadImage(c, img.bytes);
     const tested = await c.request(commands.image.stateWrite, { hash: img.hash, confirm: false });
     assert.equal(tested.images.find((s) => s.slot === 1)?.pending, true);
+    // Synchronised on the device's boot (its boot tasks, the MCUboot swap among them, ran), not on a delay.
+    let booted: (() => void) | undefined;
+    emu.server.onBoot((reason) => {
+      if (reason === 'reset') booted?.();
+    });
     const resetAndWait = async (): Promise<void> => {
+      const done = new Promise<void>((r) => (booted = r));
       await c.request(commands.os.reset, {});
-      await new Promise((r) => setTimeout(r, 150));
+      await done;
     };
     await resetAndWait();
     let state = await readImageState(c);
