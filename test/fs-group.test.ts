@@ -282,6 +282,70 @@ describe('fs group over UDP', () => {
     assert.deepEqual(new Uint8Array(await readFile(join(lfs, 'reopened.bin'))), data);
   });
 
+  test('download into a slow sink: answers that arrive while it writes are neither delivered twice nor asked again', async (t) => {
+    // The sink holds its write of the next-to-last chunk until the download has nothing left in
+    // flight (counted from the client's packets, no delay), or until a second write comes in while
+    // it waits: that one would be the same bytes again (the bug this reproduces: the answers that
+    // came meanwhile made the bytes being written look like a hole, asked and delivered again).
+    const data = new Uint8Array(randomBytes(40_000));
+    await writeFile(join(lfs, 'slow-sink.bin'), data);
+    let tx = 0;
+    let rx = 0;
+    let release: (() => void) | undefined;
+    const settle = (): void => {
+      if (release && tx === rx) release();
+    };
+    const isDownload = (packet: Uint8Array): boolean => [...splitMessages(packet)].some(({ header }) => header.group === 8 && header.id === 0);
+    const client = await emu.client({
+      timeoutMs: 5000,
+      tries: 3,
+      onPacket: (dir, packet) => {
+        if (!isDownload(packet)) return;
+        if (dir === 'tx') tx++;
+        else {
+          rx++;
+          setImmediate(settle);
+        }
+      },
+    });
+    t.after(() => client.close());
+    const written: Uint8Array[] = [];
+    let at = 0;
+    let held = false;
+    let overlapped = false;
+    const sink = {
+      async write(d: Uint8Array): Promise<void> {
+        if (release) {
+          overlapped = true;
+          release();
+        }
+        const pos = at;
+        at += d.length;
+        written.push(d.slice());
+        if (!held && pos > 0 && at < data.length && data.length - at <= 2048) {
+          held = true;
+          await new Promise<void>((r) => {
+            release = () => {
+              release = undefined;
+              r();
+            };
+            setImmediate(settle);
+          });
+        }
+      },
+    };
+    const result = await downloadFile(client, '/lfs/slow-sink.bin', { sink, verify: 'sha256' }).then(
+      (r) => r,
+      (e: unknown) => e,
+    );
+    assert.ok(held, 'the sink held a write');
+    assert.equal(overlapped, false, 'no write while another was held');
+    assert.ok(!(result instanceof Error), String(result));
+    const joined = new Uint8Array(written.reduce((n, w) => n + w.length, 0));
+    written.reduce((o, w) => (joined.set(w, o), o + w.length), 0);
+    assert.deepEqual(joined, data);
+  });
+
   test('transfer engine over a lossy, duplicating link: err 8/11 rewinds and still a verified copy', async () => {
     let seed = 42;
     const random = (): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);

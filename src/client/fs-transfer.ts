@@ -345,14 +345,20 @@ export async function downloadFile(client: SmpClient, name: string, options: Dow
   /** Bytes delivered to the sink, in order (the resumed prefix included). */
   let delivered = 0;
   const reorder = new ReorderBuffer();
-  const deliver = async (): Promise<void> => {
+  // One delivery at a time, and `delivered` moves before the sink's write is awaited: answers
+  // that arrive while a slow sink (a file on a busy disk) writes must neither take the same bytes
+  // again nor make the bytes being written look like a hole to ask for again (each would be
+  // hashed and written twice).
+  let delivering: Promise<void> = Promise.resolve();
+  const deliverInOrder = async (): Promise<void> => {
     for (let d = reorder.take(delivered); d && delivered < total; d = reorder.take(delivered)) {
       const part = d.subarray(0, total - delivered);
       hash?.update(part);
-      await sink.write(part);
       delivered += part.length;
+      await sink.write(part);
     }
   };
+  const deliver = (): Promise<void> => (delivering = delivering.then(deliverInOrder));
   let chunkEstimate: number;
   if (start === 0) {
     requests++;
