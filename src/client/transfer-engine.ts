@@ -249,7 +249,7 @@ export interface TransferTiming {
   ceilingMs: number;
   /** Sends of a chunk before it can fail (the CLI's `-r`). */
   tries: number;
-  /** Timeout of a chunk at offset 0 (the device may erase a slot first). */
+  /** How long a try of the chunk at offset 0 is waited for (the device may erase a slot first); it is sent again every `ceilingMs` meanwhile ({@link firstChunkRetryPolicy}). */
   firstChunkTimeoutMs: number;
   /** Lowest RTO (default 100 ms). */
   floorMs?: number;
@@ -326,6 +326,19 @@ export function chunkRetryPolicy(rtoMs: number, timing: Pick<TransferTiming, 'tr
 }
 
 /**
+ * The retransmission policy of the first chunk: the device may take long to answer it (it erases
+ * the slot first), so it is waited for `firstChunkTimeoutMs` per try, but sent again every
+ * `ceilingMs` meanwhile: a first chunk that was lost (a serial device whose line buffers were
+ * full while it was busy with another transport) costs one ceiling, not the whole erase allowance.
+ * A copy that arrives while the device erases is harmless: it resumes the session with the same
+ * `sha` (or, on fs, truncates the file again before any later chunk is sent).
+ */
+export function firstChunkRetryPolicy(timing: Pick<TransferTiming, 'tries' | 'ceilingMs' | 'firstChunkTimeoutMs'>): ChunkRequestOptions {
+  const every = Math.max(1, Math.min(timing.ceilingMs, timing.firstChunkTimeoutMs));
+  return { timeoutMs: every, tries: Math.max(timing.tries, Math.ceil((timing.tries * timing.firstChunkTimeoutMs) / every)) };
+}
+
+/**
  * The upload send loop (go-back-N on the device's offset; see the module notes). Resolves when
  * the device's offset reaches `total`; rejects with the chunk's error once its patience is out,
  * or with the first error that is not a timeout.
@@ -391,9 +404,15 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
     let retransmittedAt = 0;
     let lossCounted = false;
     stats.chunks++;
-    const policy: ChunkRequestOptions = first ? { timeoutMs: timing.firstChunkTimeoutMs, tries: timing.tries } : chunkRetryPolicy(rto.timeoutMs, timing);
+    const policy: ChunkRequestOptions = first ? firstChunkRetryPolicy(timing) : chunkRetryPolicy(rto.timeoutMs, timing);
     policy.onRetransmit = () => {
       retransmitted = true;
+      if (first) {
+        // The first chunk's wait includes the device's erase: no loss for the window or the
+        // chunk size, no backoff of the RTO.
+        stats.retransmissions++;
+        return;
+      }
       retransmittedAt = now();
       stats.retransmissions++;
       rto.backoff();
