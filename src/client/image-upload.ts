@@ -44,7 +44,7 @@ export interface ImageUploadOptions {
   maxWindow?: number;
   /** Upper bound of a chunk's adaptive timeout (default: the client's timeout, `-t`). */
   chunkTimeoutMs?: number;
-  /** Time to wait for the first chunk's answer, during which the device erases (default 30 s). */
+  /** Time to wait for the first chunk's answer per try, during which the device erases (default 30 s); the chunk is sent again every `chunkTimeoutMs` meanwhile. */
   firstChunkTimeoutMs?: number;
   /** Sends of one chunk before it may fail (default: the client's tries, `-r`). */
   chunkTries?: number;
