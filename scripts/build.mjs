@@ -2,14 +2,14 @@
 // into dist/ (tsc with tsconfig.build.json, which rewrites `./x.ts` imports to `./x.js` in the
 // JavaScript). tsc leaves the `.ts` specifiers in the declarations, which a NodeNext consumer
 // rejects (TS5097): they are rewritten here the same way. The CLI (src/cli) is bundled by esbuild
-// into dist/cli/: one entry file plus a chunk per lazily loaded command family, which starts
-// faster than resolving each module file; dependencies stay external.
+// into dist/cli/ (scripts/build-cli.mjs).
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, URL } from 'node:url';
 import process from 'node:process';
+import { buildCli } from './build-cli.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = join(root, 'dist');
@@ -31,18 +31,4 @@ function rewrite(dir) {
 }
 rewrite(dist);
 
-const { build } = await import('esbuild');
-await build({
-  entryPoints: [join(root, 'src', 'cli', 'main.ts')],
-  outdir: join(dist, 'cli'),
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  packages: 'external',
-  sourcemap: true,
-  sourcesContent: true,
-  chunkNames: 'chunks/[name]-[hash]',
-  logLevel: 'warning',
-});
+await buildCli(root);

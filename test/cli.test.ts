@@ -60,11 +60,9 @@ test('cli: timeout when no device answers: exit code 3 and a clear message', asy
   await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
   const port = s.address().port;
   try {
-    const t0 = Date.now();
     const r = await runCli(['--udp', `127.0.0.1:${port}`, '-t', '0.2', '-r', '2', 'echo', 'x']);
     assert.equal(r.code, 3);
     assert.match(r.stderr, /^Error: no response from the device after 2 tries of 200 ms/);
-    assert.ok(Date.now() - t0 < 10000);
   } finally {
     s.close();
   }

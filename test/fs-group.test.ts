@@ -20,8 +20,18 @@ import { startEmulator, tempDir, type TestEmulator, deviceError } from './helper
 import { startUdpRelay } from '../src/transport/udp-relay.ts';
 import { openUdpClient } from '../src/transport/udp.ts';
 import { SmpClient } from '../src/client/client.ts';
+import { decodeBody, splitMessages } from '../src/core/message.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** The `off` of an fs upload request (undefined for anything else). */
+function fsUploadOffset(packet: Uint8Array): number | undefined {
+  for (const { header, payload } of splitMessages(packet)) {
+    const body = decodeBody(payload) as { off?: unknown } | undefined;
+    if (header.group === 8 && header.id === 0 && header.op === 2 && typeof body?.off === 'number') return body.off;
+  }
+  return undefined;
+}
 
 async function listTree(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -211,6 +221,129 @@ describe('fs group over UDP', () => {
     const err = await uploadFile(v2, '/lfs/v.bin', small).then(() => undefined, (e: unknown) => e);
     off();
     assert.ok(err instanceof McuMgrError && err.code === 'VERIFY_FAILED', String(err));
+  });
+
+  test('a chunk duplicated late leaves the device transfer reopened without a length; a resume after the file changed still ends verified (relay on events)', async (t) => {
+    // The link delivers one middle chunk twice, the copy after two later chunks (a real UDP relay
+    // driven by events): the device answers the copy with err 8/11 and closes the file, the next
+    // chunk reopens it at its size, without the length only the first chunk carries, so the
+    // transfer stays open after the last byte. The file then changes on the device (here: cut to
+    // a prefix, as a device that lost the tail would hold it), and a resumed upload must not take
+    // the stale transfer's offset (the whole length) for the device's progress.
+    const cs = 1024;
+    const data = new Uint8Array(randomBytes(40 * cs));
+    let copy: Uint8Array | undefined;
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let duplicated = false;
+    const offsets: number[] = [];
+    const relay = await startUdpRelay({
+      target: { host: '127.0.0.1', port: emu.port },
+      toDevice: {
+        schedule: (_n, packet) => {
+          const off = fsUploadOffset(packet);
+          if (off === undefined) return undefined;
+          if (!offsets.includes(off)) offsets.push(off);
+          // The 10th chunk goes now and again once the 12th has gone.
+          if (offsets.length === 10 && off === offsets[9] && !copy) {
+            copy = packet;
+            return ['now', released];
+          }
+          if (offsets.length === 12 && off === offsets[11] && copy && !duplicated) {
+            duplicated = true;
+            queueMicrotask(release);
+            return ['now'];
+          }
+          return undefined;
+        },
+      },
+    });
+    t.after(() => relay.close());
+    const client = new SmpClient(await openUdpClient({ host: '127.0.0.1', port: relay.port, mtu: 2048 }), { timeoutMs: 3000, tries: 5 });
+    t.after(() => client.close());
+    const first = await uploadFile(client, '/lfs/reopened.bin', data, { packetLimit: cs + 100, verify: 'sha256' });
+    assert.ok(duplicated, 'the relay delivered the copy late');
+    assert.equal(first.verified?.type, 'sha256');
+    await writeFile(join(lfs, 'reopened.bin'), data.subarray(0, 5 * cs));
+    const resumed = await uploadFile(client, '/lfs/reopened.bin', data, { resume: true, verify: 'sha256' });
+    assert.equal(resumed.resumedFrom, 5 * cs);
+    assert.deepEqual(new Uint8Array(await readFile(join(lfs, 'reopened.bin'))), data);
+
+    // Another client left a transfer open at the whole length (it announced one byte more and
+    // stopped), then the file lost its tail: the device answers the resumed chunk with err 8/11
+    // and the stale offset, past anything the upload sent. The upload starts over instead of
+    // taking it as done.
+    await v2.request(commands.fs.upload, { name: '/lfs/reopened.bin', off: 0, len: data.length + 1, data: data.subarray(0, 1000) });
+    for (let off = 1000; off < data.length; off += 1500) await v2.request(commands.fs.upload, { name: '/lfs/reopened.bin', off, data: data.subarray(off, Math.min(data.length, off + 1500)) });
+    await writeFile(join(lfs, 'reopened.bin'), data.subarray(0, 5 * cs));
+    const again = await uploadFile(v2, '/lfs/reopened.bin', data, { resume: true, verify: 'sha256' });
+    assert.equal(again.resumedFrom, 0, 'started over');
+    assert.equal(again.verified?.type, 'sha256');
+    assert.deepEqual(new Uint8Array(await readFile(join(lfs, 'reopened.bin'))), data);
+  });
+
+  test('download into a slow sink: answers that arrive while it writes are neither delivered twice nor asked again', async (t) => {
+    // The sink holds its write of the next-to-last chunk until the download has nothing left in
+    // flight (counted from the client's packets, no delay), or until a second write comes in while
+    // it waits: that one would be the same bytes again (the bug this reproduces: the answers that
+    // came meanwhile made the bytes being written look like a hole, asked and delivered again).
+    const data = new Uint8Array(randomBytes(40_000));
+    await writeFile(join(lfs, 'slow-sink.bin'), data);
+    let tx = 0;
+    let rx = 0;
+    let release: (() => void) | undefined;
+    const settle = (): void => {
+      if (release && tx === rx) release();
+    };
+    const isDownload = (packet: Uint8Array): boolean => [...splitMessages(packet)].some(({ header }) => header.group === 8 && header.id === 0);
+    const client = await emu.client({
+      timeoutMs: 5000,
+      tries: 3,
+      onPacket: (dir, packet) => {
+        if (!isDownload(packet)) return;
+        if (dir === 'tx') tx++;
+        else {
+          rx++;
+          setImmediate(settle);
+        }
+      },
+    });
+    t.after(() => client.close());
+    const written: Uint8Array[] = [];
+    let at = 0;
+    let held = false;
+    let overlapped = false;
+    const sink = {
+      async write(d: Uint8Array): Promise<void> {
+        if (release) {
+          overlapped = true;
+          release();
+        }
+        const pos = at;
+        at += d.length;
+        written.push(d.slice());
+        if (!held && pos > 0 && at < data.length && data.length - at <= 2048) {
+          held = true;
+          await new Promise<void>((r) => {
+            release = () => {
+              release = undefined;
+              r();
+            };
+            setImmediate(settle);
+          });
+        }
+      },
+    };
+    const result = await downloadFile(client, '/lfs/slow-sink.bin', { sink, verify: 'sha256' }).then(
+      (r) => r,
+      (e: unknown) => e,
+    );
+    assert.ok(held, 'the sink held a write');
+    assert.equal(overlapped, false, 'no write while another was held');
+    assert.ok(!(result instanceof Error), String(result));
+    const joined = new Uint8Array(written.reduce((n, w) => n + w.length, 0));
+    written.reduce((o, w) => (joined.set(w, o), o + w.length), 0);
+    assert.deepEqual(joined, data);
   });
 
   test('transfer engine over a lossy, duplicating link: err 8/11 rewinds and still a verified copy', async () => {

@@ -28,7 +28,7 @@ async function withDevice(serveArgs: string[], story: (cli: (...args: string[]) 
   const dir = await tempDir('mcuboot-cli-');
   const serve = await startServeProcess(['--data', join(dir.path, 'device'), '--slot-size', '262144', ...serveArgs]);
   try {
-    await story((...args) => runCli(['--udp', `127.0.0.1:${serve.port}`, '-t', '1', ...args], { timeoutMs: 40000 }), dir);
+    await story((...args) => runCli(['--udp', `127.0.0.1:${serve.port}`, '-t', '1', ...args]), dir);
   } finally {
     await serve.stop();
     await dir.remove();

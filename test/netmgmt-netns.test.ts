@@ -98,7 +98,6 @@ describe('net_mgmt on real kernel events (network namespace)', { skip: unavailab
   });
 
   it('rtnetlink monitor reports link, address, DAD and connectivity events in order, with info', async () => {
-    const t0 = Date.now();
     const mon = new MonitorChild(ns);
     children.push(mon);
     await mon.until(() => mon.stderr.includes('source netlink'), 'monitor start', 8000);
@@ -148,7 +147,6 @@ describe('net_mgmt on real kernel events (network namespace)', { skip: unavailab
     // IPv6 routes carry net_event_ipv6_route.
     assert.ok(mon.lines.some((l) => l.event === 'NET_EVENT_IPV6_ROUTE_ADD' && l.info?.['addr'] === 'fd77::' && l.info['prefixLen'] === 64 && l.info['nexthop'] === '::'));
     await mon.stop();
-    assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
   });
 
   it('`mcumgr serve --udp ADDR:PORT` waits for the address, serves, and reports its loss', async () => {

@@ -38,15 +38,14 @@ test('settings: runtime keys are capped device-wide; a new key past the cap answ
 });
 
 test('shell: output past the cap is never kept; a host program that prints more is stopped', async () => {
-  const emu = await startEmulator({ device: { shellOutputMax: 300, shellHostCommands: { allow: ['seq'] } } });
+  // The program's time limit is 10 minutes: only the output cap can stop it within the test's timeout.
+  const emu = await startEmulator({ device: { shellOutputMax: 300, shellHostCommands: { allow: ['seq'], timeoutMs: 600_000 } } });
   try {
     const c = await emu.client();
     const help = await c.request(commands.shell.exec, { argv: ['help'] });
     assert.ok(new TextEncoder().encode(help.o).length <= 300, `${help.o.length}`);
     assert.match(help.o, /^Available commands:/);
-    const t0 = performance.now();
-    const r = await c.request(commands.shell.exec, { argv: ['host', 'seq', '1', '100000000'] });
-    assert.ok(performance.now() - t0 < 3000, 'stopped at the cap, not at the timeout');
+    const r = await c.request(commands.shell.exec, { argv: ['host', 'seq', '1', '100000000'] }, { timeoutMs: 60_000, tries: 1 });
     assert.ok(r.o.startsWith('1\n2\n3\n'), r.o.slice(0, 40));
     assert.ok(new TextEncoder().encode(r.o).length <= 300);
   } finally {

@@ -163,10 +163,13 @@ describe('TransportSwitch', () => {
       await sw.set(true);
       assert.equal(sw.open, false);
       assert.ok(failures[0] instanceof TransportError && failures[0].code === 'TRANSPORT_IO', String(failures[0]));
-      await new Promise((r) => setTimeout(r, 100));
+      // Synchronised on the switch's own events (its retries fail, then it opens), not on delays;
+      // the deadlines only end a hang.
+      let deadline = Date.now() + 60_000;
+      while (failures.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       assert.ok(failures.length >= 2, `retried (${failures.length} failures)`);
       await new Promise<void>((r) => squatter.close(() => r()));
-      const deadline = Date.now() + 2000;
+      deadline = Date.now() + 60_000;
       while (!sw.open && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       assert.equal(sw.open, true, 'opened once the port was free');
       const c = await client(port);

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RtoEstimator, WindowControl, chunkRetryPolicy } from '../src/client/transfer-engine.ts';
+import { RtoEstimator, WindowControl, chunkRetryPolicy, firstChunkRetryPolicy } from '../src/client/transfer-engine.ts';
 import { startEmulator, tempDir, ROOT } from './helpers.ts';
 import { startUdpRelay, type LinkImpairment } from '../src/transport/udp-relay.ts';
 import { SmpClient } from '../src/client/client.ts';
@@ -86,6 +86,9 @@ test('retry policy: backoff to the ceiling, patience of tries × ceiling', () =>
   // 50+100+200+400+1000+1000+1000 = 3750 ≥ 3000
   assert.deepEqual({ ...p }, { timeoutMs: 50, tries: 7, backoffMaxMs: 1000 });
   assert.equal(chunkRetryPolicy(3000, { tries: 3, ceilingMs: 3000 }).tries, 3, 'an RTO at the ceiling: exactly -r tries');
+  // The first chunk: sent every ceiling, for as long as tries × the erase allowance.
+  assert.deepEqual({ ...firstChunkRetryPolicy({ tries: 3, ceilingMs: 3000, firstChunkTimeoutMs: 30000 }) }, { timeoutMs: 3000, tries: 30 });
+  assert.deepEqual({ ...firstChunkRetryPolicy({ tries: 2, ceilingMs: 1000, firstChunkTimeoutMs: 1000 }) }, { timeoutMs: 1000, tries: 2 }, 'fs: -r tries of -t');
 });
 
 test('window: slow start, halving on loss, rarer probes of a size that keeps losing', () => {

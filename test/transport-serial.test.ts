@@ -428,14 +428,13 @@ describe('serial: the port going away', { skip: socatMissing }, () => {
     const events: string[] = [];
     const client = await openSerialClient({ path: link, reopen: { timeoutMs: 400, intervalMs: 50 }, onEvent: (e) => events.push(e) });
     const closed = new Promise<Error | undefined>((resolve) => client.onClose(resolve));
-    const t0 = Date.now();
     await server.close();
     await until(() => events.includes('lost'), 'the loss to be noticed');
     // Sent while the port is gone: waits, then fails when the transport gives up.
     const pending = client.send(packetOfSize(8));
     const error = await closed;
+    // The message names the 400 ms bound the transport gave up after (no wall clock).
     assert.ok(error instanceof McuMgrError && error.code === 'TRANSPORT_CLOSED' && /did not come back within 400 ms/.test(error.message));
-    assert.ok(Date.now() - t0 < 3000);
     await assert.rejects(pending, (e: unknown) => e instanceof McuMgrError && e.code === 'TRANSPORT_CLOSED');
   });
 

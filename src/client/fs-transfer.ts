@@ -208,6 +208,9 @@ export async function uploadFile(client: SmpClient, name: string, data: Uint8Arr
   };
 
   let rewinds = 0;
+  /** The end of the furthest chunk this call sent (the device cannot be past it from this call's data). */
+  let sentEnd = start;
+  let restarted = false;
   if (total === 0) {
     // An empty file: the first chunk creates (truncates) it; nothing for the engine to do.
     requests++;
@@ -218,13 +221,24 @@ export async function uploadFile(client: SmpClient, name: string, data: Uint8Arr
         chunkLength: (off, limit) => chunkAt(off, limit).data.length,
         async send(off, len, request) {
           requests++;
+          const chunk = chunkAt(off, len);
+          sentEnd = Math.max(sentEnd, off + chunk.data.length);
           try {
-            const r = await client.request(commands.fs.upload, chunkAt(off, len), request);
+            const r = await client.request(commands.fs.upload, chunk, request);
             return { kind: 'offset', off: r.off };
           } catch (e) {
             if (!isOffsetMismatch(e)) throw e;
             const expected = e.body['len'] as number;
-            if (expected > total) throw new McuMgrError('VERIFY_FAILED', `${name}: the device reports ${expected} bytes, more than the ${total} sent`);
+            if (expected > sentEnd) {
+              // Past anything this call sent: the offset is not this upload's but that of a
+              // transfer the device kept open (reopened without a length after an earlier err 8/11,
+              // so it never closed) on a file that changed since, or of another writer. Taking it
+              // would end the upload with bytes missing. The err 8/11 closed the device's transfer:
+              // start over from 0 (the first chunk truncates the file), once.
+              if (restarted) throw new McuMgrError('VERIFY_FAILED', `${name}: the device reports ${expected} bytes, more than the ${sentEnd} sent`);
+              restarted = true;
+              return { kind: 'rewind', off: 0, drain: true };
+            }
             return { kind: 'rewind', off: expected, drain: true };
           }
         },
@@ -242,12 +256,20 @@ export async function uploadFile(client: SmpClient, name: string, data: Uint8Arr
     );
     rewinds = stats.rewinds;
   }
-  // A resumed upload never told the device the length (only the off 0 chunk carries it), and an
-  // empty file never reaches off ≥ len: close the file explicitly.
-  if (start > 0 || total === 0) await client.request(commands.fs.close, {}, { signal });
+  // Close the file explicitly: a resumed upload never told the device the length (only the off 0
+  // chunk carries it), an empty file never reaches off ≥ len, and a chunk the link delivered
+  // twice made the device answer err 8/11 (to a request already answered, so unseen here) and
+  // reopen the file at the next chunk without the length. A transfer left open keeps an offset
+  // that a later change of the file makes stale. A device without fs close (8/4) closes the file
+  // when idle.
+  try {
+    await client.request(commands.fs.close, {}, { signal });
+  } catch (e) {
+    if (!(e instanceof DeviceError && e.group === undefined && e.rc === MgmtErr.ENOTSUP)) throw e;
+  }
   options.onProgress?.({ done: total, total });
   const verified = await verifyRemote(client, name, data, hashType, signal);
-  return { bytes: total, resumedFrom: start, requests, rewinds, verified, ms: Date.now() - started };
+  return { bytes: total, resumedFrom: restarted ? 0 : start, requests, rewinds, verified, ms: Date.now() - started };
 }
 
 /** A running hash of streamed bytes, in the form {@link localHash} gives. */
@@ -323,14 +345,20 @@ export async function downloadFile(client: SmpClient, name: string, options: Dow
   /** Bytes delivered to the sink, in order (the resumed prefix included). */
   let delivered = 0;
   const reorder = new ReorderBuffer();
-  const deliver = async (): Promise<void> => {
+  // One delivery at a time, and `delivered` moves before the sink's write is awaited: answers
+  // that arrive while a slow sink (a file on a busy disk) writes must neither take the same bytes
+  // again nor make the bytes being written look like a hole to ask for again (each would be
+  // hashed and written twice).
+  let delivering: Promise<void> = Promise.resolve();
+  const deliverInOrder = async (): Promise<void> => {
     for (let d = reorder.take(delivered); d && delivered < total; d = reorder.take(delivered)) {
       const part = d.subarray(0, total - delivered);
       hash?.update(part);
-      await sink.write(part);
       delivered += part.length;
+      await sink.write(part);
     }
   };
+  const deliver = (): Promise<void> => (delivering = delivering.then(deliverInOrder));
   let chunkEstimate: number;
   if (start === 0) {
     requests++;

@@ -44,7 +44,7 @@ export interface ImageUploadOptions {
   maxWindow?: number;
   /** Upper bound of a chunk's adaptive timeout (default: the client's timeout, `-t`). */
   chunkTimeoutMs?: number;
-  /** Time to wait for the first chunk's answer, during which the device erases (default 30 s). */
+  /** Time to wait for the first chunk's answer per try, during which the device erases (default 30 s); the chunk is sent again every `chunkTimeoutMs` meanwhile. */
   firstChunkTimeoutMs?: number;
   /** Sends of one chunk before it may fail (default: the client's tries, `-r`). */
   chunkTries?: number;
@@ -57,7 +57,7 @@ export interface ImageUploadOptions {
 }
 
 export interface ImageUploadResult {
-  /** Bytes sent in this call (less than the image size after a resume or a match). */
+  /** Image bytes the device took from this call (size − resumedAt; 0 after a match). */
   bytesSent: number;
   /** Where the device was when this call started (0 for a fresh upload, more on resume). */
   resumedAt: number;
@@ -113,8 +113,9 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
   const maxWindow = Math.max(1, options.maxWindow ?? params.bufCount - 1);
   const defaults = client.requestDefaults;
 
-  let bytesSent = 0;
   let resumedAt = 0;
+  /** Whether the first chunk of this call has been answered: only that answer can say "resumed". */
+  let firstAnswered = false;
   let match: boolean | undefined;
   const chunkLength = (off: number, limit: number): number => (off === 0 ? firstChunk : Math.min(limit, file.length - off));
   const stats = await runOffsetTransfer(
@@ -124,9 +125,15 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
         const data = await source.read(off, len);
         const rsp = await client.request(commands.image.upload, off === 0 ? { ...firstBody, data } : { off, data }, request);
         if (rsp.match !== undefined) match = rsp.match;
-        if (off === 0 && rsp.off > firstChunk) resumedAt = rsp.off; // a resumed session: the data was ignored
-        else if (rsp.off >= off + len) bytesSent += len;
-        return { kind: 'offset', off: rsp.off };
+        // A first chunk answered past itself: the data was ignored, the device resumed a session
+        // or holds the image already. Only the answer to this call's first send of the first
+        // chunk says where the device was when the upload started; a first chunk sent again later
+        // (the device answered off 0 to a go-back copy that arrived after old copies had
+        // completed the image) resumes nothing.
+        const held = off === 0 && rsp.off > firstChunk;
+        if (held && !firstAnswered) resumedAt = rsp.off;
+        if (off === 0) firstAnswered = true;
+        return { kind: 'offset', off: rsp.off, held };
       },
     },
     {
@@ -146,7 +153,7 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
     },
   );
   return {
-    bytesSent,
+    bytesSent: stats.bytesTaken,
     resumedAt,
     match,
     chunks: stats.chunks,

@@ -228,8 +228,12 @@ export class ChunkSizer {
 
 /** What a chunk's answer says. */
 export type ChunkOutcome =
-  /** The device's offset after this chunk (where it wants the next byte). */
-  | { kind: 'offset'; off: number }
+  /**
+   * The device's offset after this chunk (where it wants the next byte). `held`: the device
+   * ignored the data because it holds what is up to `off` already (a resumed session, an image
+   * it has): the move is not counted as data it took from this transfer.
+   */
+  | { kind: 'offset'; off: number; held?: boolean }
   /** The device refused the chunk's offset and expects `off`; with `drain`, nothing may be sent until every chunk in flight has answered. */
   | { kind: 'rewind'; off: number; drain: boolean };
 
@@ -245,7 +249,7 @@ export interface TransferTiming {
   ceilingMs: number;
   /** Sends of a chunk before it can fail (the CLI's `-r`). */
   tries: number;
-  /** Timeout of a chunk at offset 0 (the device may erase a slot first). */
+  /** How long a try of the chunk at offset 0 is waited for (the device may erase a slot first); it is sent again every `ceilingMs` meanwhile ({@link firstChunkRetryPolicy}). */
   firstChunkTimeoutMs: number;
   /** Lowest RTO (default 100 ms). */
   floorMs?: number;
@@ -281,6 +285,12 @@ export interface TransferStats {
   srttMs: number | undefined;
   /** Device offset at the end. */
   off: number;
+  /**
+   * Data bytes the device took from this transfer: every forward move of its offset but those
+   * answered `held` (exact whatever the answers lost, as a later answer acknowledges the chunks
+   * before it; bytes taken again after the device lost its session count again).
+   */
+  bytesTaken: number;
 }
 
 export function isTimeout(e: unknown): e is TransportError {
@@ -316,6 +326,19 @@ export function chunkRetryPolicy(rtoMs: number, timing: Pick<TransferTiming, 'tr
 }
 
 /**
+ * The retransmission policy of the first chunk: the device may take long to answer it (it erases
+ * the slot first), so it is waited for `firstChunkTimeoutMs` per try, but sent again every
+ * `ceilingMs` meanwhile: a first chunk that was lost (a serial device whose line buffers were
+ * full while it was busy with another transport) costs one ceiling, not the whole erase allowance.
+ * A copy that arrives while the device erases is harmless: it resumes the session with the same
+ * `sha` (or, on fs, truncates the file again before any later chunk is sent).
+ */
+export function firstChunkRetryPolicy(timing: Pick<TransferTiming, 'tries' | 'ceilingMs' | 'firstChunkTimeoutMs'>): ChunkRequestOptions {
+  const every = Math.max(1, Math.min(timing.ceilingMs, timing.firstChunkTimeoutMs));
+  return { timeoutMs: every, tries: Math.max(timing.tries, Math.ceil((timing.tries * timing.firstChunkTimeoutMs) / every)) };
+}
+
+/**
  * The upload send loop (go-back-N on the device's offset; see the module notes). Resolves when
  * the device's offset reaches `total`; rejects with the chunk's error once its patience is out,
  * or with the first error that is not a timeout.
@@ -326,7 +349,7 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
   const window = new WindowControl(Math.max(1, options.maxWindow));
   const sizer = new ChunkSizer(options.maxChunk, options.adaptChunkSize ? undefined : options.maxChunk);
   const now = (): number => performance.now();
-  const stats: TransferStats = { chunks: 0, retransmissions: 0, rewinds: 0, window: 1, maxWindowReached: 1, chunkSize: sizer.size, srttMs: undefined, off: options.start };
+  const stats: TransferStats = { chunks: 0, retransmissions: 0, rewinds: 0, window: 1, maxWindowReached: 1, chunkSize: sizer.size, srttMs: undefined, off: options.start, bytesTaken: 0 };
 
   let acked = options.start;
   let next = options.start;
@@ -381,9 +404,15 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
     let retransmittedAt = 0;
     let lossCounted = false;
     stats.chunks++;
-    const policy: ChunkRequestOptions = first ? { timeoutMs: timing.firstChunkTimeoutMs, tries: timing.tries } : chunkRetryPolicy(rto.timeoutMs, timing);
+    const policy: ChunkRequestOptions = first ? firstChunkRetryPolicy(timing) : chunkRetryPolicy(rto.timeoutMs, timing);
     policy.onRetransmit = () => {
       retransmitted = true;
+      if (first) {
+        // The first chunk's wait includes the device's erase: no loss for the window or the
+        // chunk size, no backoff of the RTO.
+        stats.retransmissions++;
+        return;
+      }
       retransmittedAt = now();
       stats.retransmissions++;
       rto.backoff();
@@ -410,12 +439,16 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
       live.delete(off);
       cancels.delete(cancel);
     }
+    // The device took everything already: a late answer (to a copy sent before it got there)
+    // neither goes back nor moves anything.
+    if (acked >= total) return;
     if (outcome.kind === 'rewind') {
       rewind(outcome.off, sentInEpoch, sentInLossEpoch, outcome.drain, true);
       if (outcome.off > acked) acked = outcome.off;
     } else if (outcome.off === 0 && off !== 0) {
       rewind(0, sentInEpoch, sentInLossEpoch, false, false); // the device lost the session (reset, another client): start over
     } else if (outcome.off >= off + len) {
+      if (outcome.off > acked && !outcome.held) stats.bytesTaken += outcome.off - acked;
       if (!retransmitted && off !== 0) rto.sample(now() - t0);
       // An answer right after the retransmission answers the first send: the timeout was
       // spurious (a late answer, a busy host), so the window decrease is taken back.
@@ -432,6 +465,7 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
       if (outcome.off < next) rewind(outcome.off, sentInEpoch, sentInLossEpoch, false, true);
     } else {
       // The device took part of the chunk, or resumed inside it: carry on from its offset.
+      if (outcome.off > acked && !outcome.held) stats.bytesTaken += outcome.off - acked;
       rewind(outcome.off, sentInEpoch, sentInLossEpoch, false, false);
     }
     progress();

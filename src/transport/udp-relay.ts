@@ -18,6 +18,13 @@ export interface LinkImpairment {
   reorder?: number;
   /** Extra delay of a reordered datagram, ms (default 5). */
   reorderMs?: number;
+  /**
+   * Decides each datagram's fate deterministically, ahead of every other setting (which then do
+   * not apply to it): one entry per copy to deliver, `'now'` or a promise after which that copy is
+   * sent (copies released by the same promise go out in the order they were scheduled); an empty
+   * list drops it. For tests that reorder and duplicate on events instead of on timers.
+   */
+  schedule?: (n: number, packet: Uint8Array) => ReadonlyArray<'now' | PromiseLike<unknown>> | undefined;
 }
 
 export interface UdpRelayOptions {
@@ -47,7 +54,21 @@ export async function startUdpRelay(options: UdpRelayOptions): Promise<UdpRelay>
   const timers = new Set<ReturnType<typeof setTimeout>>();
   let counts = { toDevice: 0, toClient: 0 };
 
+  let closed = false;
   const forward = (imp: LinkImpairment | undefined, n: number, msg: Buffer, send: () => void): void => {
+    const plan = imp?.schedule?.(n, msg);
+    if (plan) {
+      if (plan.length === 0) stats.dropped++;
+      if (plan.length > 1) stats.duplicated += plan.length - 1;
+      for (const when of plan) {
+        if (when === 'now') send();
+        else {
+          stats.reordered++;
+          void Promise.resolve(when).then(() => !closed && send(), () => {});
+        }
+      }
+      return;
+    }
     if (imp?.dropWhen ? imp.dropWhen(n, msg) : (imp?.drop ?? 0) > 0 && random() < imp!.drop!) {
       stats.dropped++;
       return;
@@ -89,6 +110,7 @@ export async function startUdpRelay(options: UdpRelayOptions): Promise<UdpRelay>
     host: listen.host,
     stats,
     async close() {
+      closed = true;
       for (const t of timers) clearTimeout(t);
       counts = { toDevice: 0, toClient: 0 };
       await Promise.all([new Promise<void>((r) => front.close(() => r())), new Promise<void>((r) => back.close(() => r()))]);

@@ -1,0 +1,2 @@
+export declare const builtCli: (root: string) => string;
+export declare function cliBuildIsStale(root: string): boolean;
