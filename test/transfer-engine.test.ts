@@ -91,14 +91,14 @@ test('retry policy: backoff to the ceiling, patience of tries × ceiling', () =>
   assert.deepEqual({ ...firstChunkRetryPolicy({ tries: 2, ceilingMs: 1000, firstChunkTimeoutMs: 1000 }) }, { timeoutMs: 1000, tries: 2 }, 'fs: -r tries of -t');
 });
 
-test('window: slow start, halving on loss, rarer probes of a size that keeps losing', () => {
+test('window: slow start, halving (rounded up) on loss, rarer probes of a size that keeps losing', () => {
   const w = new WindowControl(3);
   assert.equal(w.size, 1);
   w.ack();
   w.ack();
   assert.equal(w.size, 3, 'slow start to buf_count − 1');
   w.loss();
-  assert.equal(w.size, 1);
+  assert.equal(w.size, 2, 'halved, rounded up: 3 → 2');
   const acksTo = (size: number): number => {
     let n = 0;
     while (w.size < size && n < 10000) {
@@ -107,13 +107,40 @@ test('window: slow start, halving on loss, rarer probes of a size that keeps los
     }
     return n;
   };
-  assert.ok(acksTo(2) <= 2, 'sizes below the one that lost come back at once');
   const first = acksTo(3);
-  assert.ok(first >= 30, `the size that lost (3) is probed again after ${first} acks`);
+  assert.ok(first >= 30, `the size that lost (3) right after growing to it is probed again after ${first} acks`);
   w.loss();
-  acksTo(2);
+  assert.equal(w.size, 2);
   const second = acksTo(3);
   assert.ok(second >= 120, `and after it lost again, only after ${second}`);
+  w.loss();
+  w.loss();
+  assert.equal(w.size, 1, '2 → 1');
+});
+
+test('window without probes (UDP: the device announced its buffers): a loss only halves, the size comes back within a few acks', () => {
+  const w = new WindowControl(3, false);
+  w.ack();
+  w.ack();
+  assert.equal(w.size, 3);
+  for (let round = 0; round < 5; round++) {
+    w.loss();
+    assert.equal(w.size, 2);
+    let n = 0;
+    while (w.size < 3 && n < 100) {
+      w.ack();
+      n++;
+    }
+    assert.ok(n <= 2, `round ${round}: back to 3 after ${n} acks`);
+  }
+});
+
+test('first chunk policy: resent after 1 s, doubling to -t, waiting tries × the erase timeout in all', () => {
+  const p = chunkRetryPolicy(1000, { tries: 3, ceilingMs: 3000 }, 3 * 30000);
+  assert.equal(p.timeoutMs, 1000);
+  assert.equal(p.backoffMaxMs, 3000);
+  // 1000 + 2000 + 3000 × 29 = 90000
+  assert.equal(p.tries, 31);
 });
 
 test('UDP connstring: mtu=N, and clear errors', () => {
@@ -161,6 +188,33 @@ async function throughRelay(impairment: LinkImpairment, seed: number): Promise<v
 test('engine: 5% datagram loss each way, image and fs transfers complete with the right hash', () => throughRelay({ delayMs: 2, drop: 0.05 }, 11));
 test('engine: 10% duplicated datagrams each way', () => throughRelay({ delayMs: 2, duplicate: 0.1 }, 12));
 test('engine: 10% of datagrams reordered (held back 5 ms) each way', () => throughRelay({ delayMs: 2, reorder: 0.1, reorderMs: 5 }, 13));
+
+for (const direction of ['toDevice', 'toClient'] as const) {
+  test(`engine: the first image chunk's ${direction === 'toDevice' ? 'request' : 'answer'} is lost: sent again after about a second (same upload resumed), not after the erase timeout`, { timeout: 120_000 }, async () => {
+    const emu = await startEmulator();
+    let firstChunks = 0;
+    // The first image upload datagram (group 1, id 1) in that direction is dropped.
+    const isUpload = (p: Uint8Array): boolean => p.length >= 8 && ((p[4]! << 8) | p[5]!) === Group.IMAGE && p[7] === 1;
+    const impairment: LinkImpairment = { dropWhen: (_n, p) => isUpload(p) && ++firstChunks === 1 };
+    const relay = await startUdpRelay({ target: { host: '127.0.0.1', port: emu.port }, [direction]: impairment });
+    // A first chunk that waited for its timeout would wait 10 minutes: the test's timeout fails it first.
+    const client = new SmpClient(await openUdpClient({ host: '127.0.0.1', port: relay.port }), { timeoutMs: 2000, tries: 1 });
+    try {
+      const img = await buildImage({ payload: payload(40 * 1024, 31), version: '1.2.3' });
+      const r = await uploadImage(client, img.bytes, { firstChunkTimeoutMs: 600_000 });
+      assert.equal(r.match, true);
+      assert.equal(relay.stats.dropped, 1);
+      assert.ok(r.retransmissions >= 1, 'the first chunk was sent again');
+      assert.equal(r.resumedAt, 0, 'the answer to the repeat is not taken for a resume');
+      const slot1 = (await readImageState(client)).find((s) => s.slot === 1);
+      assert.ok(slot1?.hash && bytesEqual(slot1.hash, img.hash), 'the secondary slot holds the image');
+    } finally {
+      await client.close();
+      await relay.close();
+      await emu.close();
+    }
+  });
+}
 
 test('engine: a device that stalls for 3 s in the middle of an upload is waited for (no failure, -t 1 s, -r 3)', async () => {
   const emu = await startEmulator();

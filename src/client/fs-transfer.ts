@@ -249,6 +249,7 @@ export async function uploadFile(client: SmpClient, name: string, data: Uint8Arr
         maxWindow: params.window,
         maxChunk: maxChunkData(params.packetLimit, { name, off: total, data: new Uint8Array(0) }),
         adaptChunkSize: client.transport.kind === 'serial',
+        probeLostWindows: client.transport.kind !== 'udp',
         timing: timingOf(client),
         ...(signal ? { signal } : {}),
         onProgress: (off) => options.onProgress?.({ done: Math.min(off, total), total }),
@@ -331,7 +332,7 @@ export async function downloadFile(client: SmpClient, name: string, options: Dow
   const hash = hashType ? streamingHash(hashType) : undefined;
   const timing = timingOf(client);
   const rto = new RtoEstimator({ ceilingMs: timing.ceilingMs });
-  const window = new WindowControl(params.window);
+  const window = new WindowControl(params.window, client.transport.kind !== 'udp');
   let requests = 0;
   let start = 0;
   let total = 0;

@@ -142,10 +142,13 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
       maxWindow,
       maxChunk: chunkSize,
       adaptChunkSize: client.transport.kind === 'serial',
+      probeLostWindows: client.transport.kind !== 'udp',
       timing: {
         ceilingMs: options.chunkTimeoutMs ?? defaults.timeoutMs,
         tries: Math.max(1, options.chunkTries ?? defaults.tries),
         firstChunkTimeoutMs: options.firstChunkTimeoutMs ?? Math.max(30000, defaults.timeoutMs),
+        // A repeated first chunk resumes the same upload (same `sha`): resent after 1 s (RFC 6298's first RTO).
+        firstChunkRetransmitMs: 1000,
         ...(options.chunkTimeoutFloorMs !== undefined ? { floorMs: options.chunkTimeoutFloorMs } : {}),
       },
       ...(signal ? { signal } : {}),

@@ -126,7 +126,16 @@ export class WindowControl {
   losses = 0;
   private before: { cwnd: number; ssthresh: number; lossAt: number | undefined; probeAfter: number; acksSinceLoss: number } | undefined;
 
-  constructor(readonly max: number) {}
+  /**
+   * `probeLostSizes` (default true): a loss right after the window grew says the link cannot take
+   * that size (a serial device's receive line buffers), so the size is probed again only rarely.
+   * False where nothing below `max` can overrun (UDP, where `max` is the device's own announced
+   * `buf_count − 1`): every loss is then taken as random and only lowers the window.
+   */
+  constructor(
+    readonly max: number,
+    private readonly probeLostSizes = true,
+  ) {}
 
   /** Chunks allowed in flight now. */
   get size(): number {
@@ -172,6 +181,10 @@ export class WindowControl {
       this.ssthresh = 1;
       return;
     }
+    if (!this.probeLostSizes) {
+      this.decrease(at);
+      return;
+    }
     // A size that lost again waits four times longer before the next probe: after a few losses a
     // probe costs under 1% of the chunks (a lost probe costs about an RTO and a window of chunks).
     if (this.acksAtSize <= 2 * at) {
@@ -183,8 +196,17 @@ export class WindowControl {
       this.lossAt = undefined;
       this.probeAfter = 0;
     }
+    this.decrease(at);
+  }
+
+  /**
+   * Halves the window, rounding up (3 → 2, 2 → 1): with the few chunks a device buffers, rounding
+   * down would drop a window of 3 to a single chunk in flight on every random loss (TCP likewise
+   * keeps at least 2 segments, RFC 5681).
+   */
+  private decrease(at: number): void {
     this.acksAtSize = 0;
-    this.ssthresh = Math.max(1, Math.floor(at / 2));
+    this.ssthresh = Math.max(1, Math.ceil(at / 2));
     this.cwnd = this.ssthresh;
     this.acksSinceLoss = 0;
   }
@@ -249,8 +271,16 @@ export interface TransferTiming {
   ceilingMs: number;
   /** Sends of a chunk before it can fail (the CLI's `-r`). */
   tries: number;
-  /** How long a try of the chunk at offset 0 is waited for (the device may erase a slot first); it is sent again every `ceilingMs` meanwhile ({@link firstChunkRetryPolicy}). */
+  /** How long a try of the chunk at offset 0 is waited for (the device may erase a slot first); without `firstChunkRetransmitMs` it is sent again every `ceilingMs` meanwhile ({@link firstChunkRetryPolicy}). */
   firstChunkTimeoutMs: number;
+  /**
+   * When the chunk at offset 0 is sent again if no answer came (doubling up to `ceilingMs`, over
+   * `tries × firstChunkTimeoutMs` in all), for a device that answers a repeated first chunk as the same
+   * upload (img_mgmt: the same `sha` resumes it), so that one lost datagram costs about a second
+   * instead of the whole erase timeout. Undefined: sent once per `firstChunkTimeoutMs`, for a
+   * device where a repeat has side effects (fs_mgmt truncates the file at offset 0).
+   */
+  firstChunkRetransmitMs?: number;
   /** Lowest RTO (default 100 ms). */
   floorMs?: number;
 }
@@ -267,6 +297,12 @@ export interface OffsetTransferOptions {
    * links, where long frames are what gets lost; on UDP a datagram's loss does not depend on its size.
    */
   adaptChunkSize?: boolean;
+  /**
+   * Whether a loss right after the window grew means the link cannot take that window (default
+   * true: serial line buffers); false on UDP, where the window never exceeds the device's announced
+   * buffers and a lost datagram says nothing about them (see {@link WindowControl}).
+   */
+  probeLostWindows?: boolean;
   timing: TransferTiming;
   signal?: AbortSignal;
   onProgress?: (off: number, window: number) => void;
@@ -310,12 +346,13 @@ export interface ChunkRequestOptions {
 /**
  * The retransmission policy of a chunk: first wait `rtoMs`, doubling after each send up to the
  * ceiling, and enough sends that the chunk waits at least `tries × ceiling` in all (the patience
- * of a plain request with `-r` tries of `-t`) and is sent at least `tries` times. The same request
- * (same sequence number) is sent again, so a late answer to an earlier send still counts.
+ * of a plain request with `-r` tries of `-t`, or `patienceMs` when longer) and is sent at least
+ * `tries` times. The same request (same sequence number) is sent again, so a late answer to an
+ * earlier send still counts.
  */
-export function chunkRetryPolicy(rtoMs: number, timing: Pick<TransferTiming, 'tries' | 'ceilingMs'>): ChunkRequestOptions {
+export function chunkRetryPolicy(rtoMs: number, timing: Pick<TransferTiming, 'tries' | 'ceilingMs'>, patienceMs?: number): ChunkRequestOptions {
   const ceiling = Math.max(rtoMs, timing.ceilingMs);
-  const patience = timing.tries * ceiling;
+  const patience = Math.max(patienceMs ?? 0, timing.tries * ceiling);
   let waited = 0;
   let sends = 0;
   for (let w = rtoMs; waited < patience || sends < timing.tries; w = Math.min(ceiling, w * 2)) {
@@ -346,7 +383,7 @@ export function firstChunkRetryPolicy(timing: Pick<TransferTiming, 'tries' | 'ce
 export async function runOffsetTransfer(handler: OffsetTransferHandler, options: OffsetTransferOptions): Promise<TransferStats> {
   const { total, timing, signal } = options;
   const rto = new RtoEstimator({ ceilingMs: timing.ceilingMs, ...(timing.floorMs !== undefined ? { floorMs: timing.floorMs } : {}) });
-  const window = new WindowControl(Math.max(1, options.maxWindow));
+  const window = new WindowControl(Math.max(1, options.maxWindow), options.probeLostWindows ?? true);
   const sizer = new ChunkSizer(options.maxChunk, options.adaptChunkSize ? undefined : options.maxChunk);
   const now = (): number => performance.now();
   const stats: TransferStats = { chunks: 0, retransmissions: 0, rewinds: 0, window: 1, maxWindowReached: 1, chunkSize: sizer.size, srttMs: undefined, off: options.start, bytesTaken: 0 };
@@ -365,6 +402,17 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
   const live = new Map<number, number>();
   /** Requests to abort at the next go-back (they became stale) or when the transfer is aborted. */
   const cancels = new Map<AbortController, { epoch: number; end: number }>();
+  /**
+   * Chunks that hold a place in the window: sent and neither answered nor given up on. Counted
+   * from `cancels` rather than from `inflight`, because a chunk that a later answer acknowledged
+   * (its own answer was lost) or that a go-back made stale is aborted at once but its promise
+   * settles a few ticks later: counting it would leave a place in the window empty for a round trip.
+   */
+  const occupied = (): number => {
+    let n = 0;
+    for (const c of cancels.keys()) if (!c.signal.aborted) n++;
+    return n;
+  };
   const onAbort = (): void => {
     for (const c of cancels.keys()) c.abort(signal?.reason);
   };
@@ -398,13 +446,17 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
   const send = async (off: number, len: number, first: boolean): Promise<void> => {
     const sentInEpoch = epoch;
     const sentInLossEpoch = lossEpoch;
-    const alone = inflight.size === 0;
+    const alone = occupied() === 0;
     const t0 = now();
     let retransmitted = false;
     let retransmittedAt = 0;
     let lossCounted = false;
     stats.chunks++;
-    const policy: ChunkRequestOptions = first ? firstChunkRetryPolicy(timing) : chunkRetryPolicy(rto.timeoutMs, timing);
+    const policy: ChunkRequestOptions = !first
+      ? chunkRetryPolicy(rto.timeoutMs, timing)
+      : timing.firstChunkRetransmitMs !== undefined
+        ? chunkRetryPolicy(Math.min(timing.firstChunkRetransmitMs, timing.ceilingMs), timing, timing.tries * timing.firstChunkTimeoutMs)
+        : firstChunkRetryPolicy(timing);
     policy.onRetransmit = () => {
       retransmitted = true;
       if (first) {
@@ -501,7 +553,7 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
       }
       continue;
     }
-    while (inflight.size < window.size && next < total) {
+    while (occupied() < window.size && next < total) {
       // Never below the device's offset; never past a chunk whose request is still live (it is
       // being retransmitted: what follows would land in a gap).
       if (next < acked && drainTo === undefined) next = acked;
