@@ -14,7 +14,7 @@
 import type * as NodeBleModule from 'node-ble';
 import { TransportError, UsageError } from '../../../core/errors.ts';
 import { SMP_CHARACTERISTIC_UUID, SMP_SERVICE_UUID, type GattConnector, type GattLink, type GattLinkEvent } from '../gatt.ts';
-import { BLUEZ, bluezObjects, call, findAdapter, loadDbus, systemBus } from './dbus.ts';
+import { BLUEZ, PROPERTIES, addMatch, bluezObjects, call, findAdapter, loadDbus, systemBus } from './dbus.ts';
 
 export interface BlePeer {
   /** Advertised name (peer_name). */
@@ -125,6 +125,40 @@ export async function scanBluez(options: { timeoutMs?: number; controller?: stri
 
 type NodeBle = typeof NodeBleModule;
 
+/** `p`, or a TRANSPORT_TIMEOUT naming `step` once `deadline` (epoch ms) passes. */
+function bounded<T>(p: Promise<T>, deadline: number, step: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TransportError('TRANSPORT_TIMEOUT', `Bluetooth LE: ${step} took too long (connect timeout)`)), Math.max(0, deadline - Date.now()));
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Resolves once BlueZ reports the device's GATT services resolved (`Device1.ServicesResolved`):
+ * subscribes to the property's changes first, then reads it, so no change is missed.
+ */
+async function servicesResolved(address: string, controller: string | undefined, deadline: number): Promise<void> {
+  const bus = await systemBus();
+  try {
+    const adapter = await findAdapter(bus, controller);
+    const path = `${adapter}/dev_${address.replace(/:/g, '_')}`;
+    const resolved = new Promise<void>((resolve) => {
+      bus.on('message', (m) => {
+        if (m.path !== path || m.member !== 'PropertiesChanged' || m.body[0] !== 'org.bluez.Device1') return;
+        const changed = m.body[1] as Record<string, { value: unknown } | undefined>;
+        if (changed['ServicesResolved']?.value === true) resolve();
+      });
+    });
+    await addMatch(bus, `type='signal',sender='${BLUEZ}',path='${path}',interface='${PROPERTIES}',member='PropertiesChanged'`);
+    const [now] = await call(bus, { destination: BLUEZ, path, interface: PROPERTIES, member: 'Get', signature: 'ss', body: ['org.bluez.Device1', 'ServicesResolved'] });
+    if ((now as { value?: unknown } | undefined)?.value === true) return;
+    await bounded(resolved, deadline, `waiting for ${address}'s GATT services`);
+  } finally {
+    bus.disconnect();
+  }
+}
+
 async function loadNodeBle(): Promise<NodeBle> {
   try {
     const m = await import('node-ble');
@@ -167,14 +201,23 @@ export function nodeBleConnector(options: CentralOptions): GattConnector {
         if (!found.some((d) => normaliseAddress(d.address) === address)) throw new TransportError('TRANSPORT_TIMEOUT', `Bluetooth LE: device ${address} not found in ${timeoutMs / 1000} s`);
       }
       const device = await adapter.getDevice(address);
+      // Every step from here on is bounded: a device that connects but never resolves its services
+      // (or a BlueZ that never answers) is a timeout naming the step, never a hang.
+      const deadline = Date.now() + timeoutMs;
       step = `connecting to ${address}`;
-      await device.connect();
+      await bounded(device.connect(), deadline, step);
+      step = `waiting for ${address}'s GATT services`;
+      // node-ble's gatt() reads ServicesResolved and then subscribes to its change: a change that
+      // lands between the two is missed and gatt() waits forever. Wait for it here without that gap.
+      await servicesResolved(address, options.controller, deadline);
       step = 'discovering the SMP service';
-      const gatt = await device.gatt();
-      const service = await gatt.getPrimaryService(SMP_SERVICE_UUID).catch(() => {
+      const gatt = await bounded(device.gatt(), deadline, step);
+      const service = await bounded(gatt.getPrimaryService(SMP_SERVICE_UUID), deadline, step).catch((e: unknown) => {
+        if (e instanceof TransportError) throw e;
         throw new TransportError('TRANSPORT_IO', `Bluetooth LE: ${address} has no SMP service (${SMP_SERVICE_UUID})`);
       });
-      const characteristic = await service.getCharacteristic(SMP_CHARACTERISTIC_UUID).catch(() => {
+      const characteristic = await bounded(service.getCharacteristic(SMP_CHARACTERISTIC_UUID), deadline, step).catch((e: unknown) => {
+        if (e instanceof TransportError) throw e;
         throw new TransportError('TRANSPORT_IO', `Bluetooth LE: ${address} has no SMP characteristic (${SMP_CHARACTERISTIC_UUID})`);
       });
       // node-ble has no MTU accessor; BlueZ (>= 5.62) has GattCharacteristic1.MTU.
