@@ -18,6 +18,8 @@ import { createBluezServerTransport } from '../src/transport/ble/node/bluez-peri
 import { startBluezMock, type BluezMock } from './bluez-mock.ts';
 import { payload, tempDir, runCli, CLI } from './helpers.ts';
 import { spawn } from 'node:child_process';
+import dbus from 'dbus-next';
+import { SMP_SERVICE_UUID } from '../src/transport/ble/gatt.ts';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stopChild } from './pty.ts';
@@ -111,6 +113,15 @@ test('CLI end to end over the BlueZ D-Bus mock: mcumgr serve --ble X (GATT appli
     await stopChild(serve);
     await dir.remove();
   }
+});
+
+test('a device that connects but never resolves its GATT services: the CLI fails with a timeout naming the step within conn_timeout, exit code 3 (never hangs)', async () => {
+  // A mock Device1 advertising the SMP service whose Connect never leads to ServicesResolved.
+  const [path] = (await mock.call('/org/bluez', 'org.bluez.Mock', 'AddDevice', 'sss', ['hci0', 'C0:FF:EE:00:00:5E', 'Stuck-D'])) as [string];
+  await mock.call(path, 'org.freedesktop.DBus.Mock', 'UpdateProperties', 'sa{sv}', ['org.bluez.Device1', { UUIDs: new dbus.Variant('as', [SMP_SERVICE_UUID]), RSSI: new dbus.Variant('n', -70) }]);
+  const r = await runCli(['--conntype', 'ble', '--connstring', 'peer_name=Stuck-D,conn_timeout=2', 'echo', 'hi'], { env: { DBUS_SYSTEM_BUS_ADDRESS: mock.address }, timeoutMs: 60_000 });
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, /Bluetooth LE: waiting for C0:FF:EE:00:00:5E's GATT services took too long/);
 });
 
 test('BLE without BlueZ: a clear error, exit code 3 (transport)', async () => {
