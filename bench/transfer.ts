@@ -147,6 +147,9 @@ interface UdpRun {
   /** Mean round trip of the upload's own chunks, ms, and the mean chunks in flight it implies (Little's law), as a share of the window. */
   chunkRttMs: number;
   occupancy: number;
+  /** Relay counters over the upload: mean lateness of its delay timers per datagram, mean device turnaround per request (ms). */
+  timerLateMs: number;
+  deviceMs: number;
   retransmissions: number;
 }
 
@@ -167,7 +170,9 @@ const median = (xs: number[]): number => {
  * upload's own chunks and the mean chunks in flight it implies (occupancy of the window, by
  * Little's law: windowed rate × chunk RTT / chunk, over the window). Rate ≈ occupancy × window ×
  * chunk / chunk RTT, so a window left empty shows as occupancy below 1, and a slow link or host as
- * a chunk RTT above the configured one.
+ * a chunk RTT above the configured one; the relay's counters split that RTT into the configured
+ * delay, its timers' lateness, the device's turnaround (from forwarding a request to its answer)
+ * and the rest (the client process and the hops between it and the relay).
  */
 async function benchUdpRelay(): Promise<void> {
   const reps = Math.max(1, Number(process.env['MCUMGR_BENCH_REPS'] ?? 3));
@@ -205,6 +210,8 @@ async function benchUdpRelay(): Promise<void> {
               echoMs,
               chunkRttMs,
               occupancy: (r.windowedRate * chunkRttMs) / 1000 / r.chunk / r.maxWindow,
+              timerLateMs: relay.stats.timing.lateMs / relay.stats.timing.delayed,
+              deviceMs: relay.stats.timing.deviceMs / relay.stats.timing.answered,
               retransmissions: r.retransmissions,
             });
           } finally {
@@ -221,8 +228,10 @@ async function benchUdpRelay(): Promise<void> {
         const name = `${size / 1024} KiB, ${rtt} ms, ${loss * 100}% loss, ${deviceLabel} (runs ${rs.map((r) => kb(r.windowed)).join('/')} kB/s)`;
         printFigure({ name, value: m((r) => r.windowed) / 1e3, unit: 'kB/s', limit: { value: m((r) => r.ceiling) / 1e3, label: 'ceiling at measured RTT' } });
         printFigure({ name: '  same, beside the configured RTT', value: m((r) => r.windowed) / 1e3, unit: 'kB/s', limit: { value: m((r) => r.nominalCeiling) / 1e3, label: `ceiling at ${rtt} ms` } });
+        const ms = (f: (r: UdpRun) => number): string => m(f).toFixed(1);
         process.stdout.write(
-          `    echo RTT ${m((r) => r.echoMs).toFixed(1)} ms, chunk RTT ${m((r) => r.chunkRttMs).toFixed(1)} ms, window occupancy ${m((r) => r.occupancy).toFixed(2)}, retx ${rs.map((r) => r.retransmissions).join('/')}, whole upload ${kb(m((r) => r.whole))} kB/s\n`,
+          `    echo RTT ${ms((r) => r.echoMs)} ms; chunk RTT ${ms((r) => r.chunkRttMs)} ms = ${rtt} configured + relay timers late ${ms((r) => 2 * r.timerLateMs)} + device turnaround ${ms((r) => r.deviceMs)} + client side ${ms((r) => r.chunkRttMs - rtt - 2 * r.timerLateMs - r.deviceMs)}\n` +
+            `    window occupancy ${m((r) => r.occupancy).toFixed(2)}, retx ${rs.map((r) => r.retransmissions).join('/')}, whole upload ${kb(m((r) => r.whole))} kB/s\n`,
         );
         if (loss === 0) clean = m((r) => r.windowed);
         if (loss === 0.05) printFigure({ name: '  5% loss vs 0% (target ≥ 0.5)', value: m((r) => r.windowed) / 1e3, unit: 'kB/s', limit: { value: clean / 1e3, label: '0% loss' } });
