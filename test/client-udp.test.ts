@@ -120,6 +120,30 @@ test('client/udp: dropped requests and responses are retransmitted; duplicates a
   }
 });
 
+test('relay: its timing counters count every delayed datagram and split each round trip at the device', async () => {
+  const emu = await startEmulator();
+  const relay = await startUdpRelay({ target: { host: '127.0.0.1', port: emu.port }, toDevice: { delayMs: 3 }, toClient: { delayMs: 3 } });
+  try {
+    const c = await clientTo(relay.port, { timeoutMs: 5000, tries: 3 });
+    let roundTrips = 0;
+    for (let i = 0; i < 10; i++) {
+      const t0 = performance.now();
+      assert.equal((await c.request(commands.os.echo, { d: `t${i}` })).r, `t${i}`);
+      roundTrips += performance.now() - t0;
+    }
+    await c.close();
+    const t = relay.stats.timing;
+    assert.equal(t.delayed, 20, 'both ways of every echo were delayed');
+    assert.equal(t.answered, 10, 'every answer matched its request by sequence number');
+    assert.ok(t.lateMs >= 0);
+    // The device's part lies inside the client's round trip (from the relay forwarding the request to the answer reaching it).
+    assert.ok(t.deviceMs > 0 && t.deviceMs < roundTrips, `device ${t.deviceMs} ms of ${roundTrips} ms`);
+  } finally {
+    await relay.close();
+    await emu.close();
+  }
+});
+
 test('client/udp: stale and foreign responses are ignored', async () => {
   const dev = await fakeDevice((h, body) => [
     reply(h, { r: 'stale' }, { seq: (h.seq + 1) & 255 }), // wrong seq

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RtoEstimator, WindowControl, chunkRetryPolicy, firstChunkRetryPolicy } from '../src/client/transfer-engine.ts';
+import { RtoEstimator, WindowControl, chunkRetryPolicy, firstChunkRetryPolicy, runOffsetTransfer } from '../src/client/transfer-engine.ts';
 import { startEmulator, tempDir, ROOT } from './helpers.ts';
 import { startUdpRelay, type LinkImpairment } from '../src/transport/udp-relay.ts';
 import { SmpClient } from '../src/client/client.ts';
@@ -118,11 +118,9 @@ test('window: slow start, halving (rounded up) on loss, rarer probes of a size t
   assert.equal(w.size, 1, '2 → 1');
 });
 
-test('window without probes (UDP: the device announced its buffers): a loss only halves, the size comes back within a few acks', () => {
+test('window without probes (UDP: the device announced its buffers): starts full, a loss only halves, the size comes back within a few acks', () => {
   const w = new WindowControl(3, false);
-  w.ack();
-  w.ack();
-  assert.equal(w.size, 3);
+  assert.equal(w.size, 3, 'no slow start: the device announced buf_count − 1 buffers');
   for (let round = 0; round < 5; round++) {
     w.loss();
     assert.equal(w.size, 2);
@@ -188,6 +186,59 @@ async function throughRelay(impairment: LinkImpairment, seed: number): Promise<v
 test('engine: 5% datagram loss each way, image and fs transfers complete with the right hash', () => throughRelay({ delayMs: 2, drop: 0.05 }, 11));
 test('engine: 10% duplicated datagrams each way', () => throughRelay({ delayMs: 2, duplicate: 0.1 }, 12));
 test('engine: 10% of datagrams reordered (held back 5 ms) each way', () => throughRelay({ delayMs: 2, reorder: 0.1, reorderMs: 5 }, 13));
+
+test('engine: the chunks of a window that time out together back the RTO off once (handler without a device: it reports each chunk sent twice, then answers)', async () => {
+  const timeouts = new Map<number, number>();
+  let sent = 0;
+  let retransmitted = 0;
+  let allSent!: () => void;
+  let allRetransmitted!: () => void;
+  const windowSent = new Promise<void>((r) => (allSent = r));
+  const barrier = new Promise<void>((r) => (allRetransmitted = r));
+  const stats = await runOffsetTransfer(
+    {
+      chunkLength: (off, limit) => Math.min(limit, 1000 - off),
+      async send(off, len, request) {
+        if (!timeouts.has(off)) timeouts.set(off, request.timeoutMs);
+        if (off >= 100 && off < 400) {
+          // The three chunks of the first window are all sent, then all time out once, before any answer.
+          if (++sent === 3) allSent();
+          await windowSent;
+          request.onRetransmit?.(2);
+          if (++retransmitted === 3) allRetransmitted();
+          await barrier;
+        }
+        return { kind: 'offset', off: off + len };
+      },
+    },
+    { total: 1000, start: 0, maxWindow: 3, maxChunk: 100, probeLostWindows: false, timing: { ceilingMs: 60_000, tries: 3, firstChunkTimeoutMs: 30_000 } },
+  );
+  assert.equal(stats.off, 1000);
+  assert.equal(stats.retransmissions, 3);
+  assert.deepEqual([100, 200, 300].map((o) => timeouts.get(o)), [1000, 1000, 1000], 'no sample yet: the initial RTO of 1 s');
+  assert.equal(timeouts.get(400), 2000, 'one loss event: one doubling (not 8 s)');
+});
+
+test('engine: the params request is lost: sent again after about a second, not after -t', { timeout: 120_000 }, async () => {
+  const emu = await startEmulator();
+  let params = 0;
+  // The first OS params request (group 0, id 6) is dropped.
+  const isParams = (p: Uint8Array): boolean => p.length >= 8 && ((p[4]! << 8) | p[5]!) === Group.OS && p[7] === 6;
+  const relay = await startUdpRelay({ target: { host: '127.0.0.1', port: emu.port }, toDevice: { dropWhen: (_n, p) => isParams(p) && ++params === 1 } });
+  // A request that waited for -t would wait 10 minutes: the test's timeout fails it first.
+  const client = new SmpClient(await openUdpClient({ host: '127.0.0.1', port: relay.port }), { timeoutMs: 600_000, tries: 1 });
+  try {
+    const img = await buildImage({ payload: payload(8 * 1024, 41), version: '1.2.4' });
+    const r = await uploadImage(client, img.bytes, { firstChunkTimeoutMs: 600_000 });
+    assert.equal(r.match, true);
+    assert.equal(relay.stats.dropped, 1);
+    assert.equal(params, 2, 'the params request was sent twice');
+  } finally {
+    await client.close();
+    await relay.close();
+    await emu.close();
+  }
+});
 
 for (const direction of ['toDevice', 'toClient'] as const) {
   test(`engine: the first image chunk's ${direction === 'toDevice' ? 'request' : 'answer'} is lost: sent again after about a second (same upload resumed), not after the erase timeout`, { timeout: 120_000 }, async () => {

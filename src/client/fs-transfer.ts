@@ -400,10 +400,11 @@ export async function downloadFile(client: SmpClient, name: string, options: Dow
       .request(commands.fs.download, { name, off }, {
         ...policy,
         ...(signal ? { signal } : {}),
-        onRetransmit: () => {
+        onRetransmit: (attempt) => {
           retransmitted = true;
           requests++;
-          rto.backoff();
+          // Backoff once per loss event, and again on each further timeout of the same request (see the engine).
+          if (sentInLossEpoch === lossEpoch || attempt > 2) rto.backoff();
           if (sentInLossEpoch === lossEpoch) {
             lossEpoch++;
             window.loss();

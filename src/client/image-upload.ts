@@ -17,7 +17,7 @@
 import { commands } from '../core/commands/index.ts';
 import { maxChunkData } from '../core/cbor-size.ts';
 import { UsageError } from '../core/errors.ts';
-import { runOffsetTransfer } from './transfer-engine.ts';
+import { chunkRetryPolicy, runOffsetTransfer } from './transfer-engine.ts';
 import type { SmpClient } from './client.ts';
 import { readBufferParams } from './params.ts';
 import { bytesImageSource, type ImageSource } from '../image/image.ts';
@@ -74,8 +74,13 @@ export interface ImageUploadResult {
   windowReached: number;
   /** Smoothed round trip of a chunk at the end, ms. */
   srttMs: number | undefined;
+  /** Mean round trip of the chunks answered to their only send, ms (see TransferStats.meanRttMs). */
+  meanRttMs: number | undefined;
   elapsedMs: number;
 }
+
+/** When the params request and the first chunk are sent again if unanswered, before any round trip was measured (RFC 6298's initial RTO). */
+const FIRST_RETRANSMIT_MS = 1000;
 
 /** SHA-256 of the whole file: Web Crypto for bytes in memory, an incremental hash over 64 KiB reads for a source. */
 async function sha256(file: Uint8Array | ImageSource): Promise<Uint8Array> {
@@ -98,7 +103,12 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
   const file = { length: source.size };
   if (file.length < 32) throw new UsageError(`an image is at least 32 bytes (the MCUboot header); got ${file.length}`);
   const signal = options.signal;
-  const params = options.params ?? (await readBufferParams(client, signal));
+  const defaults = client.requestDefaults;
+  const ceilingMs = options.chunkTimeoutMs ?? defaults.timeoutMs;
+  const tries = Math.max(1, options.chunkTries ?? defaults.tries);
+  // The params request is sent again after 1 s (RFC 6298's first RTO), doubling up to -t, with
+  // the patience of -r tries of -t: a lost datagram cost the whole -t (3 s) before the upload began.
+  const params = options.params ?? (await readBufferParams(client, signal, chunkRetryPolicy(Math.min(FIRST_RETRANSMIT_MS, ceilingMs), { tries, ceilingMs })));
   const frame = client.packetLimit(params.bufSize);
   const sha = await sha256(input);
   const image = options.image ?? 0;
@@ -111,7 +121,6 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
   const firstChunk = Math.min(alignDown(Math.min(chunkSize, maxChunkData(frame, firstBody))), file.length);
   if (firstChunk < 32) throw new UsageError(`the device's frame of ${frame} bytes is too small for the first image chunk`);
   const maxWindow = Math.max(1, options.maxWindow ?? params.bufCount - 1);
-  const defaults = client.requestDefaults;
 
   let resumedAt = 0;
   /** Whether the first chunk of this call has been answered: only that answer can say "resumed". */
@@ -144,11 +153,11 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
       adaptChunkSize: client.transport.kind === 'serial',
       probeLostWindows: client.transport.kind !== 'udp',
       timing: {
-        ceilingMs: options.chunkTimeoutMs ?? defaults.timeoutMs,
-        tries: Math.max(1, options.chunkTries ?? defaults.tries),
+        ceilingMs,
+        tries,
         firstChunkTimeoutMs: options.firstChunkTimeoutMs ?? Math.max(30000, defaults.timeoutMs),
         // A repeated first chunk resumes the same upload (same `sha`): resent after 1 s (RFC 6298's first RTO).
-        firstChunkRetransmitMs: 1000,
+        firstChunkRetransmitMs: FIRST_RETRANSMIT_MS,
         ...(options.chunkTimeoutFloorMs !== undefined ? { floorMs: options.chunkTimeoutFloorMs } : {}),
       },
       ...(signal ? { signal } : {}),
@@ -166,6 +175,7 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
     maxWindow,
     windowReached: stats.maxWindowReached,
     srttMs: stats.srttMs,
+    meanRttMs: stats.meanRttMs,
     elapsedMs: Date.now() - t0,
   };
 }

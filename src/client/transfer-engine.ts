@@ -7,7 +7,8 @@
  *   RTT and its mean deviation, RTO = SRTT + max(G, 4·RTTVAR)), clamped to a floor and a ceiling
  *   (the CLI's `-t`), doubled on each timeout of the same chunk (exponential backoff) and reset by
  *   the next fresh sample. Karn's rule: a chunk sent more than once gives no sample.
- * - {@link WindowControl}: chunks in flight. Slow start (one more per acknowledged chunk) up to
+ * - {@link WindowControl}: chunks in flight. On UDP it starts full (the device's announced
+ *   `buf_count − 1` bounds it, as a receive window bounds TCP's); elsewhere slow start (one more per acknowledged chunk) up to
  *   the first loss, then additive increase (one more per window of acknowledged chunks) up to
  *   the device's `buf_count − 1`; multiplicative decrease (halve) on a loss or on an answer whose
  *   offset shows a gap. A loss that comes right after the window grew to W (within 2·W
@@ -36,7 +37,7 @@
  * ceiling; a late answer to any of its sends counts, which matters on a busy host where a timer
  * fires late, and on a serial link where a duplicate that arrives while the device is busy is lost
  * in its line buffers. Each retransmission is a loss for the window (once per loss event) and backs
- * off the RTO; Karn's rule keeps retransmitted chunks out of the RTT samples. Nothing is sent past
+ * off the RTO (once per loss event); Karn's rule keeps retransmitted chunks out of the RTT samples. Nothing is sent past
  * a chunk that is being retransmitted (it would land in a gap). A chunk fails the transfer once it
  * was sent at least `tries` times over at least `tries × ceilingMs` (the same patience as a plain
  * request with `-r` tries of `-t` seconds), so a device that stalls for a few seconds in the middle
@@ -67,8 +68,9 @@ export class RtoEstimator {
   private rttvarMs = 0;
   private baseMs: number;
   private backoffs = 0;
-  /** Samples taken. */
+  /** Samples taken, and their sum (ms). */
   samples = 0;
+  sampleSumMs = 0;
 
   constructor(options: RtoOptions = {}) {
     this.floorMs = Math.max(1, options.floorMs ?? 100);
@@ -105,6 +107,7 @@ export class RtoEstimator {
     this.baseMs = this.srttMs + Math.max(this.granularityMs, 4 * this.rttvarMs);
     this.backoffs = 0;
     this.samples++;
+    this.sampleSumMs += r;
   }
 
   /** A timeout: the next send waits twice as long (up to the ceiling). */
@@ -135,7 +138,12 @@ export class WindowControl {
   constructor(
     readonly max: number,
     private readonly probeLostSizes = true,
-  ) {}
+  ) {
+    // Without probes the device's announced buffers bound the window, as a receive window bounds
+    // TCP's, and the window starts full (TCP starts at 10 segments, RFC 6928; a device takes 3):
+    // slow start from 1 would cost a round trip of every upload for nothing.
+    if (!probeLostSizes) this.cwnd = Math.max(1, max);
+  }
 
   /** Chunks allowed in flight now. */
   get size(): number {
@@ -319,6 +327,12 @@ export interface TransferStats {
   chunkSize: number;
   /** Smoothed RTT at the end, ms. */
   srttMs: number | undefined;
+  /**
+   * Mean of the RTT samples (chunks answered to their only send), ms: with the windowed rate it
+   * gives the mean chunks in flight (Little's law: rate × RTT / chunk), which tells a window left
+   * empty from a slow round trip.
+   */
+  meanRttMs: number | undefined;
   /** Device offset at the end. */
   off: number;
   /**
@@ -386,7 +400,7 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
   const window = new WindowControl(Math.max(1, options.maxWindow), options.probeLostWindows ?? true);
   const sizer = new ChunkSizer(options.maxChunk, options.adaptChunkSize ? undefined : options.maxChunk);
   const now = (): number => performance.now();
-  const stats: TransferStats = { chunks: 0, retransmissions: 0, rewinds: 0, window: 1, maxWindowReached: 1, chunkSize: sizer.size, srttMs: undefined, off: options.start, bytesTaken: 0 };
+  const stats: TransferStats = { chunks: 0, retransmissions: 0, rewinds: 0, window: 1, maxWindowReached: 1, chunkSize: sizer.size, srttMs: undefined, meanRttMs: undefined, off: options.start, bytesTaken: 0 };
 
   let acked = options.start;
   let next = options.start;
@@ -457,7 +471,7 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
       : timing.firstChunkRetransmitMs !== undefined
         ? chunkRetryPolicy(Math.min(timing.firstChunkRetransmitMs, timing.ceilingMs), timing, timing.tries * timing.firstChunkTimeoutMs)
         : firstChunkRetryPolicy(timing);
-    policy.onRetransmit = () => {
+    policy.onRetransmit = (attempt) => {
       retransmitted = true;
       if (first) {
         // The first chunk's wait includes the device's erase: no loss for the window or the
@@ -467,9 +481,12 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
       }
       retransmittedAt = now();
       stats.retransmissions++;
-      rto.backoff();
       sizer.loss(alone);
       lossCounted = sentInLossEpoch === lossEpoch;
+      // The RTO backs off once per loss event (the chunks of a window that time out together
+      // are one event: four of them backed it off 16-fold) and again on each further timeout of
+      // the same chunk.
+      if (lossCounted || attempt > 2) rto.backoff();
       lossEvent(sentInLossEpoch);
       progress();
     };
@@ -582,6 +599,7 @@ export async function runOffsetTransfer(handler: OffsetTransferHandler, options:
   stats.off = acked;
   stats.chunkSize = sizer.size;
   stats.srttMs = rto.srtt;
+  stats.meanRttMs = rto.samples > 0 ? rto.sampleSumMs / rto.samples : undefined;
   stats.window = window.size;
   return stats;
 }

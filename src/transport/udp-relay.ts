@@ -38,10 +38,24 @@ export interface UdpRelayOptions {
   random?: () => number;
 }
 
+/** Where a round trip through the relay goes, summed over datagrams (ms). */
+export interface RelayTimingStats {
+  /** Delayed datagrams sent, and how late their timers fired in all (beyond `delayMs` + any reorder delay). */
+  delayed: number;
+  lateMs: number;
+  /**
+   * Answers matched to the request forwarded last with the same SMP sequence number, and the
+   * time from forwarding the request to receiving the answer in all: the device's turnaround
+   * (its processing, its host process being scheduled, the loopback hops).
+   */
+  answered: number;
+  deviceMs: number;
+}
+
 export interface UdpRelay {
   readonly port: number;
   readonly host: string;
-  readonly stats: { toDevice: number; toClient: number; dropped: number; duplicated: number; reordered: number };
+  readonly stats: { toDevice: number; toClient: number; dropped: number; duplicated: number; reordered: number; timing: RelayTimingStats };
   close(): Promise<void>;
 }
 
@@ -49,7 +63,10 @@ export async function startUdpRelay(options: UdpRelayOptions): Promise<UdpRelay>
   const random = options.random ?? Math.random;
   const front = dgram.createSocket('udp4');
   const back = dgram.createSocket('udp4');
-  const stats = { toDevice: 0, toClient: 0, dropped: 0, duplicated: 0, reordered: 0 };
+  const stats = { toDevice: 0, toClient: 0, dropped: 0, duplicated: 0, reordered: 0, timing: { delayed: 0, lateMs: 0, answered: 0, deviceMs: 0 } };
+  /** When the last request with each SMP sequence number was forwarded to the device. */
+  const forwardedAt = new Map<number, number>();
+  const seqOf = (p: Uint8Array): number | undefined => (p.length >= 8 ? p[6] : undefined);
   let client: { port: number; address: string } | undefined;
   const timers = new Set<ReturnType<typeof setTimeout>>();
   let counts = { toDevice: 0, toClient: 0 };
@@ -80,8 +97,11 @@ export async function startUdpRelay(options: UdpRelayOptions): Promise<UdpRelay>
       if (late) stats.reordered++;
       const delay = (imp?.delayMs ?? 0) + late;
       if (delay > 0) {
+        const due = performance.now() + delay;
         const t = setTimeout(() => {
           timers.delete(t);
+          stats.timing.delayed++;
+          stats.timing.lateMs += Math.max(0, performance.now() - due);
           send();
         }, delay);
         timers.add(t);
@@ -92,12 +112,23 @@ export async function startUdpRelay(options: UdpRelayOptions): Promise<UdpRelay>
   front.on('message', (msg, rinfo) => {
     client = { port: rinfo.port, address: rinfo.address };
     stats.toDevice++;
-    forward(options.toDevice, counts.toDevice++, msg, () => back.send(msg, options.target.port, options.target.host));
+    forward(options.toDevice, counts.toDevice++, msg, () => {
+      const seq = seqOf(msg);
+      if (seq !== undefined) forwardedAt.set(seq, performance.now());
+      back.send(msg, options.target.port, options.target.host);
+    });
   });
   back.on('message', (msg) => {
     const c = client;
     if (!c) return;
     stats.toClient++;
+    const seq = seqOf(msg);
+    const at = seq === undefined ? undefined : forwardedAt.get(seq);
+    if (at !== undefined) {
+      forwardedAt.delete(seq!);
+      stats.timing.answered++;
+      stats.timing.deviceMs += performance.now() - at;
+    }
     forward(options.toClient, counts.toClient++, msg, () => front.send(msg, c.port, c.address));
   });
   front.on('error', () => {});
