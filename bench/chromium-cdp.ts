@@ -1,14 +1,13 @@
 /**
- * Headless Chromium for timing figures, driven over the DevTools protocol with the Target and
- * Runtime domains only.
- *
- * Why not Playwright here: Playwright enables the Network domain on every page it drives, and
- * Chromium then reports each WebSocket frame to it (the payload base64-encoded, one protocol event
- * per frame, through the browser process to the driver). That is the harness's cost, not the
- * page's, and it is most of a packet's round trip through the dashboard's bridge: an SMP echo from
- * the page took 5.6 ms with Playwright attached and 2.1 ms without it on the same busy machine
- * (load average 14 on 2 cores). A user's browser has no DevTools attached, so the page is timed
- * here the same way: navigation and JavaScript evaluation only.
+ * Headless Chromium for timing figures, driven over the DevTools protocol with the Target, Page
+ * and Runtime domains only: the page is timed as a user's tab runs it, without a driver's
+ * instrumentation (Playwright enables the Network domain on every page it drives, and Chromium
+ * then reports each resource and each WebSocket frame to it). Measured on this machine, that
+ * instrumentation is within the noise for the bridge's round trip (an SMP echo from the page:
+ * 2.40 / 1.16 ms without it, 2.11 / 1.41 ms with it, same page, load average 9 on 2 cores), so
+ * the figures do not depend on it; what they do depend on is the tab's priority and the renderer
+ * process's start, which this driver sets as a desktop Chromium's foreground tab has them (see
+ * {@link launchCdpChromium} and `open`'s `warm`).
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,6 +19,8 @@ import { CHROMIUM_FLAGS, CHROMIUM_PATH } from '../test/chromium.ts';
 export interface CdpPage {
   /** Evaluates an expression in the page (a promise is awaited); returns its value as JSON. */
   evaluate<T = unknown>(expression: string): Promise<T>;
+  /** Sends a DevTools protocol command to the tab. */
+  send<T = unknown>(method: string, params?: object): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -109,6 +110,7 @@ export async function launchCdpChromium(): Promise<CdpBrowser> {
       await navigate(url);
       return {
         evaluate,
+        send: <T>(method: string, params: object = {}) => send<T>(method, params, sessionId),
         async close() {
           await send('Target.disposeBrowserContext', { browserContextId });
         },

@@ -100,7 +100,15 @@ export function uploadInPage(base64: string): string {
     button().click();
     const verdict = await until(() => document.querySelector('[data-testid=verdict]'));
     const numbers = document.querySelector('[data-testid=upload-numbers]');
-    return { rate: Number(numbers.dataset.rate), verdict: verdict.dataset.verdict, numbers: numbers.textContent };
+    // Round trips of the image upload chunks (1/1), from the page's SMP log: first send to answer.
+    const sent = new Map();
+    let sum = 0, n = 0;
+    for (const p of dashboard.selected.log) {
+      if (p.packet[7] !== 1 || ((p.packet[4] << 8) | p.packet[5]) !== 1) continue;
+      if (p.dir === 'tx') { if (!sent.has(p.packet[6])) sent.set(p.packet[6], p.time); }
+      else if (sent.has(p.packet[6])) { sum += p.time - sent.get(p.packet[6]); n++; sent.delete(p.packet[6]); }
+    }
+    return { rate: Number(numbers.dataset.rate), verdict: verdict.dataset.verdict, numbers: numbers.textContent, rttMs: sum / n };
   })()`;
 }
 
@@ -170,13 +178,19 @@ export async function benchDashboard(): Promise<void> {
       const loads: number[] = [];
       const phases: Array<Record<string, number>> = [];
       const pageRates: number[] = [];
+      const cliRtts: number[] = [];
+      const pageRtts: number[] = [];
+      let cliShape = '';
       try {
         for (let i = 0; i < LOADS; i++) {
           if (i < RUNS) {
             await eraseSecondary(serve.port);
             const r = await runCli(['--udp', `127.0.0.1:${serve.port}`, '--json', 'image', 'upload', file], { timeoutMs: 60_000 });
             if (r.code !== 0) throw new Error(`CLI upload failed: ${r.stderr}`);
-            cliRates.push(image.length / ((JSON.parse(r.stdout) as { elapsedMs: number }).elapsedMs / 1000));
+            const cliResult = JSON.parse(r.stdout) as { elapsedMs: number; srttMs: number; windowReached: number; chunkSize: number };
+            cliRates.push(image.length / (cliResult.elapsedMs / 1000));
+            cliRtts.push(cliResult.srttMs);
+            cliShape = `window ${cliResult.windowReached}, ${cliResult.chunkSize}-byte chunks`;
 
             await eraseSecondary(serve.port);
             const t = await openBridgeTransport({ url: origin.replace('http', 'ws'), token, connection: `udp:127.0.0.1:${serve.port}`, WebSocket: WS });
@@ -192,9 +206,10 @@ export async function benchDashboard(): Promise<void> {
             phases.push(await page.evaluate<Record<string, number>>(READ_PHASES));
             if (i < RUNS) {
               await eraseSecondary(serve.port);
-              const r = await page.evaluate<{ rate: number; verdict: string; numbers: string }>(uploadInPage(base64));
+              const r = await page.evaluate<{ rate: number; verdict: string; numbers: string; rttMs: number }>(uploadInPage(base64));
               if (r.verdict !== 'upgraded') throw new Error(`the page's upgrade ended ${r.verdict}: ${r.numbers}`);
               pageRates.push(r.rate);
+              pageRtts.push(r.rttMs);
               await backToFactory(serve.port);
             }
           } finally {
@@ -211,6 +226,7 @@ export async function benchDashboard(): Promise<void> {
         printFigure({ name: `first render to interactive (running Chromium, median of ${LOADS})`, value: median(loads), unit: 'ms', limit: { value: 1000, label: 'budget' } });
         process.stdout.write(`    phases from navigation start, ms (median): ${Object.keys(phases[0] ?? {}).map((k) => `${k} ${median(phases.map((p) => p[k] ?? NaN)).toFixed(0)}`).join(', ')}\n`);
         printFigure({ name: '1 MiB upload in the page through the bridge', value: median(pageRates) / 1e6, unit: 'MB/s', limit: { value: cli / 1e6, label: 'the CLI' } });
+        process.stdout.write(`    chunk round trip, ms (median of runs): the CLI's smoothed ${median(cliRtts).toFixed(2)} (${cliShape}), the page's mean ${median(pageRtts).toFixed(2)} (the same engine, window and chunks)\n`);
       }
       printFigure({ name: '1 MiB upload from Node through the bridge', value: median(nodeRates) / 1e6, unit: 'MB/s', limit: { value: cli / 1e6, label: 'the CLI' } });
       printFigure({ name: '1 MiB upload by the CLI (image upload, UDP)', value: cli / 1e6, unit: 'MB/s' });
