@@ -4,8 +4,8 @@
  * nothing is fetched at run time. `npm run build:web` runs this file; `mcumgr dashboard` runs it
  * in a checkout whose build is missing or stale (web-root.ts).
  */
-import { copyFile, mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, relative as relativePath, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as Esbuild from 'esbuild';
 import { packageRoot } from './web-root.ts';
@@ -47,14 +47,23 @@ export async function buildWeb(options: WebBuildOptions = {}): Promise<WebBuildR
     jsx: 'automatic',
     jsxImportSource: 'preact',
     outdir: outDir,
+    absWorkingDir: root,
     metafile: true,
     legalComments: 'none',
     logLevel: 'warning',
     define: { 'process.env.NODE_ENV': '"production"' },
   });
-  await copyFile(join(root, 'web', 'index.html'), join(outDir, 'index.html'));
   const files: Record<string, number> = {};
-  for (const [file, info] of Object.entries(result.metafile.outputs)) files[file.slice(file.indexOf(outDir) === 0 ? outDir.length + 1 : file.lastIndexOf('/') + 1)] = info.bytes;
+  const relative = (file: string): string => relativePath(outDir, resolve(root, file)).split(sep).join('/');
+  for (const [file, info] of Object.entries(result.metafile.outputs)) files[relative(file)] = info.bytes;
+  // The chunks app.js imports statically load in parallel with it, not after it has been parsed
+  // (one round trip and one parse less before the page starts): modulepreload links in index.html.
+  const entry = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint !== undefined && relative(o.entryPoint) === relative(join(root, 'web', 'src', 'main.tsx')));
+  const preloads = (entry?.[1].imports ?? []).filter((i) => i.kind === 'import-statement' && !i.external).map((i) => `    <link rel="modulepreload" href="${relative(i.path)}" />`);
+  const html = await readFile(join(root, 'web', 'index.html'), 'utf8');
+  const marker = '    <script type="module" src="app.js"></script>';
+  if (!html.includes(marker)) throw new Error(`web/index.html has no ${marker.trim()}`);
+  await writeFile(join(outDir, 'index.html'), html.replace(marker, [...preloads, marker].join('\n')));
   return { outDir, files };
 }
 

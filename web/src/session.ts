@@ -54,6 +54,14 @@ export const INFO_FIELDS: Array<[string, string]> = [
 ];
 
 const MAX_LOG = 5000;
+
+/**
+ * A User Timing mark (`dashboard:NAME`) of the first device's connection: `npm run bench --
+ * dashboard` reads them to say where the time to the first render goes.
+ */
+function mark(name: string): void {
+  if (typeof performance !== 'undefined' && typeof performance.mark === 'function' && performance.getEntriesByName(`dashboard:${name}`).length === 0) performance.mark(`dashboard:${name}`);
+}
 const DEFAULT_TIMEOUT_MS = 3000;
 const DEFAULT_TRIES = 2;
 let nextSessionId = 1;
@@ -78,6 +86,8 @@ export class DeviceSession extends Emitter {
   readonly pending = new Map<number, PendingOp>();
   /** Per-request timeout and tries of the client. */
   timeoutMs = DEFAULT_TIMEOUT_MS;
+  /** True while {@link discover} runs (facts still arriving). */
+  discovering = false;
   tries = DEFAULT_TRIES;
   private readonly open: () => Promise<SmpTransport>;
 
@@ -93,8 +103,10 @@ export class DeviceSession extends Emitter {
     this.state = 'connecting';
     this.linkError = undefined;
     this.changed();
+    mark('link-opening');
     try {
       const transport = await this.open();
+      mark('link-open');
       this.transport = transport;
       this.client = new SmpClient(transport, {
         timeoutMs: this.timeoutMs,
@@ -187,13 +199,24 @@ export class DeviceSession extends Emitter {
     this.changed();
   }
 
+  /** Whether the device has the group: not yet while discovery has not learned the groups; every group when it could not. */
   supports(group: number): boolean {
-    return this.facts.groups === undefined || this.facts.groups.includes(group);
+    if (this.facts.groups === undefined) return !this.discovering;
+    return this.facts.groups.includes(group);
   }
 
-  /** Reads params, info, bootloader and the supported groups; the link is online once it answers. */
+  /**
+   * Reads params, the supported groups, info and bootloader, and shows each as it comes (the link
+   * is online once the device answers). First, at once: params and the group enumeration (list
+   * and details): the overview and the panel tabs need nothing else. Then the OS info letters and
+   * the bootloader, as many at a time as the device has buffers for (`buf_count − 1`), each shown
+   * when answered. Round trips to the overview: one; to the whole overview: one plus
+   * ⌈11 / (buf_count − 1)⌉ (the device takes them back to back).
+   */
   async discover(): Promise<void> {
     const facts: DeviceFacts = { info: {}, groupNames: {}, handlers: {} };
+    this.facts = facts;
+    this.discovering = true;
     const quiet = async <T>(p: Promise<T>): Promise<T | undefined> => {
       try {
         return await p;
@@ -202,28 +225,20 @@ export class DeviceSession extends Emitter {
         throw e;
       }
     };
-    facts.params = await quiet(this.request('Read MCUmgr parameters', commands.os.params, {}, { quiet: true }));
-    this.state = 'online';
-    this.changed();
-    // The rest in parallel (the client keeps several requests in flight): one round trip or two.
-    const info = Promise.all(INFO_FIELDS.map(([f]) => quiet(this.request(`Read OS info (${f})`, commands.os.info, { format: f }, { quiet: true })))).then((infos) =>
-      INFO_FIELDS.forEach(([f], i) => {
-        const r = infos[i];
-        if (r) facts.info[f] = r.output;
-      }),
-    );
-    const boot = Promise.all([
-      quiet(this.request('Read bootloader info', commands.os.bootloaderInfo, {}, { quiet: true })),
-      quiet(this.request('Read MCUboot mode', commands.os.bootloaderInfo, { query: 'mode' }, { quiet: true })),
-    ]).then(([bl, m]) => {
-      if (bl?.bootloader) facts.bootloader = bl.bootloader;
-      if (facts.bootloader === 'MCUboot' && m?.mode !== undefined) facts.mode = m.mode;
-      if (facts.bootloader === 'MCUboot' && m?.['no-downgrade'] !== undefined) facts.noDowngrade = m['no-downgrade'];
-    });
-    const groups = Promise.all([
-      quiet(this.request('Enumerate groups', commands.enum.list, {}, { quiet: true })),
-      quiet(this.request('Read group details', commands.enum.details, {}, { quiet: true })),
-    ]).then(async ([list, details]) => {
+    const online = (): void => {
+      if (this.state === 'connecting' || this.state === 'no answer') {
+        this.state = 'online';
+        mark('online');
+        this.changed();
+      }
+    };
+    try {
+      const [params, list, details] = await Promise.all([
+        quiet(this.request('Read MCUmgr parameters', commands.os.params, {}, { quiet: true })).then((r) => (online(), r)),
+        quiet(this.request('Enumerate groups', commands.enum.list, {}, { quiet: true })).then((r) => (online(), r)),
+        quiet(this.request('Read group details', commands.enum.details, {}, { quiet: true })),
+      ]);
+      if (params) facts.params = params;
       if (list) {
         facts.groups = [...list.groups].sort((a, b) => a - b);
         facts.groupsFrom = 'enumeration';
@@ -235,10 +250,43 @@ export class DeviceSession extends Emitter {
         facts.groups = await this.probeGroups();
         facts.groupsFrom = 'probing';
       }
-    });
-    await Promise.all([info, boot, groups]);
-    this.facts = facts;
-    this.changed();
+      mark('groups');
+      this.changed();
+
+      // The rest, `buf_count − 1` at a time (a device drops what finds no free buffer), each shown as it comes.
+      const reads: Array<() => Promise<unknown>> = [
+        ...INFO_FIELDS.map(
+          ([f]) =>
+            () =>
+              quiet(this.request(`Read OS info (${f})`, commands.os.info, { format: f }, { quiet: true })).then((r) => {
+                if (r) facts.info[f] = r.output;
+              }),
+        ),
+        () =>
+          quiet(this.request('Read bootloader info', commands.os.bootloaderInfo, {}, { quiet: true })).then(async (bl) => {
+            if (!bl?.bootloader) return;
+            facts.bootloader = bl.bootloader;
+            if (bl.bootloader !== 'MCUboot') return;
+            const m = await quiet(this.request('Read MCUboot mode', commands.os.bootloaderInfo, { query: 'mode' }, { quiet: true }));
+            if (m?.mode !== undefined) facts.mode = m.mode;
+            if (m?.['no-downgrade'] !== undefined) facts.noDowngrade = m['no-downgrade'];
+          }),
+      ];
+      const lanes = Math.max(1, Math.min(reads.length, (params?.buf_count ?? 4) - 1));
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: lanes }, async () => {
+          while (next < reads.length) {
+            await reads[next++]!();
+            this.changed();
+          }
+        }),
+      );
+      mark('overview');
+    } finally {
+      this.discovering = false;
+      this.changed();
+    }
   }
 
   /** Without the enumeration group: one harmless read per group; "not supported" means absent. */

@@ -9,7 +9,7 @@ export function OverviewPanel({ session }: { session: DeviceSession }) {
   const f = session.facts;
   const t = session.transport;
   return (
-    <div class="grid2">
+    <div class="grid2" data-testid="overview" data-discovered={session.discovering || session.state === 'connecting' ? undefined : 'true'}>
       <section class="card" aria-labelledby="ov-link">
         <h3 id="ov-link">Link</h3>
         <dl class="facts">
