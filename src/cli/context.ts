@@ -54,10 +54,13 @@ export function createContext(conntypes: ConntypeRegistry): CliContext {
         try {
           await action(client, out);
         } catch (e) {
-          // Say where the device was looked for and how long, with how to wait differently.
+          // Say where the device was looked for and how long, with how to wait differently (the
+          // client's message says what was tried, the v1 try included when it made one). A
+          // device that answered before (a transfer that stalled) stopped answering: "nothing
+          // answered in N s" would be false.
           if (e instanceof TransportError && e.code === 'TRANSPORT_TIMEOUT') {
-            const v1 = globals.smpV1 !== true && client.version === 1 ? ', then once more in SMP v1' : '';
-            e.message = `${e.message}${v1}: nothing answered on ${where} in ${((Date.now() - start) / 1000).toFixed(1)} s (-t sets the wait per try, -r the tries)`;
+            const what = client.deviceAnswered ? `the device on ${where} stopped answering` : `nothing answered on ${where} in ${((Date.now() - start) / 1000).toFixed(1)} s`;
+            e.message = `${e.message}: ${what} (-t sets the wait per try, -r the tries)`;
           }
           throw e;
         } finally {
