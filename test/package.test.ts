@@ -72,6 +72,35 @@ after(async () => {
   await tmp?.remove();
 });
 
+/** The first ```ts block of the README's `## Library` section. */
+function readmeLibraryExample(readme: string): string {
+  const section = readme.slice(readme.indexOf('\n## Library\n'));
+  const m = /```ts\n([\s\S]*?)```/.exec(section);
+  assert.ok(section.length < readme.length && m, 'the README has a Library section with a ts example');
+  return m[1]!;
+}
+
+/** `mcumgr serve` from the installed package (node_modules/.bin) on a free loopback UDP port. */
+async function startInstalledServe(dataName: string): Promise<{ port: number; stop(): void }> {
+  const serve = spawn(join(app, 'node_modules', '.bin', 'mcumgr'), ['serve', '--udp', '127.0.0.1:0', '--data', join(tmp.path, dataName)], { cwd: app, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      serve.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /listening on udp 127\.0\.0\.1:(\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      serve.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      serve.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
+    });
+    return { port, stop: () => void serve.kill('SIGTERM') };
+  } catch (e) {
+    serve.kill('SIGKILL');
+    throw e;
+  }
+}
+
 describe('package: the packed tarball installed into a fresh project', { timeout: 240_000 }, () => {
   it('installs what runs and nothing of development (no tsx, no TypeScript sources)', async () => {
     const installed = join(app, 'node_modules');
@@ -98,26 +127,29 @@ console.log('slot 1:', slot1?.version, Buffer.from(slot1?.hash ?? []).equals(Buf
 await client.close();
 `;
     await writeFile(join(app, 'app.mjs'), script);
-    const serve = spawn(join(app, 'node_modules', '.bin', 'mcumgr'), ['serve', '--udp', '127.0.0.1:0', '--data', join(tmp.path, 'device')], { cwd: app, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const serve = await startInstalledServe('device');
     try {
-      let out = '';
-      const port = await new Promise<number>((resolve, reject) => {
-        serve.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /listening on udp 127\.0\.0\.1:(\d+)/.exec(out);
-          if (m) resolve(Number(m[1]));
-        });
-        serve.stderr.on('data', (d: Buffer) => (out += d.toString()));
-        serve.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
-      });
-      const { stdout } = await run(process.execPath, ['app.mjs', String(port)], { cwd: app, env: cleanEnv() });
+      const { stdout } = await run(process.execPath, ['app.mjs', String(serve.port)], { cwd: app, env: cleanEnv() });
       assert.equal(stdout, 'echo: from the tarball\nrunning: 1.0.0\nuploaded: true\nslot 1: 2.0.0 true\n');
     } finally {
-      serve.kill('SIGTERM');
+      serve.stop();
     }
   });
 
-  it('a strict NodeNext TypeScript consumer compiles with zero errors; a wrong request field is a type error', async () => {
+  it("the README's Library example runs verbatim as a .mjs (only the port is the served one) and compiles as .ts", async () => {
+    const snippet = readmeLibraryExample(await readFile(join(ROOT, 'README.md'), 'utf8'));
+    assert.equal(snippet.split('port: 1337').length, 2, 'the example connects to port 1337 once');
+    const serve = await startInstalledServe('device-readme');
+    try {
+      await writeFile(join(app, 'readme.mjs'), snippet.replace('port: 1337', `port: ${serve.port}`));
+      const { stdout } = await run(process.execPath, ['readme.mjs'], { cwd: app, env: cleanEnv() });
+      assert.equal(stdout, 'os: invalid format (err 0/2) OS_MGMT_ERR_INVALID_FORMAT\n');
+    } finally {
+      serve.stop();
+    }
+  });
+
+  it("a strict NodeNext TypeScript consumer and the README's Library example compile with zero errors; a wrong request field is a type error", async () => {
     const consumer = `
 import { SmpClient, commands, DeviceError, type SmpTransport } from 'mcumgr';
 import { openUdpClient, createUdpServer } from 'mcumgr/transport/udp';
@@ -144,11 +176,13 @@ export async function echo(port: number): Promise<string> {
 export const parts = [createUdpServer, createEmulator, buildImage, parseImage, encodeConsoleFrame, NetMgmt, openSerialClient, createLoopbackPair];
 `;
     await writeFile(join(app, 'consumer.ts'), consumer);
+    // The README's Library example, as the TypeScript it is labelled.
+    await writeFile(join(app, 'readme.ts'), readmeLibraryExample(await readFile(join(ROOT, 'README.md'), 'utf8')));
     await writeFile(
       join(app, 'tsconfig.json'),
       JSON.stringify({
         compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, skipLibCheck: false, typeRoots: [join(ROOT, 'node_modules', '@types')], types: ['node'] },
-        files: ['consumer.ts'],
+        files: ['consumer.ts', 'readme.ts'],
       }),
     );
     const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
