@@ -50,6 +50,18 @@ describe('cli: connection profiles in the Go mcumgr file and format', () => {
     assert.equal(echo.stdout, 'via profile\n');
     const after = await runCli(['echo', 'x', '--conn', 'emu'], { env });
     assert.equal(after.stdout, 'x\n', after.stderr);
+    // -c is never silently ignored: not beside another way of naming the link, nor on a command that opens none.
+    for (const [args, message] of [
+      [['-c', 'emu', '--udp', `127.0.0.1:${serve.port}`, 'echo', 'x'], /^Error: -c emu and --udp both name the link: give one of them\n$/],
+      [['-c', 'emu', '--conntype', 'udp', '--connstring', `127.0.0.1:${serve.port}`, 'echo', 'x'], /^Error: -c emu and --conntype\/--connstring both name the link: give one of them\n$/],
+      [['-c', 'emu', 'image', 'info', (await imageFile('profile.bin', '1.2.3', 100)).path], /^Error: -c emu: this command opens no connection/],
+      [['conn', 'show', '-c', 'emu'], /^Error: -c emu: this command opens no connection/],
+    ] as const) {
+      const r = await runCli([...args], { env });
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message, args.join(' '));
+      assert.equal(r.stdout, '');
+    }
     assert.equal((await runCli(['conn', 'delete', 'emu'], { env })).stdout, 'Connection profile emu successfully deleted.\n');
     const gone = await runCli(['-c', 'emu', 'echo', 'x'], { env });
     assert.equal(gone.code, 2);

@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -192,6 +192,32 @@ export const parts = [createUdpServer, createEmulator, buildImage, parseImage, e
     );
     assert.equal(result.out, '');
     assert.equal(result.code, 0);
+  });
+
+  it('without the optional native packages (as --omit=optional leaves it): serial names the packages it needs, net monitor falls back to polling and says why, UDP works', async () => {
+    const modules = join(app, 'node_modules');
+    const hidden = ['@serialport', 'netlink'].filter((p) => existsSync(join(modules, p)));
+    assert.ok(hidden.length > 0, 'the optional packages were installed');
+    for (const p of hidden) await rename(join(modules, p), join(modules, `.hidden-${p}`));
+    const serve = await startInstalledServe('device-no-optional');
+    try {
+      const cli = join(modules, '.bin', 'mcumgr');
+      const serial = await run(cli, ['--serial', join(tmp.path, 'no-port'), 'echo', 'x'], { cwd: app, env: cleanEnv() }).then(
+        () => ({ code: 0, stderr: '' }),
+        (e: { code: number; stderr: string }) => e,
+      );
+      assert.equal(serial.code, 3, serial.stderr);
+      assert.match(serial.stderr, /^Error: cannot open serial port .*no-port: serial ports need the optional packages @serialport\/stream and @serialport\/bindings-cpp \(npm install @serialport\/stream @serialport\/bindings-cpp\)/);
+      assert.doesNotMatch(serial.stderr, /\n\s+at /, 'no stack trace');
+      const net = await run(cli, ['net', 'monitor', '--initial', '--count', '1'], { cwd: app, env: cleanEnv() });
+      assert.match(net.stderr, /^net monitor: \d+ interfaces, source poll \(netlink unavailable: (rtnetlink needs the optional package netlink \(npm install netlink\)|rtnetlink needs Linux)/);
+      assert.match(net.stdout, /^NET_EVENT_\w+ 0x[0-9A-F]+ \S+\n$/);
+      const echo = await run(cli, ['--udp', `127.0.0.1:${serve.port}`, 'echo', 'still works'], { cwd: app, env: cleanEnv() });
+      assert.equal(echo.stdout, 'still works\n');
+    } finally {
+      serve.stop();
+      for (const p of hidden) await rename(join(modules, `.hidden-${p}`), join(modules, p));
+    }
   });
 
   it('esbuild bundles the browser entry with no Node built-in', async () => {
