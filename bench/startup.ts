@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { CLI, ROOT, startServeProcess, tempDir } from '../test/helpers.ts';
 import { printFigure, section } from './report.ts';
 
-const RUNS = 15;
+const RUNS = 25;
 
 /** CPU time (user + system, ms) of this process's children that have been waited for; undefined off Linux. */
 async function childrenCpuMs(): Promise<number | undefined> {
