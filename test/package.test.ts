@@ -109,6 +109,10 @@ describe('package: the packed tarball installed into a fresh project', { timeout
     assert.deepEqual(files.sort(), ['README.md', 'bin', 'dist', 'package.json']);
     assert.ok(existsSync(join(installed, 'mcumgr', 'dist', 'index.d.ts')));
     assert.ok(existsSync(join(installed, 'mcumgr', 'dist', 'index.js.map')));
+    // No global type augmentation reaches a consumer (it once declared DataView.getFloat16).
+    const declarations = (await readdir(join(installed, 'mcumgr', 'dist'), { recursive: true })).filter((f) => f.endsWith('.d.ts'));
+    assert.ok(declarations.length > 20, `${declarations.length} declaration files`);
+    for (const f of declarations) assert.doesNotMatch(await readFile(join(installed, 'mcumgr', 'dist', f), 'utf8'), /declare global|interface DataView\b/, f);
   });
 
   it('a plain .mjs talks to the installed `mcumgr serve`: echo, image list, image upload', async () => {
