@@ -9,6 +9,7 @@ import dgram from 'node:dgram';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { CLI, runCli, startServeProcess, tempDir } from './helpers.ts';
+import { startUdpRelay } from '../src/transport/udp-relay.ts';
 
 let serve: Awaited<ReturnType<typeof startServeProcess>>;
 let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -49,6 +50,18 @@ describe('cli: connection profiles in the Go mcumgr file and format', () => {
     assert.equal(echo.stdout, 'via profile\n');
     const after = await runCli(['echo', 'x', '--conn', 'emu'], { env });
     assert.equal(after.stdout, 'x\n', after.stderr);
+    // -c is never silently ignored: not beside another way of naming the link, nor on a command that opens none.
+    for (const [args, message] of [
+      [['-c', 'emu', '--udp', `127.0.0.1:${serve.port}`, 'echo', 'x'], /^Error: -c emu and --udp both name the link: give one of them\n$/],
+      [['-c', 'emu', '--conntype', 'udp', '--connstring', `127.0.0.1:${serve.port}`, 'echo', 'x'], /^Error: -c emu and --conntype\/--connstring both name the link: give one of them\n$/],
+      [['-c', 'emu', 'image', 'info', (await imageFile('profile.bin', '1.2.3', 100)).path], /^Error: -c emu: this command opens no connection/],
+      [['conn', 'show', '-c', 'emu'], /^Error: -c emu: this command opens no connection/],
+    ] as const) {
+      const r = await runCli([...args], { env });
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message, args.join(' '));
+      assert.equal(r.stdout, '');
+    }
     assert.equal((await runCli(['conn', 'delete', 'emu'], { env })).stdout, 'Connection profile emu successfully deleted.\n');
     const gone = await runCli(['-c', 'emu', 'echo', 'x'], { env });
     assert.equal(gone.code, 2);
@@ -252,6 +265,39 @@ describe('cli: exit codes and messages', () => {
 });
 
 describe('cli: long transfers', () => {
+  it('-t and -r bound a transfer too: a device that stops answering mid-upload fails after -r tries waiting up to -t, and the message says so', async () => {
+    const { path } = await imageFile('stall.bin', '6.1.0', 200 * 1024);
+    for (const tries of [2, 4]) {
+      // A relay that passes the device's answers until the upload is under way, then drops them all.
+      let stalled = false;
+      const relay = await startUdpRelay({ target: { host: '127.0.0.1', port: serve.port }, toClient: { dropWhen: () => stalled } });
+      try {
+        const child = spawn(CLI, ['--udp', `127.0.0.1:${relay.port}`, '-t', '0.3', '-r', String(tries), 'image', 'upload', path, '-w', '1'], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+          env: { ...process.env, MCUMGR_PROGRESS_INTERVAL_MS: '50' },
+        });
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => {
+          stderr += d.toString();
+          // Past the first chunk (which has its own erase allowance): 8 KiB acknowledged.
+          if ([...stderr.matchAll(/(?:^|\n)([\d.]+) KiB \//g)].some((m) => Number(m[1]) >= 8)) stalled = true;
+        });
+        const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+        assert.ok(stalled, stderr);
+        assert.equal(code, 3, stderr);
+        const m = new RegExp(`\nError: no response from the device after (\\d+) tries from (\\d+) ms up to 300 ms: the device on udp 127\\.0\\.0\\.1:${relay.port} stopped answering \\(-t sets the wait per try, -r the tries\\)\n$`).exec(stderr);
+        assert.ok(m, stderr);
+        // The waits double from the first up to -t: together at least -r tries of -t.
+        const sent = Number(m[1]);
+        let waited = 0;
+        for (let i = 0, w = Number(m[2]); i < sent; i++, w = Math.min(300, w * 2)) waited += Math.min(300, w);
+        assert.ok(sent >= tries && waited >= tries * 300, `${sent} tries, ${waited} ms in all, for -r ${tries} -t 0.3`);
+      } finally {
+        await relay.close();
+      }
+    }
+  });
+
   it('off a terminal, progress lines go to stderr at intervals; --json stays one document on stdout', async () => {
     const { path } = await imageFile('progress.bin', '6.0.0', 200 * 1024);
     const r = await runCli(['--udp', `127.0.0.1:${serve.port}`, '--json', 'image', 'upload', path, '--chunk-size', '128', '-w', '1'], { env: { MCUMGR_PROGRESS_INTERVAL_MS: '100' } });

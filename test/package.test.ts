@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -72,6 +72,35 @@ after(async () => {
   await tmp?.remove();
 });
 
+/** The first ```ts block of the README's `## Library` section. */
+function readmeLibraryExample(readme: string): string {
+  const section = readme.slice(readme.indexOf('\n## Library\n'));
+  const m = /```ts\n([\s\S]*?)```/.exec(section);
+  assert.ok(section.length < readme.length && m, 'the README has a Library section with a ts example');
+  return m[1]!;
+}
+
+/** `mcumgr serve` from the installed package (node_modules/.bin) on a free loopback UDP port. */
+async function startInstalledServe(dataName: string): Promise<{ port: number; stop(): void }> {
+  const serve = spawn(join(app, 'node_modules', '.bin', 'mcumgr'), ['serve', '--udp', '127.0.0.1:0', '--data', join(tmp.path, dataName)], { cwd: app, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      serve.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /listening on udp 127\.0\.0\.1:(\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      serve.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      serve.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
+    });
+    return { port, stop: () => void serve.kill('SIGTERM') };
+  } catch (e) {
+    serve.kill('SIGKILL');
+    throw e;
+  }
+}
+
 describe('package: the packed tarball installed into a fresh project', { timeout: 240_000 }, () => {
   it('installs what runs and nothing of development (no tsx, no TypeScript sources)', async () => {
     const installed = join(app, 'node_modules');
@@ -80,6 +109,10 @@ describe('package: the packed tarball installed into a fresh project', { timeout
     assert.deepEqual(files.sort(), ['README.md', 'bin', 'dist', 'package.json']);
     assert.ok(existsSync(join(installed, 'mcumgr', 'dist', 'index.d.ts')));
     assert.ok(existsSync(join(installed, 'mcumgr', 'dist', 'index.js.map')));
+    // No global type augmentation reaches a consumer (it once declared DataView.getFloat16).
+    const declarations = (await readdir(join(installed, 'mcumgr', 'dist'), { recursive: true })).filter((f) => f.endsWith('.d.ts'));
+    assert.ok(declarations.length > 20, `${declarations.length} declaration files`);
+    for (const f of declarations) assert.doesNotMatch(await readFile(join(installed, 'mcumgr', 'dist', f), 'utf8'), /declare global|interface DataView\b/, f);
   });
 
   it('a plain .mjs talks to the installed `mcumgr serve`: echo, image list, image upload', async () => {
@@ -98,26 +131,29 @@ console.log('slot 1:', slot1?.version, Buffer.from(slot1?.hash ?? []).equals(Buf
 await client.close();
 `;
     await writeFile(join(app, 'app.mjs'), script);
-    const serve = spawn(join(app, 'node_modules', '.bin', 'mcumgr'), ['serve', '--udp', '127.0.0.1:0', '--data', join(tmp.path, 'device')], { cwd: app, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const serve = await startInstalledServe('device');
     try {
-      let out = '';
-      const port = await new Promise<number>((resolve, reject) => {
-        serve.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /listening on udp 127\.0\.0\.1:(\d+)/.exec(out);
-          if (m) resolve(Number(m[1]));
-        });
-        serve.stderr.on('data', (d: Buffer) => (out += d.toString()));
-        serve.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
-      });
-      const { stdout } = await run(process.execPath, ['app.mjs', String(port)], { cwd: app, env: cleanEnv() });
+      const { stdout } = await run(process.execPath, ['app.mjs', String(serve.port)], { cwd: app, env: cleanEnv() });
       assert.equal(stdout, 'echo: from the tarball\nrunning: 1.0.0\nuploaded: true\nslot 1: 2.0.0 true\n');
     } finally {
-      serve.kill('SIGTERM');
+      serve.stop();
     }
   });
 
-  it('a strict NodeNext TypeScript consumer compiles with zero errors; a wrong request field is a type error', async () => {
+  it("the README's Library example runs verbatim as a .mjs (only the port is the served one) and compiles as .ts", async () => {
+    const snippet = readmeLibraryExample(await readFile(join(ROOT, 'README.md'), 'utf8'));
+    assert.equal(snippet.split('port: 1337').length, 2, 'the example connects to port 1337 once');
+    const serve = await startInstalledServe('device-readme');
+    try {
+      await writeFile(join(app, 'readme.mjs'), snippet.replace('port: 1337', `port: ${serve.port}`));
+      const { stdout } = await run(process.execPath, ['readme.mjs'], { cwd: app, env: cleanEnv() });
+      assert.equal(stdout, 'os: invalid format (err 0/2) OS_MGMT_ERR_INVALID_FORMAT\n');
+    } finally {
+      serve.stop();
+    }
+  });
+
+  it("a strict NodeNext TypeScript consumer and the README's Library example compile with zero errors; a wrong request field is a type error", async () => {
     const consumer = `
 import { SmpClient, commands, DeviceError, type SmpTransport } from 'mcumgr';
 import { openUdpClient, createUdpServer } from 'mcumgr/transport/udp';
@@ -144,11 +180,13 @@ export async function echo(port: number): Promise<string> {
 export const parts = [createUdpServer, createEmulator, buildImage, parseImage, encodeConsoleFrame, NetMgmt, openSerialClient, createLoopbackPair];
 `;
     await writeFile(join(app, 'consumer.ts'), consumer);
+    // The README's Library example, as the TypeScript it is labelled.
+    await writeFile(join(app, 'readme.ts'), readmeLibraryExample(await readFile(join(ROOT, 'README.md'), 'utf8')));
     await writeFile(
       join(app, 'tsconfig.json'),
       JSON.stringify({
         compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, skipLibCheck: false, typeRoots: [join(ROOT, 'node_modules', '@types')], types: ['node'] },
-        files: ['consumer.ts'],
+        files: ['consumer.ts', 'readme.ts'],
       }),
     );
     const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -158,6 +196,32 @@ export const parts = [createUdpServer, createEmulator, buildImage, parseImage, e
     );
     assert.equal(result.out, '');
     assert.equal(result.code, 0);
+  });
+
+  it('without the optional native packages (as --omit=optional leaves it): serial names the packages it needs, net monitor falls back to polling and says why, UDP works', async () => {
+    const modules = join(app, 'node_modules');
+    const hidden = ['@serialport', 'netlink'].filter((p) => existsSync(join(modules, p)));
+    assert.ok(hidden.length > 0, 'the optional packages were installed');
+    for (const p of hidden) await rename(join(modules, p), join(modules, `.hidden-${p}`));
+    const serve = await startInstalledServe('device-no-optional');
+    try {
+      const cli = join(modules, '.bin', 'mcumgr');
+      const serial = await run(cli, ['--serial', join(tmp.path, 'no-port'), 'echo', 'x'], { cwd: app, env: cleanEnv() }).then(
+        () => ({ code: 0, stderr: '' }),
+        (e: { code: number; stderr: string }) => e,
+      );
+      assert.equal(serial.code, 3, serial.stderr);
+      assert.match(serial.stderr, /^Error: cannot open serial port .*no-port: serial ports need the optional packages @serialport\/stream and @serialport\/bindings-cpp \(npm install @serialport\/stream @serialport\/bindings-cpp\)/);
+      assert.doesNotMatch(serial.stderr, /\n\s+at /, 'no stack trace');
+      const net = await run(cli, ['net', 'monitor', '--initial', '--count', '1'], { cwd: app, env: cleanEnv() });
+      assert.match(net.stderr, /^net monitor: \d+ interfaces, source poll \(netlink unavailable: (rtnetlink needs the optional package netlink \(npm install netlink\)|rtnetlink needs Linux)/);
+      assert.match(net.stdout, /^NET_EVENT_\w+ 0x[0-9A-F]+ \S+\n$/);
+      const echo = await run(cli, ['--udp', `127.0.0.1:${serve.port}`, 'echo', 'still works'], { cwd: app, env: cleanEnv() });
+      assert.equal(echo.stdout, 'still works\n');
+    } finally {
+      serve.stop();
+      for (const p of hidden) await rename(join(modules, `.hidden-${p}`), join(modules, p));
+    }
   });
 
   it('esbuild bundles the browser entry with no Node built-in', async () => {

@@ -40,12 +40,16 @@ export interface ResolvedConnection {
 export async function resolveConnection(o: GlobalOptions, conntypes: ConntypeRegistry): Promise<ResolvedConnection> {
   for (const c of conntypes.all()) {
     const connstring = c.shortConnstring?.(o);
-    if (connstring !== undefined) return { conntype: c.name, connstring, source: `--${c.name}` };
+    if (connstring === undefined) continue;
+    // The short form names the whole link: a profile given too would be silently ignored.
+    if (o.conn !== undefined) throw new UsageError(`-c ${o.conn} and --${c.name} both name the link: give one of them`);
+    return { conntype: c.name, connstring, source: `--${c.name}` };
   }
   let conntype = o.conntype;
   let connstring = o.connstring;
   let source = '--conntype';
   if (o.conn !== undefined) {
+    if (conntype !== undefined && connstring !== undefined) throw new UsageError(`-c ${o.conn} and --conntype/--connstring both name the link: give one of them`);
     // As Go mcumgr: the profile gives what --conntype / --connstring do not.
     const profile = await findProfile(o.conn);
     conntype ??= profile.type;

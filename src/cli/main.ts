@@ -101,7 +101,9 @@ Examples:
   // Only the family of the command that runs is loaded; all of them for help or an unknown command.
   const name = commandNamed(argv, conntypes);
   const family = FAMILIES.find((f) => name !== undefined && f.commands.includes(name));
-  const families = family ? [family] : name === 'version' ? [] : FAMILIES;
+  // `version` and `--version`/`-V` with no command load none (commander prints the version and stops).
+  const versionOnly = name === 'version' || (name === undefined && argv.some((a) => a === '--version' || a === '-V') && !argv.some((a) => a === '--help' || a === '-h'));
+  const families = family ? [family] : versionOnly ? [] : FAMILIES;
   // (Subcommands inherit the program's exit override, output and help settings.)
   for (const register of await Promise.all(families.map((f) => f.load()))) register(program, ctx);
   try {

@@ -14,15 +14,11 @@ import { Option } from 'commander';
 import type { GlobalOptions } from './connection.ts';
 import type { Conntype } from './conntypes.ts';
 import { UsageError } from '../core/errors.ts';
-import { describeDecoderDrops } from '../transport/serial.ts';
 
 /** True when the command line asks `serve` for a serial link (then UDP is opt-in). */
 export function servesSerial(globals: GlobalOptions): boolean {
   return typeof globals['serial'] === 'string' || globals['pty'] === true || typeof globals['ptyLink'] === 'string';
 }
-
-/** The decoder's drop counters that are not zero, as `bad CRC 2, orphan continuation 1`. */
-export const describeDrops = describeDecoderDrops;
 
 export const serialConntype: Conntype = {
   name: 'serial',
@@ -33,7 +29,8 @@ export const serialConntype: Conntype = {
   ],
   shortConnstring: (globals) => (typeof globals['serial'] === 'string' ? globals['serial'] : undefined),
   async open(connstring, o) {
-    const { openSerialClient, parseSerialConnstring } = await import('../transport/serial.ts');
+    // Imported here, not at the top: a command on another link never loads serial framing.
+    const { openSerialClient, parseSerialConnstring, describeDecoderDrops } = await import('../transport/serial.ts');
     const extra = typeof o.connextra === 'string' && o.connextra !== '' ? `,${o.connextra}` : '';
     const c = parseSerialConnstring(connstring + extra);
     const transport = await openSerialClient({
@@ -53,7 +50,7 @@ export const serialConntype: Conntype = {
       process.stderr.write(`serial: opened ${c.path} at ${c.baudRate} baud\n`);
       // Frames the decoder dropped (bad CRC, bad base64, ...) are reported when the link closes.
       transport.onClose(() => {
-        const drops = describeDrops(transport.stats.decoder as unknown as Record<string, number>);
+        const drops = describeDecoderDrops(transport.stats.decoder as unknown as Record<string, number>);
         if (drops) process.stderr.write(`serial: frames dropped: ${drops}\n`);
       });
     }

@@ -107,6 +107,11 @@ export class SmpClient {
     return this.currentVersion;
   }
 
+  /** True once the device has answered anything on this client (the CLI words a timeout by it). */
+  get deviceAnswered(): boolean {
+    return this.versionKnown;
+  }
+
   /** Largest SMP packet (header included) the transport carries. */
   get mtu(): number {
     return this.transport.mtu;
@@ -156,6 +161,7 @@ export class SmpClient {
     if (this.currentVersion === 1 && !this.versionKnown && !this.noFallback) {
       const second = await this.exchange(group, id, opCode, payload, { ...options, tries: 1 }, 0);
       if (second.kind === 'answer') return second.response;
+      first.error.message += ', then once more in SMP v1';
     }
     throw first.error;
   }
@@ -207,7 +213,8 @@ export class SmpClient {
             else {
               cleanup();
               this.stats.timeouts++;
-              const each = options.backoffMaxMs === undefined ? `of ${timeoutMs} ms` : `from ${timeoutMs} ms up to ${Math.max(timeoutMs, options.backoffMaxMs)} ms`;
+              const ms = (v: number): string => `${Math.round(v)} ms`;
+              const each = options.backoffMaxMs === undefined ? `of ${ms(timeoutMs)}` : `from ${ms(timeoutMs)} up to ${ms(Math.max(timeoutMs, options.backoffMaxMs))}`;
               reject(new TransportError('TRANSPORT_TIMEOUT', `no response from the device after ${tries} ${tries === 1 ? 'try' : 'tries'} ${each}`));
             }
           }, wait);

@@ -81,6 +81,6 @@ export function registerDashboardCommand(program: Command, ctx: CliContext): voi
           process.on('SIGTERM', stop);
         });
         await server.close();
-      }),
+      }, { usesProfile: true }),
     );
 }
