@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli, startServeProcess, tempDir } from './helpers.ts';
+import { spawn } from 'node:child_process';
+import { CLI, runCli, startServeProcess, tempDir } from './helpers.ts';
 import { openUdpClient } from '../src/transport/udp.ts';
 import { SmpClient } from '../src/client/client.ts';
 import { commands } from '../src/core/commands/index.ts';
@@ -188,7 +189,7 @@ describe('serve --devices N: many devices in one process (real process, UDP on 1
     }
   });
 
-  it('bad arguments are usage errors (exit 2) and start nothing', async () => {
+  it('bad arguments are usage errors (exit 2) and start nothing; --json start line', async () => {
     const dir = await tempDir('serve-devices-');
     const blocker = createSocket('udp4');
     await new Promise<void>((res) => blocker.bind(0, '127.0.0.1', res));
@@ -212,9 +213,30 @@ describe('serve --devices N: many devices in one process (real process, UDP on 1
         assert.match(r.stderr, message, args.join(' '));
         assert.doesNotMatch(r.stdout, /listening on/);
       }
-      // The failed start released its lock and bound nothing: a good one starts on the same directory.
-      const serve = await startDevices(['--devices', '2', '--data', data]);
-      await serve.stop();
+      // The failed start released its lock and bound nothing: a good one starts on the same
+      // directory, and with --json says where in one line.
+      const child = spawn(CLI, ['--json', 'serve', '--devices', '3', '--udp', '127.0.0.1:0', '--fast', '--data', data, '--fail-rate', '0.34', '--fail-kinds', 'silent'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      try {
+        const line = await new Promise<string>((resolve, reject) => {
+          let out = '';
+          child.stdout.on('data', (d: Buffer) => {
+            out += d.toString();
+            if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
+          });
+          child.on('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+        });
+        const j = JSON.parse(line) as { listening: string[]; devices: number; basePort: number; lastPort: number; dataDir: string; faults: { seed: number; rate: number; revert: number[]; drop: number[]; silent: number[] } };
+        assert.equal(j.devices, 3);
+        assert.equal(j.lastPort, j.basePort + 2);
+        assert.deepEqual(j.listening, [`udp 127.0.0.1:${j.basePort}..${j.lastPort}`]);
+        assert.equal(j.dataDir, data);
+        assert.deepEqual({ ...j.faults }, { seed: 1, rate: 0.34, dropRate: 0.1, revert: [], drop: [], silent: planFaults(3, { rate: 0.34, seed: 1, kinds: ['silent'] }).byKind.silent });
+        assert.equal(j.faults.silent.length, 1);
+      } finally {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
     } finally {
       blocker.close();
       await dir.remove();

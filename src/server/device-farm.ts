@@ -123,6 +123,8 @@ export interface DeviceFarmOptions {
   mtu?: number;
   /** Options every device gets. */
   device?: FarmDeviceOptions;
+  /** Options of device `index` over {@link device} (its event log, naming it). */
+  perDevice?: (index: number) => FarmDeviceOptions;
   /** Misbehaving devices (absent: none). */
   faults?: FaultOptions;
   /** Devices started at once (default 8): start-up is mostly waiting for the disk. */
@@ -306,6 +308,7 @@ export async function startDeviceFarm(options: DeviceFarmOptions): Promise<Devic
       const fault = plan?.byDevice.get(index);
       const agent = await createAgent({
         ...device,
+        ...options.perDevice?.(index),
         dataDir,
         image: { ...device.image, sparseSlots: true },
         transports: [t],

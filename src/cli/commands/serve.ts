@@ -157,7 +157,7 @@ function faultOptions(opts: Record<string, unknown>): FaultOptions | undefined {
 }
 
 /** `--devices N`: N devices on consecutive ports, each in DATA/<i>, until SIGTERM / SIGINT. */
-async function serveDevices(count: number, options: AgentOptions, faults: FaultOptions | undefined, json: boolean, out: Output): Promise<void> {
+async function serveDevices(count: number, options: AgentOptions, faults: FaultOptions | undefined, json: boolean, verbose: boolean, out: Output): Promise<void> {
   const udp = options.udp!;
   if (udp.port !== 0 && udp.port + count - 1 > 65535) {
     throw new UsageError(`--devices ${count} from port ${udp.port} needs ports ${udp.port}..${udp.port + count - 1}, past 65535: give a lower base port (or port 0 for any free range)`);
@@ -171,6 +171,11 @@ async function serveDevices(count: number, options: AgentOptions, faults: FaultO
     dataDir,
     ...(udp.mtu !== undefined ? { mtu: udp.mtu } : {}),
     device,
+    // Each device's lines name it.
+    perDevice: (i) => ({
+      ...(verbose ? { onEvent: (e) => process.stderr.write(`serve: device ${i}: ${formatServerEvent(e)}\n`) } : {}),
+      onError: (e) => process.stderr.write(`server: device ${i}: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`),
+    }),
     ...(faults ? { faults } : {}),
     ...(onStatus ? { onStatus } : {}),
   }).catch((e: unknown) => {
@@ -310,7 +315,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           onStatus: (m) => process.stderr.write(`serve: ${m}\n`),
           onError: (e) => process.stderr.write(`server: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`),
         };
-        if (devices !== undefined) return serveDevices(devices, options, faults, ctx.output.json, out);
+        if (devices !== undefined) return serveDevices(devices, options, faults, ctx.output.json, ctx.globals.verbose === true, out);
         const agent = await createAgent(options).catch((e: unknown) => {
           // A port in use: say which, and how to pick another.
           if (udp && e instanceof McuMgrError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE') {
