@@ -344,15 +344,15 @@ export class McubootModel {
               })).bytes;
           if (bytes.length > model.maxImageSize) throw new RangeError(`factory image ${i} is ${bytes.length} bytes, more than ${model.maxImageSize}`);
           const primary = model.slots[2 * i]!;
-          await primary.eraseAll();
+          // Files left by a first start cut short are erased; files made just now are erased already.
+          if (!primary.created) await primary.eraseAll();
           await primary.write(0, bytes);
           // Direct-XIP with revert boots only slots whose trailer has the magic: the factory image is
           // programmed confirmed (imgtool --pad --confirm, Zephyr's zephyr.signed.confirmed.bin).
           if (layout.mode === 'direct-xip-revert') await primary.write(primary.size - TRAILER_INFO_SIZE, encodeTrailerTail({ magic: true, imageOk: true }));
           await primary.sync();
-          await model.slots[2 * i + 1]!.eraseAll();
-          // A first start cut short with other storage options left files in another encoding.
-          await model.scratch[i]!.eraseAll();
+          // (A first start cut short with other storage options left files in another encoding.)
+          for (const f of [model.slots[2 * i + 1]!, model.scratch[i]!]) if (!f.created) await f.eraseAll();
         }
         await writeFileAtomic(layoutPath, JSON.stringify(layout));
       }

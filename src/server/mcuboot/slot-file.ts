@@ -93,6 +93,8 @@ export class SlotFile implements ImageSource {
     readonly timing: FlashTiming | undefined,
     /** Sparse storage: bytes stored inverted, erased = holes (see the module comment). */
     readonly sparse: boolean,
+    /** {@link SlotFile.open} made the file (erased, durably): erasing it again changes nothing. */
+    readonly created: boolean,
   ) {
     this.handle = handle;
   }
@@ -103,19 +105,21 @@ export class SlotFile implements ImageSource {
    */
   static async open(path: string, size: number, timing?: FlashTiming, sparse = false): Promise<SlotFile> {
     let handle: FileHandle;
+    let created = false;
     try {
       handle = await open(path, 'r+');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       await createErasedFile(path, size, sparse);
       handle = await open(path, 'r+');
+      created = true;
     }
     const st = await handle.stat();
     if (st.size !== size) {
       await handle.close();
       throw new McuMgrError('DEVICE_STATE', `slot file ${path} is ${st.size} bytes, expected ${size} (slot size changed?)`);
     }
-    return new SlotFile(path, size, handle, timing, sparse);
+    return new SlotFile(path, size, handle, timing, sparse, created);
   }
 
   private check(offset: number, length: number): void {
