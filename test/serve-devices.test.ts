@@ -213,6 +213,19 @@ describe('serve --devices N: many devices in one process (real process, UDP on 1
         assert.match(r.stderr, message, args.join(' '));
         assert.doesNotMatch(r.stdout, /listening on/);
       }
+      // serve --help documents the flags.
+      const help = (await runCli(['serve', '--help'])).stdout.replace(/\s+/g, ' ');
+      for (const [flag, text] of [
+        ['--devices <n>', /device i listens on UDP BASEPORT\+i of --udp HOST:BASEPORT/],
+        ['--fail-rate <p>', /revert .* drop .* silent/],
+        ['--fail-seed <n>', /default 1/],
+        ['--fail-kinds <list>', /default revert,drop,silent/],
+        ['--drop-rate <p>', /default 0\.1/],
+      ] as const) {
+        const at = help.indexOf(flag);
+        assert.ok(at >= 0, `${flag} in serve --help`);
+        assert.match(help.slice(at, at + 400), text, flag);
+      }
       // The failed start released its lock and bound nothing: a good one starts on the same
       // directory, and with --json says where in one line.
       const child = spawn(CLI, ['--json', 'serve', '--devices', '3', '--udp', '127.0.0.1:0', '--fast', '--data', data, '--fail-rate', '0.34', '--fail-kinds', 'silent'], { stdio: ['ignore', 'pipe', 'pipe'] });
