@@ -19,6 +19,8 @@ import { DEFAULT_FS_QUOTA } from '../../server/fs-quota.ts';
 import { stat } from 'node:fs/promises';
 import { MCUBOOT_MODE_NAMES, isMcubootModeName } from '../../server/mcuboot/modes.ts';
 import { formatKconfigSettings, kconfigOptions, parseKconfig, type KconfigSource } from '../../server/kconfig.ts';
+import { DEFAULT_DROP_RATE, DEVICE_FAULTS, describeFault, startDeviceFarm, type DeviceFault, type FaultOptions } from '../../server/device-farm.ts';
+import type { Output } from '../output.ts';
 
 export function defaultDataDir(): string {
   const env = process.env['MCUMGR_DATA'];
@@ -126,6 +128,99 @@ async function readKconfig(file: string): Promise<KconfigSource> {
   }
 }
 
+/** A fraction 0..1 from a flag. */
+function fraction(name: string, text: unknown): number {
+  const n = Number(text);
+  if (typeof text !== 'string' || text.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(`${name} must be a number from 0 to 1, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+/** `--fail-rate`, `--fail-seed`, `--fail-kinds`, `--drop-rate`: the misbehaving devices of `--devices`. */
+function faultOptions(opts: Record<string, unknown>): FaultOptions | undefined {
+  const given = ['failRate', 'failSeed', 'failKinds', 'dropRate'].filter((k) => opts[k] !== undefined);
+  if (opts['failRate'] === undefined) {
+    if (given.length > 0) throw new UsageError('--fail-seed, --fail-kinds and --drop-rate go with --fail-rate P');
+    return undefined;
+  }
+  const rate = fraction('--fail-rate', opts['failRate']);
+  const seedText = opts['failSeed'];
+  const seed = seedText === undefined ? 1 : Number(seedText);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new UsageError(`--fail-seed must be an integer 0..4294967295, got ${JSON.stringify(seedText)}`);
+  let kinds: DeviceFault[] | undefined;
+  if (typeof opts['failKinds'] === 'string') {
+    const list = opts['failKinds'].split(',').map((k) => k.trim()).filter((k) => k !== '');
+    const bad = list.filter((k) => !(DEVICE_FAULTS as readonly string[]).includes(k));
+    if (list.length === 0 || bad.length > 0) throw new UsageError(`--fail-kinds takes a comma-separated list of ${DEVICE_FAULTS.join(', ')}; got ${JSON.stringify(opts['failKinds'])}`);
+    kinds = list as DeviceFault[];
+  }
+  return { rate, seed, ...(kinds ? { kinds } : {}), ...(opts['dropRate'] !== undefined ? { dropRate: fraction('--drop-rate', opts['dropRate']) } : {}) };
+}
+
+/** `--devices N`: N devices on consecutive ports, each in DATA/<i>, until SIGTERM / SIGINT. */
+async function serveDevices(count: number, options: AgentOptions, faults: FaultOptions | undefined, json: boolean, verbose: boolean, out: Output): Promise<void> {
+  const udp = options.udp!;
+  if (udp.port !== 0 && udp.port + count - 1 > 65535) {
+    throw new UsageError(`--devices ${count} from port ${udp.port} needs ports ${udp.port}..${udp.port + count - 1}, past 65535: give a lower base port (or port 0 for any free range)`);
+  }
+  // Where, what it listens on and the host watch are the farm's; every other option is each device's.
+  const { dataDir, udp: _udp, onStatus, closeOnDisconnect: _c, ...device } = options;
+  const farm = await startDeviceFarm({
+    count,
+    host: udp.host,
+    basePort: udp.port,
+    dataDir,
+    ...(udp.mtu !== undefined ? { mtu: udp.mtu } : {}),
+    device,
+    // Each device's lines name it.
+    perDevice: (i) => ({
+      ...(verbose ? { onEvent: (e) => process.stderr.write(`serve: device ${i}: ${formatServerEvent(e)}\n`) } : {}),
+      onError: (e) => process.stderr.write(`server: device ${i}: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`),
+    }),
+    ...(faults ? { faults } : {}),
+    ...(onStatus ? { onStatus } : {}),
+  }).catch((e: unknown) => {
+    if (e instanceof McuMgrError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE') {
+      throw new UsageError(`a UDP port in ${udp.port}..${udp.port + count - 1} on ${udp.host} is already in use (${e.message}): pick another base port, or port 0 for any free range`, { cause: e });
+    }
+    throw e;
+  });
+  const plan = farm.faults;
+  if (json) {
+    const f = plan ? { seed: plan.seed, rate: plan.rate, dropRate: plan.dropRate, ...plan.byKind } : undefined;
+    process.stdout.write(JSON.stringify({ listening: [farm.describe()], devices: count, host: farm.host, basePort: farm.basePort, lastPort: farm.lastPort, dataDir, ...(f ? { faults: f } : {}) }) + '\n');
+  } else {
+    let text = `mcumgr emulator listening on ${farm.describe()} (${count} device${count === 1 ? '' : 's'}; device i on port ${farm.basePort}+i, data: ${join(dataDir, '<i>')})\n`;
+    if (plan) {
+      text += `faults: seed ${plan.seed}, fail-rate ${plan.rate}: ${plan.byDevice.size} of ${count} devices misbehave\n`;
+      for (const kind of DEVICE_FAULTS) text += `fault ${kind}: ${plan.byKind[kind].join(',') || 'none'} (${describeFault(kind, plan.dropRate)})\n`;
+    }
+    text += `Try:  ./bin/mcumgr --conntype udp --connstring ${farm.host.includes(':') ? `[${farm.host}]` : farm.host}:${farm.basePort} echo hello   (device 0)\n`;
+    process.stdout.write(text);
+  }
+  out.info('Press Ctrl-C to stop.');
+  await untilSignal(() => farm.close());
+}
+
+/**
+ * Waits for SIGTERM / SIGINT, then runs `stop`: the queues' backlogs are dropped and requests being
+ * processed get a moment, then every store closes (as at a reset); a second signal exits at once
+ * (every store survives a kill at any point).
+ */
+function untilSignal(stop: () => Promise<void>): Promise<void> {
+  return new Promise<void>((res) => {
+    const onSignal = (): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      const again = (): never => process.exit(130);
+      process.once('SIGINT', again);
+      process.once('SIGTERM', again);
+      void stop().then(res);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
 export function registerServeCommand(program: Command, ctx: CliContext): Command {
   return program
     .command('serve')
@@ -155,6 +250,11 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
     .option('--processing-us <us>', `processing time per request (default ${ZEPHYR_DEVICE_TIMING.processingUs})`)
     .option('--flash-write-us <us>', `flash programming time per byte (default ${ZEPHYR_DEVICE_TIMING.flash.writeUsPerByte})`)
     .option('--flash-erase-ms <ms>', `flash erase time per ${ZEPHYR_DEVICE_TIMING.flash.sectorSize}-byte sector, for the image length when an upload starts (default ${ZEPHYR_DEVICE_TIMING.flash.eraseMsPerSector})`)
+    .option('--devices <n>', 'run N independent devices in this process: device i listens on UDP BASEPORT+i of --udp HOST:BASEPORT (needs --udp; port 0 picks any free range) and keeps its state in DATA/<i>; UDP only, no host network watch, sparse slot files')
+    .option('--fail-rate <p>', 'with --devices: a fraction P (0..1) of the devices misbehave, chosen by --fail-seed and printed at start, the kinds dealt out in turn: revert (a new image never confirms itself: MCUboot reverts it), drop (loses --drop-rate of datagrams each way), silent (stops answering at its first image upload)')
+    .option('--fail-seed <n>', 'seed of the --fail-rate choice and of the losses (default 1): the same seed picks the same devices')
+    .option('--fail-kinds <list>', `the fault kinds dealt out, comma-separated (default ${DEVICE_FAULTS.join(',')})`)
+    .option('--drop-rate <p>', `fraction of datagrams a drop device loses in each direction (default ${DEFAULT_DROP_RATE})`)
     .option('--rx-line-buffers <n>', `serial receive line buffers, Zephyr's CONFIG_UART_MCUMGR_RX_BUF_COUNT: lines arriving while the device is busy and all are taken are lost (default ${ZEPHYR_DEVICE_TIMING.rxLineBuffers}; unlimited with --fast)`)
     .action((opts: Record<string, unknown>) =>
       ctx.run(async (out) => {
@@ -166,6 +266,11 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           out.result({ read: k.read }, () => formatKconfigSettings(k.read));
           return;
         }
+        const devices = opts['devices'] === undefined ? undefined : positiveInt('--devices', opts['devices'] as string, 1);
+        if (devices !== undefined && devices > 65535) throw new UsageError(`--devices must be at most 65535, got ${devices}`);
+        const faults = faultOptions(opts);
+        if (faults && devices === undefined) throw new UsageError('--fail-rate needs --devices N');
+        if (devices !== undefined && typeof ctx.globals.udp !== 'string') throw new UsageError('--devices N needs --udp HOST:BASEPORT: device i listens on BASEPORT+i');
         const dataDir = typeof opts['data'] === 'string' ? resolve(opts['data']) : defaultDataDir();
         // Unset buffer flags leave the .config's (or the defaults) in force.
         const bufSize = opts['bufSize'] === undefined ? undefined : positiveInt('--buf-size', opts['bufSize'] as string, 2048);
@@ -183,6 +288,9 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
         const links: ServeLinkOptions = {};
         for (const conntype of ctx.conntypes.all()) Object.assign(links, await conntype.serve?.(opts, ctx.globals));
         if (!links.serial && !servesUdp && bleName === undefined) throw new UsageError('no transport to serve on');
+        if (devices !== undefined && (!servesUdp || links.serial || bleName !== undefined || closeOnDisconnect)) {
+          throw new UsageError('--devices serves UDP only: it does not go with --serial, --pty, --ble, --no-udp-listen or --close-on-disconnect');
+        }
         const udp = servesUdp ? parseHostPort(typeof ctx.globals.udp === 'string' ? ctx.globals.udp : '127.0.0.1:1337') : undefined;
         const options: AgentOptions = {
           dataDir,
@@ -207,6 +315,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           onStatus: (m) => process.stderr.write(`serve: ${m}\n`),
           onError: (e) => process.stderr.write(`server: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`),
         };
+        if (devices !== undefined) return serveDevices(devices, options, faults, ctx.output.json, ctx.globals.verbose === true, out);
         const agent = await createAgent(options).catch((e: unknown) => {
           // A port in use: say which, and how to pick another.
           if (udp && e instanceof McuMgrError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE') {
@@ -224,21 +333,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): Command
           process.stdout.write(text);
         }
         out.info('Press Ctrl-C to stop.');
-        // SIGTERM / SIGINT: the queue's backlog is dropped and the request being processed gets
-        // a moment, then every store closes (as at a reset); a second signal exits at once
-        // (every store survives a kill at any point).
-        await new Promise<void>((res) => {
-          const stop = (): void => {
-            process.off('SIGINT', stop);
-            process.off('SIGTERM', stop);
-            const again = (): never => process.exit(130);
-            process.once('SIGINT', again);
-            process.once('SIGTERM', again);
-            void agent.close().then(res);
-          };
-          process.on('SIGINT', stop);
-          process.on('SIGTERM', stop);
-        });
+        await untilSignal(() => agent.close());
       }),
     );
 }

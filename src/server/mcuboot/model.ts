@@ -5,7 +5,9 @@
  * Storage, under `dir`:
  * ```
  * layout.json                  slot size, image count, trailer size, mode (checked on every open)
- * image-<n>/slot-0.bin         primary slot of image n (slot size bytes, 0xff = erased)
+ * image-<n>/slot-0.bin         primary slot of image n (slot size bytes, 0xff = erased; with
+ *                              `slotStorage: "sparse"` in layout.json every byte is stored
+ *                              inverted, erased = holes: see slot-file.ts)
  * image-<n>/slot-1.bin         secondary slot
  * image-<n>/scratch.bin        one swap sector
  * image-<n>/swap-status.json   swap journal, present only while a swap is in progress
@@ -123,6 +125,12 @@ export interface McubootModelOptions {
    * its image number; the counter rises when an image is confirmed (or installed permanently).
    */
   hwRollbackProtection?: boolean;
+  /**
+   * Keep the slots of a new device as sparse files (inverted bytes, erased = holes; slot-file.ts):
+   * creating and erasing a slot writes nothing, so a thousand devices do not write their slots'
+   * full size. Fixed when the device is created (layout.json); an existing device keeps its own.
+   */
+  sparseSlots?: boolean;
 }
 
 interface Layout {
@@ -133,6 +141,8 @@ interface Layout {
   sectorSize: number;
   /** Absent in directories made before modes existed: those are swap devices. */
   mode?: McubootModeName;
+  /** `sparse`: slot files store bytes inverted, erased = holes (slot-file.ts). Absent: plain, 0xff-filled. */
+  slotStorage?: 'sparse';
 }
 
 /** img_mgmt's next-boot type (`enum img_mgmt_next_boot_type`). */
@@ -279,6 +289,7 @@ export class McubootModel {
       trailerSize: options.trailerSize ?? imgtoolTrailerSize(),
       sectorSize: options.sectorSize ?? DEFAULT_SECTOR_SIZE,
       mode: options.mode ?? 'swap-move',
+      ...(options.sparseSlots ? { slotStorage: 'sparse' as const } : {}),
     };
     if (isEquivalentSlotMode(wanted.mode!) && wanted.images !== 1) {
       // img_mgmt_active_slot: "Multi image does not support DirectXIP currently" (Zephyr img_mgmt.c).
@@ -315,8 +326,9 @@ export class McubootModel {
       for (let i = 0; i < layout.images; i++) {
         const d = join(options.dir, `image-${i}`);
         await mkdir(d, { recursive: true });
-        model.slots.push(await SlotFile.open(join(d, 'slot-0.bin'), layout.slotSize, options.flashTiming), await SlotFile.open(join(d, 'slot-1.bin'), layout.slotSize, options.flashTiming));
-        model.scratch.push(await SlotFile.open(join(d, 'scratch.bin'), layout.sectorSize));
+        const sparse = layout.slotStorage === 'sparse';
+        model.slots.push(await SlotFile.open(join(d, 'slot-0.bin'), layout.slotSize, options.flashTiming, sparse), await SlotFile.open(join(d, 'slot-1.bin'), layout.slotSize, options.flashTiming, sparse));
+        model.scratch.push(await SlotFile.open(join(d, 'scratch.bin'), layout.sectorSize, undefined, sparse));
       }
       if (!existing) {
         // First start: install the factory images, then commit the layout (a crash before the
@@ -332,13 +344,15 @@ export class McubootModel {
               })).bytes;
           if (bytes.length > model.maxImageSize) throw new RangeError(`factory image ${i} is ${bytes.length} bytes, more than ${model.maxImageSize}`);
           const primary = model.slots[2 * i]!;
-          await primary.eraseAll();
+          // Files left by a first start cut short are erased; files made just now are erased already.
+          if (!primary.created) await primary.eraseAll();
           await primary.write(0, bytes);
           // Direct-XIP with revert boots only slots whose trailer has the magic: the factory image is
           // programmed confirmed (imgtool --pad --confirm, Zephyr's zephyr.signed.confirmed.bin).
           if (layout.mode === 'direct-xip-revert') await primary.write(primary.size - TRAILER_INFO_SIZE, encodeTrailerTail({ magic: true, imageOk: true }));
           await primary.sync();
-          await model.slots[2 * i + 1]!.eraseAll();
+          // (A first start cut short with other storage options left files in another encoding.)
+          for (const f of [model.slots[2 * i + 1]!, model.scratch[i]!]) if (!f.created) await f.eraseAll();
         }
         await writeFileAtomic(layoutPath, JSON.stringify(layout));
       }

@@ -9,6 +9,13 @@
  * (`finishUpload` syncs once, the swap journal syncs its steps); a device that loses power
  * mid-upload resumes or restarts the upload either way.
  *
+ * Sparse storage (optional, `sparse`): the file holds every byte inverted (b ^ 0xff), so that erased
+ * flash (0xff) is zero on disk, and an erased file is made with one truncate: a hole that takes no
+ * disk blocks and no write. A thousand emulated devices in one process (`serve --devices`) then
+ * write only what is uploaded, not their slots' full size, at creation and at every erase. Holes
+ * read as zeros, so any write anywhere (a trailer at the slot's end) leaves the rest erased. Which
+ * encoding a slot uses is fixed when its device is created (the MCUboot model's layout.json).
+ *
  * Flash timing (optional, {@link FlashTiming}): upload writes ({@link SlotFile.writeTimed}) and the
  * upload's erase take as long as on a device's flash (see src/server/device-timing.ts); boot-time
  * work (a fresh device's factory image, swaps) stays as fast as the host's disk.
@@ -26,6 +33,19 @@ export const ERASED_BYTE = 0xff;
 export const IO_CHUNK = 64 * 1024;
 
 const ERASED_CHUNK = new Uint8Array(IO_CHUNK).fill(ERASED_BYTE);
+/** Erased bytes as a sparse slot stores them. */
+const ZERO_CHUNK = new Uint8Array(IO_CHUNK);
+
+/** Inverts bytes in place (sparse storage's encoding, its own inverse). */
+function invert(bytes: Uint8Array): void {
+  let i = 0;
+  if (bytes.byteOffset % 4 === 0) {
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
+    for (let w = 0; w < words.length; w++) words[w] = ~words[w]!;
+    i = words.length * 4;
+  }
+  for (; i < bytes.length; i++) bytes[i] = ~bytes[i]! & 0xff;
+}
 
 /** Incremental hashes over `node:crypto` (faster than the portable default). */
 export const nodeHashFactory: HashFactory = (algorithm) => {
@@ -49,16 +69,21 @@ async function writeFully(handle: FileHandle, data: Uint8Array, position: number
   }
 }
 
-/** Writes a file of `size` erased bytes at `path` (temp + fsync + rename + fsync dir). */
-export async function createErasedFile(path: string, size: number): Promise<void> {
+/**
+ * Writes a file of `size` erased bytes at `path` (temp + fsync + rename + fsync dir); `sparse`: in
+ * sparse storage's encoding, a hole of `size` bytes (nothing written).
+ */
+export async function createErasedFile(path: string, size: number, sparse = false): Promise<void> {
   await writeFileAtomic(path, async (h) => {
-    for (let off = 0; off < size; off += IO_CHUNK) await writeFully(h, ERASED_CHUNK.subarray(0, Math.min(IO_CHUNK, size - off)), off);
+    if (sparse) await h.truncate(size);
+    else for (let off = 0; off < size; off += IO_CHUNK) await writeFully(h, ERASED_CHUNK.subarray(0, Math.min(IO_CHUNK, size - off)), off);
   });
 }
 
 export class SlotFile implements ImageSource {
   private handle: FileHandle;
-  private readonly buffer = new Uint8Array(2 * IO_CHUNK + 16);
+  /** Allocated at the first read: an idle device (of a thousand in one process) holds none. */
+  private buffer: Uint8Array | undefined;
   private readonly clock = new DelayClock();
 
   private constructor(
@@ -66,26 +91,35 @@ export class SlotFile implements ImageSource {
     readonly size: number,
     handle: FileHandle,
     readonly timing: FlashTiming | undefined,
+    /** Sparse storage: bytes stored inverted, erased = holes (see the module comment). */
+    readonly sparse: boolean,
+    /** {@link SlotFile.open} made the file (erased, durably): erasing it again changes nothing. */
+    readonly created: boolean,
   ) {
     this.handle = handle;
   }
 
-  /** Opens a slot file, creating it erased when missing. Throws if it exists with another size. */
-  static async open(path: string, size: number, timing?: FlashTiming): Promise<SlotFile> {
+  /**
+   * Opens a slot file, creating it erased when missing. Throws if it exists with another size.
+   * `sparse` must be what the file was created with.
+   */
+  static async open(path: string, size: number, timing?: FlashTiming, sparse = false): Promise<SlotFile> {
     let handle: FileHandle;
+    let created = false;
     try {
       handle = await open(path, 'r+');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      await createErasedFile(path, size);
+      await createErasedFile(path, size, sparse);
       handle = await open(path, 'r+');
+      created = true;
     }
     const st = await handle.stat();
     if (st.size !== size) {
       await handle.close();
       throw new McuMgrError('DEVICE_STATE', `slot file ${path} is ${st.size} bytes, expected ${size} (slot size changed?)`);
     }
-    return new SlotFile(path, size, handle, timing);
+    return new SlotFile(path, size, handle, timing, sparse, created);
   }
 
   private check(offset: number, length: number): void {
@@ -100,13 +134,15 @@ export class SlotFile implements ImageSource {
    */
   async read(offset: number, length: number): Promise<Uint8Array> {
     this.check(offset, length);
-    const out = length <= this.buffer.length ? this.buffer.subarray(0, length) : new Uint8Array(length);
+    const buffer = (this.buffer ??= new Uint8Array(2 * IO_CHUNK + 16));
+    const out = length <= buffer.length ? buffer.subarray(0, length) : new Uint8Array(length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);
       if (bytesRead <= 0) throw new McuMgrError('DEVICE_STATE', `short read from ${this.path} at ${offset + done}`);
       done += bytesRead;
     }
+    if (this.sparse) invert(out);
     return out;
   }
 
@@ -125,7 +161,12 @@ export class SlotFile implements ImageSource {
     this.check(offset, data.length);
     this.generation++;
     try {
-      await writeFully(this.handle, data, offset);
+      if (this.sparse) {
+        // A copy: the caller's bytes (often another slot's read buffer) stay as they are.
+        const stored = data.slice();
+        invert(stored);
+        await writeFully(this.handle, stored, offset);
+      } else await writeFully(this.handle, data, offset);
     } finally {
       this.generation++;
     }
@@ -147,7 +188,8 @@ export class SlotFile implements ImageSource {
     this.check(offset, length);
     this.generation++;
     try {
-      for (let off = 0; off < length; off += IO_CHUNK) await writeFully(this.handle, ERASED_CHUNK.subarray(0, Math.min(IO_CHUNK, length - off)), offset + off);
+      const erased = this.sparse ? ZERO_CHUNK : ERASED_CHUNK;
+      for (let off = 0; off < length; off += IO_CHUNK) await writeFully(this.handle, erased.subarray(0, Math.min(IO_CHUNK, length - off)), offset + off);
     } finally {
       this.generation++;
     }
@@ -163,7 +205,7 @@ export class SlotFile implements ImageSource {
     this.generation++;
     try {
       await this.handle.close();
-      await createErasedFile(this.path, this.size);
+      await createErasedFile(this.path, this.size, this.sparse);
       this.handle = await open(this.path, 'r+');
     } finally {
       this.generation++;
