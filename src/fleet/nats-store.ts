@@ -30,7 +30,6 @@ export const progressSubject = (group: string, device: string): string => `fleet
 export const HEARTBEAT_MS = 2000;
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 const json = (v: unknown): Uint8Array => enc.encode(JSON.stringify(v));
 
 export interface NatsOptions {

@@ -3,7 +3,7 @@
  * hash, rollouts and their per-device outcomes, and the jobs gateways run. The same records live in
  * the local store (files) and in NATS JetStream (key-value buckets, object store, streams).
  */
-import { McuMgrError, UsageError } from '../core/errors.ts';
+import { UsageError } from '../core/errors.ts';
 
 /** One slot of a device as last seen (image state), kept small for the inventory. */
 export interface SlotSummary {

@@ -289,17 +289,29 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
       if (o.id !== undefined) checkName('rollout id', o.id);
       await withStore(o, async (store) => {
         if (o.id !== undefined && (await store.getRollout(o.id))) throw new McuMgrError('FLEET_ROLLOUT', `rollout ${o.id} exists already (\`fleet rollout resume ${o.id}\` continues it)`);
-        // Everything is checked (devices, waves, budget, gateways) before the image is stored or anything is sent.
-        selectDevices(await store.listDevices(), o.select);
+        // Devices, image and gateways are checked before the rollout is stored or anything is sent.
+        const chosen = selectDevices(await store.listDevices(), o.select);
         const image = await resolveImage(store, file);
+        const check = store.executor({ parallel, openClient: clientOpener(ctx) });
+        try {
+          await check.ensureGateways([...new Set(chosen.map((d) => d.gateway))].sort(), numberOption('--gateway-timeout', o.gatewayTimeout, 30) * 1000);
+        } finally {
+          await check.close();
+        }
         const r = await createRollout(store, { image, selector: o.select, waves: o.waves, maxFailures: o.maxFailures, parallel, confirm: o.testOnly !== true, ...(o.id !== undefined ? { id: o.id } : {}) });
         out.info(`rollout ${r.id}: ${r.waves.reduce((n, w) => n + w.devices.length, 0)} devices in ${r.waves.length} wave${r.waves.length > 1 ? 's' : ''} (${r.waves.map((w) => w.devices.length).join(', ')}), image ${image.version}, budget ${r.budget.allowed} failure${r.budget.allowed === 1 ? '' : 's'}`);
         await drive(ctx, out, store, r.id, o);
       });
     }),
   );
-  storeFlags(rollout.command('pause').description('stop dispatching (jobs in flight finish); `resume` continues').argument('<id>')).action((id: string, o: StoreFlags) =>
+  // `fleet rollout pause ID --nats URL`: commander gives --nats to `rollout`, which has it too.
+  const withParent = <T extends StoreFlags>(o: T): T => {
+    const p = rollout.opts<StoreFlags & { gatewayTimeout?: string }>();
+    return { ...o, nats: o.nats ?? p.nats, natsCreds: o.natsCreds ?? p.natsCreds, fleetDir: o.fleetDir ?? p.fleetDir, ...('gatewayTimeout' in o || p.gatewayTimeout === undefined ? {} : { gatewayTimeout: p.gatewayTimeout }) };
+  };
+  storeFlags(rollout.command('pause').description('stop dispatching (jobs in flight finish); `resume` continues').argument('<id>')).action((id: string, flags: StoreFlags) =>
     ctx.run(async (out) => {
+      const o = withParent(flags);
       await withStore(o, async (store) => {
         const r = await store.getRollout(id);
         if (!r) throw new McuMgrError('FLEET_ROLLOUT', `no rollout ${id} in ${store.where}`);
@@ -310,8 +322,9 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
     }),
   );
   storeFlags(rollout.command('resume').description('continue a paused, halted or interrupted rollout here (a killed controller resumes where it stopped)').argument('<id>').option('--gateway-timeout <seconds>', 'how long to wait for gateways (default 30)')).action(
-    (id: string, o: StoreFlags & { gatewayTimeout?: string }) =>
+    (id: string, flags: StoreFlags & { gatewayTimeout?: string }) =>
       ctx.run(async (out) => {
+        const o = withParent(flags);
         await withStore(o, async (store) => {
           const r = await store.getRollout(id);
           if (!r) throw new McuMgrError('FLEET_ROLLOUT', `no rollout ${id} in ${store.where}`);
@@ -330,8 +343,9 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
         });
       }),
   );
-  storeFlags(rollout.command('abort').description('stop a rollout for good (jobs in flight finish)').argument('<id>')).action((id: string, o: StoreFlags) =>
+  storeFlags(rollout.command('abort').description('stop a rollout for good (jobs in flight finish)').argument('<id>')).action((id: string, flags: StoreFlags) =>
     ctx.run(async (out) => {
+      const o = withParent(flags);
       await withStore(o, async (store) => {
         const r = await store.getRollout(id);
         if (!r) throw new McuMgrError('FLEET_ROLLOUT', `no rollout ${id} in ${store.where}`);
