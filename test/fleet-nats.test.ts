@@ -130,6 +130,18 @@ describe('fleet over NATS JetStream: real nats-server, gateway and controller pr
     assert.equal(new Set(done).size, N);
   });
 
+  it('restart nats-server (file storage) mid-rollout: controller and gateways carry on, the rollout finishes', async () => {
+    const image = await writeImage(join(dir.path, 'v5.bin'), '5.0.0', 5);
+    const controller = spawnCli(['fleet', 'rollout', image, '--waves', '50%,100%', '--parallel', '4', '--id', 'r4', '--nats', nats.url]);
+    await controller.waitFor(/d\d+: ok 4\.0\.0 → 5\.0\.0/);
+    await nats.restart();
+    assert.equal(await controller.exited(), 0, controller.stderr());
+    const rep = await reportOf('r4');
+    assert.equal(rep.rollout.status, 'completed');
+    for (const d of rep.devices) assert.equal(d.outcome, 'ok', JSON.stringify(d));
+    for (let i = 0; i < N; i++) assert.deepEqual(await devices.running(i), { version: '5.0.0', confirmed: true }, id(i));
+  });
+
   it('bad input: unknown device, non-MCUboot image, selector that matches nothing, gateway that never comes: clear errors, nothing half-done', async () => {
     const unknown = await fleet(['devices', 'remove', 'd01', 'nope', '--json']);
     assert.equal(unknown.code, 1);

@@ -39,6 +39,22 @@ export interface NatsOptions {
   name?: string;
 }
 
+/**
+ * Runs a request again while the server is away (a restart, a lost link: the client reconnects by
+ * itself), for up to `ms`; errors of ours (McuMgrError) are not retried.
+ */
+export async function retrying<T>(what: () => Promise<T>, ms = 60000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+    try {
+      return await what();
+    } catch (e) {
+      if (e instanceof McuMgrError || Date.now() + wait > deadline) throw e;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
 async function kvAll<T>(kv: KV, filter?: string): Promise<T[]> {
   const keys: string[] = [];
   for await (const k of await kv.keys(filter)) keys.push(k);
@@ -116,64 +132,64 @@ export class NatsStore implements FleetStore {
   }
 
   async getDevice(id: string): Promise<DeviceRecord | undefined> {
-    const e = await this.devices.get(id);
+    const e = await retrying(() => this.devices.get(id));
     return e && e.operation === 'PUT' ? e.json<DeviceRecord>() : undefined;
   }
   async putDevice(device: DeviceRecord): Promise<void> {
-    await this.devices.put(device.id, json(device));
+    await retrying(() => this.devices.put(device.id, json(device)));
   }
   async deleteDevice(id: string): Promise<boolean> {
     if (!(await this.getDevice(id))) return false;
-    await this.devices.delete(id);
+    await retrying(() => this.devices.delete(id));
     return true;
   }
   listDevices(): Promise<DeviceRecord[]> {
-    return kvAll(this.devices);
+    return retrying(() => kvAll(this.devices));
   }
 
   async putImage(record: ImageRecord, bytes: Uint8Array): Promise<void> {
     if (await this.getImageRecord(record.hash)) return;
-    await this.firmware.putBlob({ name: record.hash, description: `${record.name} ${record.version}` }, bytes);
-    await this.images.put(record.hash, json(record));
+    await retrying(() => this.firmware.putBlob({ name: record.hash, description: `${record.name} ${record.version}` }, bytes));
+    await retrying(() => this.images.put(record.hash, json(record)));
   }
   async getImageRecord(hash: string): Promise<ImageRecord | undefined> {
-    const e = await this.images.get(hash);
+    const e = await retrying(() => this.images.get(hash));
     return e && e.operation === 'PUT' ? e.json<ImageRecord>() : undefined;
   }
   async getImageBytes(hash: string): Promise<Uint8Array | undefined> {
-    return (await this.firmware.getBlob(hash)) ?? undefined;
+    return (await retrying(() => this.firmware.getBlob(hash))) ?? undefined;
   }
   listImages(): Promise<ImageRecord[]> {
-    return kvAll(this.images);
+    return retrying(() => kvAll(this.images));
   }
 
   async getRollout(id: string): Promise<Rollout | undefined> {
-    const e = await this.rollouts.get(id);
+    const e = await retrying(() => this.rollouts.get(id));
     return e && e.operation === 'PUT' ? e.json<Rollout>() : undefined;
   }
   async putRollout(rollout: Rollout): Promise<void> {
-    await this.rollouts.put(rollout.id, json(rollout));
+    await retrying(() => this.rollouts.put(rollout.id, json(rollout)));
   }
   listRollouts(): Promise<Rollout[]> {
-    return kvAll(this.rollouts);
+    return retrying(() => kvAll(this.rollouts));
   }
   getRolloutDevices(id: string): Promise<RolloutDevice[]> {
-    return kvAll(this.rolloutDevices, `${id}.*`);
+    return retrying(() => kvAll(this.rolloutDevices, `${id}.*`));
   }
   async putRolloutDevice(id: string, device: RolloutDevice): Promise<void> {
-    await this.rolloutDevices.put(`${id}.${device.device}`, json(device));
+    await retrying(() => this.rolloutDevices.put(`${id}.${device.device}`, json(device)));
   }
   async getControl(id: string): Promise<Control> {
-    const e = await this.control.get(id);
+    const e = await retrying(() => this.control.get(id));
     return e && e.operation === 'PUT' ? (e.string() as Control) : 'run';
   }
   async setControl(id: string, control: Control): Promise<void> {
-    await this.control.put(id, enc.encode(control));
+    await retrying(() => this.control.put(id, enc.encode(control)));
   }
 
   /** The stored result of a job, when it has one. */
   async findResult(job: Pick<Job, 'id' | 'group' | 'device'>): Promise<JobResult | undefined> {
-    const m = await this.jsm.streams.getMessage(RESULTS_STREAM, { last_by_subj: resultSubject(job.group, job.device) });
+    const m = await retrying(() => this.jsm.streams.getMessage(RESULTS_STREAM, { last_by_subj: resultSubject(job.group, job.device) }));
     if (!m) return undefined;
     const r = m.json<JobResult>();
     return r.jobId === job.id ? r : undefined;
@@ -212,7 +228,7 @@ export class NatsStore implements FleetStore {
         for (;;) {
           const missing: string[] = [];
           for (const n of names) {
-            const e = await this.gateways.get(n);
+            const e = await retrying(() => this.gateways.get(n));
             const seen = e && e.operation === 'PUT' ? e.json<{ lastSeen: number }>().lastSeen : 0;
             if (Date.now() - seen > 5 * HEARTBEAT_MS) missing.push(n);
           }
@@ -245,7 +261,7 @@ export class NatsStore implements FleetStore {
             await check();
             if (!waiters.has(job.id)) return;
             // The message id makes a second publish of the same job (a restarted controller) a no-op.
-            await this.js.publish(jobSubject(job.gateway), json(job), { msgID: job.id });
+            await retrying(() => this.js.publish(jobSubject(job.gateway), json(job), { msgID: job.id }));
             // A result published while this connection was away (server restart) is in the stream.
             timer = setInterval(() => void check().catch(() => {}), 3000);
           })().catch((e: unknown) => {
@@ -335,7 +351,7 @@ export async function runGateway(store: NatsStore, o: GatewayOptions): Promise<v
         const dev = await store.getDevice(job.device);
         if (dev) await store.putDevice({ ...dev, state: result.state });
       }
-      await store.js.publish(resultSubject(job.group, job.device), json(result), { msgID: `${job.id}.result` });
+      await retrying(() => store.js.publish(resultSubject(job.group, job.device), json(result), { msgID: `${job.id}.result` }));
       await m.ackAck();
       o.log(`done ${job.id} ${job.device} ${result.outcome}${result.error ? ` ${result.error.name ?? result.error.code}: ${result.error.message}` : ''}`);
     } finally {
