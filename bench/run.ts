@@ -11,6 +11,7 @@ import { benchStartup } from './startup.ts';
 import { benchTransfer } from './transfer.ts';
 import { benchBle } from './ble.ts';
 import { benchDashboard } from './dashboard.ts';
+import { benchFleet } from './fleet.ts';
 
 /** Every benchmark by name. Other modules add theirs here. */
 export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
@@ -23,6 +24,7 @@ export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
   transfer: benchTransfer,
   ble: benchBle,
   dashboard: benchDashboard,
+  fleet: benchFleet,
 };
 
 const only = process.argv.slice(2);
