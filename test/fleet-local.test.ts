@@ -21,7 +21,7 @@ interface ReportRow {
   startedAt?: string;
 }
 
-describe('fleet in the local store: no server, no gateway', () => {
+describe('fleet in the local store: no server, no gateway', { timeout: 600_000 }, () => {
   let devices: Devices;
   let dir: { path: string; remove(): Promise<void> };
   let store: string;

@@ -22,7 +22,7 @@ interface Report {
   devices: { device: string; outcome: string; before?: string; after?: string; confirmed?: boolean; bytes?: number; durationMs?: number; retries?: number; gateway: string }[];
 }
 
-describe('fleet over NATS JetStream: real nats-server, gateway and controller processes', { skip: NATS_SKIP }, () => {
+describe('fleet over NATS JetStream: real nats-server, gateway and controller processes', { skip: NATS_SKIP, timeout: 1_200_000 }, () => {
   let nats: NatsServer;
   let devices: Devices;
   let dir: { path: string; remove(): Promise<void> };
@@ -180,7 +180,7 @@ describe('fleet over NATS JetStream: real nats-server, gateway and controller pr
   });
 });
 
-describe('fleet over NATS: devices that revert', { skip: NATS_SKIP }, () => {
+describe('fleet over NATS: devices that revert', { skip: NATS_SKIP, timeout: 600_000 }, () => {
   it('a wave with reverting devices halts at the budget, names them, leaves the rest untouched', async () => {
     const nats = await startNatsServer();
     const dir = await tempDir('mcumgr-fleet-revert-');
