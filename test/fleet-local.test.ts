@@ -48,7 +48,7 @@ describe('fleet in the local store: no server, no gateway', { timeout: 600_000 }
     await dir?.remove();
   });
 
-  it('a rollout in 2 waves runs in-process: every selected device upgraded and confirmed, the others untouched; report and scan', async () => {
+  it('a rollout in 2 waves runs in-process: every selected device upgraded and confirmed, the others untouched; report, scan, info, stat', async () => {
     const image = await writeImage(join(dir.path, 'v2.bin'), '2.0.0', 21);
     const r = await fleet(['rollout', image, '--select', 'bench=1,row=0', '--waves', '25%,100%', '--parallel', '2', '--id', 'l1']);
     assert.equal(r.code, 0, r.stderr + r.stdout);
@@ -64,6 +64,14 @@ describe('fleet in the local store: no server, no gateway', { timeout: 600_000 }
       list.map((d) => [d.id, d.state?.slots.find((s) => s.active)?.version]),
       list.map((d) => [d.id, Number(d.id.slice(1)) % 2 === 1 ? '2.0.0' : '1.0.0']),
     );
+    // The scan keeps the app info; info and stat run on the selected devices.
+    assert.match((JSON.parse((await fleet(['devices', 'list', '--json'])).stdout) as { state?: { appInfo?: string } }[])[0]!.state?.appInfo ?? '', /Zephyr/);
+    const info = await fleet(['info', '--select', 'row=1', '--json']);
+    assert.equal(info.code, 0, info.stderr);
+    assert.deepEqual((JSON.parse(info.stdout) as { device: string; output: string }[]).map((r) => [r.device, /Zephyr/.test(r.output)]), ['b2', 'b4', 'b6', 'b8'].map((d) => [d, true]));
+    const stat = await fleet(['stat', '--select', 'id=b1', '--json']);
+    assert.equal(stat.code, 0, stat.stderr);
+    assert.ok(Array.isArray((JSON.parse(stat.stdout) as { output: unknown }[])[0]!.output));
     // The store is plain files, each written whole (no temporary file left behind).
     assert.deepEqual((await readdir(join(store, 'rollouts', 'l1', 'devices'))).filter((f) => f.endsWith('.tmp')), []);
   });

@@ -79,6 +79,12 @@ export async function runJob(job: Job, deps: JobDeps, attempt = 1, onProgress?: 
       case 'reset':
         await client.request(commands.os.reset, {});
         break;
+      case 'info':
+        output = (await client.request(commands.os.info, { format: job.text ?? 'a' })).output;
+        break;
+      case 'stat':
+        output = job.text ? (await client.request(commands.stat.show, { name: job.text })).fields : (await client.request(commands.stat.list, {})).stat_list;
+        break;
       case 'list':
       case 'scan':
         break;
@@ -86,6 +92,14 @@ export async function runJob(job: Job, deps: JobDeps, attempt = 1, onProgress?: 
     if (job.kind !== 'reset') {
       const slots = summarizeSlots(await readImageState(client));
       state = { slots, lastSeen: new Date().toISOString() };
+      if (job.kind === 'scan') {
+        try {
+          state.appInfo = (await client.request(commands.os.info, { format: 'a' })).output;
+        } catch (e) {
+          // A device without os info (or with it disabled) answers with an error: no app info.
+          if (!(e instanceof DeviceError)) throw e;
+        }
+      }
       if (job.kind === 'list') output = slots;
       before ??= running(slots)?.version;
       after ??= running(slots)?.version;

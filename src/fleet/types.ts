@@ -20,6 +20,8 @@ export interface DeviceState {
   slots: SlotSummary[];
   /** ISO time of the last answer. */
   lastSeen: string;
+  /** OS info (`os info a`), when the device answers it (scans read it). */
+  appInfo?: string;
   /** The last error talking to it, by code, when the last try failed. */
   lastError?: { code: string; message: string };
 }
@@ -45,7 +47,7 @@ export interface ImageRecord {
   addedAt: string;
 }
 
-export type JobKind = 'upgrade' | 'list' | 'echo' | 'reset' | 'scan';
+export type JobKind = 'upgrade' | 'list' | 'echo' | 'reset' | 'scan' | 'info' | 'stat';
 
 export interface Job {
   /** Unique and stable: a job sent again (controller restart) carries the same id. */
@@ -60,7 +62,7 @@ export interface Job {
   /** upgrade: image hash in the store, and whether to confirm (false: test only). */
   image?: string;
   confirm?: boolean;
-  /** echo: text. */
+  /** echo: text; info: format (default `a`); stat: group name (none: the list of groups). */
   text?: string;
 }
 

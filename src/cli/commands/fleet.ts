@@ -414,14 +414,17 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
       .option('--gateway-timeout <seconds>', 'how long to wait for gateways (default 30)'),
   ).action((o: StoreFlags & { select: string; parallel: string; gatewayTimeout?: string }) => ctx.run((out) => runJobs(ctx, out, o, 'scan')));
 
-  for (const kind of ['echo', 'list', 'reset'] as const) {
+  const TEXT: Record<string, [string, string | undefined]> = { echo: ['text to echo', 'hello'], info: ['os info format (default a: everything)', 'a'], stat: ['statistics group (default: the list of groups)', undefined] };
+  for (const kind of ['echo', 'list', 'reset', 'info', 'stat'] as const) {
+    const text = TEXT[kind];
+    const cmd = fleet
+      .command(kind === 'list' ? 'image-list' : kind)
+      .description(`run \`${kind === 'list' ? 'image list' : kind === 'stat' ? 'stat show|list' : kind}\` on the selected devices (through their gateways)`);
+    if (text) cmd.option('--text <text>', text[0], text[1]);
     storeFlags(
-      fleet
-        .command(kind === 'list' ? 'image-list' : kind)
-        .description(`run \`${kind === 'list' ? 'image list' : kind}\` on the selected devices (through their gateways)`)
+      cmd
         .option('--select <selector>', 'devices: label=value,...', 'all')
         .option('--parallel <n>', 'devices at once', '8')
-        .option('--text <text>', 'echo text', 'hello')
         .option('--gateway-timeout <seconds>', 'how long to wait for gateways (default 30)'),
     ).action((o: StoreFlags & { select: string; parallel: string; text: string; gatewayTimeout?: string }) => ctx.run((out) => runJobs(ctx, out, o, kind)));
   }
@@ -440,13 +443,13 @@ async function runJobs(ctx: CliContext, out: Output, o: StoreFlags & { select: s
       const queue = [...devices];
       const worker = async (): Promise<void> => {
         for (let d = queue.shift(); d; d = queue.shift()) {
-          const job: Job = { id: `${group}.${d.id}`, kind, group, device: d.id, gateway: d.gateway, conntype: d.conntype, connstring: d.connstring, ...(kind === 'echo' ? { text: o.text ?? '' } : {}) };
+          const job: Job = { id: `${group}.${d.id}`, kind, group, device: d.id, gateway: d.gateway, conntype: d.conntype, connstring: d.connstring, ...(o.text !== undefined ? { text: o.text } : {}) };
           const r = await executor.run(job);
           const latest = (await store.getDevice(d.id)) ?? d;
           if (r.state) await store.putDevice({ ...latest, state: r.state });
           else if (r.error) await store.putDevice({ ...latest, state: { slots: latest.state?.slots ?? [], lastSeen: latest.state?.lastSeen ?? '', lastError: { code: r.error.code, message: r.error.message } } });
           results.push(r);
-          out.info(`${d.id}: ${r.outcome === 'ok' ? `ok ${kind === 'echo' ? JSON.stringify(r.output) : (r.after ?? '')}` : `FAILED ${r.error?.name ?? r.error?.code}: ${r.error?.message}`}`);
+          out.info(`${d.id}: ${r.outcome === 'ok' ? `ok ${kind === 'echo' || kind === 'info' || kind === 'stat' ? JSON.stringify(r.output) : (r.after ?? '')}` : `FAILED ${r.error?.name ?? r.error?.code}: ${r.error?.message}`}`);
         }
       };
       await Promise.all(Array.from({ length: Math.min(parallel, devices.length) }, worker));
