@@ -181,7 +181,7 @@ describe('fleet over NATS JetStream: real nats-server, gateway and controller pr
 });
 
 describe('fleet over NATS: devices that revert', { skip: NATS_SKIP, timeout: 600_000 }, () => {
-  it('a wave with reverting devices halts at the budget, names them, leaves the rest untouched', async () => {
+  it('a wave with reverting devices halts at the budget, names them, leaves the rest untouched; abort ends it for good', async () => {
     const nats = await startNatsServer();
     const dir = await tempDir('mcumgr-fleet-revert-');
     // r03 and r04 boot only signed images: the unsigned upgrade reverts there.
@@ -204,6 +204,12 @@ describe('fleet over NATS: devices that revert', { skip: NATS_SKIP, timeout: 600
       );
       for (const i of [2, 3, 4, 5, 6, 7]) assert.equal((await devices.running(i)).version, '1.0.0', `r0${i + 1} untouched or reverted`);
       for (const i of [0, 1]) assert.deepEqual(await devices.running(i), { version: '2.0.0', confirmed: true });
+      // Abort the halted rollout for good: it cannot be resumed after that.
+      assert.equal((await fleet(['rollout', 'abort', 'rv'])).code, 0);
+      assert.equal((JSON.parse((await fleet(['status', 'rv', '--json'])).stdout) as { status: string }).status, 'aborted');
+      const again = await fleet(['rollout', 'resume', 'rv', '--json']);
+      assert.equal((JSON.parse(again.stdout) as { error: { code: string; message: string } }).error.code, 'FLEET_ROLLOUT');
+      for (const i of [4, 5, 6, 7]) assert.equal((await devices.running(i)).version, '1.0.0');
     } finally {
       await gw.kill('SIGTERM');
       await devices.close();
