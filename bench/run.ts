@@ -12,6 +12,7 @@ import { benchTransfer } from './transfer.ts';
 import { benchBle } from './ble.ts';
 import { benchDashboard } from './dashboard.ts';
 import { benchDevices } from './devices.ts';
+import { benchFleet } from './fleet.ts';
 
 /** Every benchmark by name. Other modules add theirs here. */
 export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
@@ -25,6 +26,7 @@ export const BENCHMARKS: Record<string, () => Promise<void> | void> = {
   ble: benchBle,
   dashboard: benchDashboard,
   devices: benchDevices,
+  fleet: benchFleet,
 };
 
 const only = process.argv.slice(2);

@@ -31,6 +31,8 @@ const FAMILIES: ReadonlyArray<{ commands: readonly string[]; load: () => Promise
   { commands: ['raw'], load: async () => (await import('./commands/raw.ts')).registerRawCommands },
   { commands: ['conn'], load: async () => (await import('./commands/conn.ts')).registerConnCommands },
   { commands: ['ble'], load: async () => (await import('./ble.ts')).registerBleCommands },
+  { commands: ['fleet'], load: async () => (await import('./commands/fleet.ts')).registerFleetCommands },
+  { commands: ['gateway'], load: async () => (await import('./commands/fleet.ts')).registerGatewayCommand },
   { commands: ['dashboard'], load: async () => (await import('./commands/dashboard.ts')).registerDashboardCommand },
 ];
 

@@ -53,7 +53,21 @@ export type ErrorCode =
   /** The new image runs in test but the device refuses to confirm it (it reverts at the next reset). */
   | 'UPGRADE_NOT_CONFIRMED'
   /** Another live emulator holds the data directory (its lock file names the pid). */
-  | 'DATA_DIR_LOCKED';
+  | 'DATA_DIR_LOCKED'
+  /** Fleet (src/fleet): a device id not in the inventory. */
+  | 'FLEET_UNKNOWN_DEVICE'
+  /** Fleet: a file given to `fleet images add` or a rollout that is not a sound MCUboot image. */
+  | 'FLEET_BAD_IMAGE'
+  /** Fleet: a rollout selector that matches no device. */
+  | 'FLEET_NO_MATCH'
+  /** Fleet: a gateway that jobs are addressed to did not show up in time. */
+  | 'FLEET_GATEWAY_TIMEOUT'
+  /** Fleet: a rollout id not in the store, or a rollout in a state that forbids the request. */
+  | 'FLEET_ROLLOUT'
+  /** Fleet: a rollout stopped because its failures exceeded the budget (the message names the devices). */
+  | 'FLEET_HALTED'
+  /** Fleet: the NATS server could not be reached or refused a request. */
+  | 'FLEET_NATS';
 
 export interface McuMgrErrorOptions {
   cause?: unknown;

@@ -1,0 +1,124 @@
+/**
+ * Runs one job on one device with the existing client: the upgrade is the client's
+ * {@link upgradeImages} (upload skipped or resumed when the device already holds the image, so a
+ * job run twice does no harm), the others are single requests. Both the local executor and the
+ * gateway agent run jobs here.
+ */
+import { commands } from '../core/commands/index.ts';
+import { toHex } from '../core/bytes.ts';
+import { DeviceError, McuMgrError, UsageError } from '../core/errors.ts';
+import { readImageState, upgradeImages, type SlotState } from '../client/upgrade.ts';
+import type { OpenClient } from './store.ts';
+import type { DeviceState, Job, JobResult, SlotSummary } from './types.ts';
+
+export interface JobDeps {
+  openClient: OpenClient;
+  imageBytes(hash: string): Promise<Uint8Array>;
+  /** How long an upgrade waits for the device after its reset (default 60 s). */
+  waitMs?: number;
+}
+
+export function summarizeSlots(slots: readonly SlotState[]): SlotSummary[] {
+  return slots.map((s) => ({
+    image: s.image ?? 0,
+    slot: s.slot,
+    version: s.version,
+    hash: s.hash ? toHex(s.hash) : '',
+    active: s.active === true,
+    confirmed: s.confirmed === true,
+    pending: s.pending === true,
+  }));
+}
+
+export function errorInfo(e: unknown): { code: string; message: string; name?: string } {
+  if (e instanceof DeviceError) return { code: e.code, message: e.message, name: e.errorName };
+  if (e instanceof McuMgrError) return { code: e.code, message: e.message };
+  return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
+}
+
+const running = (slots: SlotSummary[]): SlotSummary | undefined => slots.find((s) => s.image === 0 && s.active);
+
+export async function runJob(job: Job, deps: JobDeps, attempt = 1, onProgress?: (stage: string, detail: string) => void): Promise<JobResult> {
+  const startedAt = new Date();
+  const base = { jobId: job.id, group: job.group, device: job.device, gateway: job.gateway, startedAt: startedAt.toISOString(), attempt };
+  let bytes = 0;
+  let retries = attempt - 1;
+  let before: string | undefined;
+  let state: DeviceState | undefined;
+  let client;
+  try {
+    client = await deps.openClient(job);
+    let output: unknown;
+    let after: string | undefined;
+    let confirmed: boolean | undefined;
+    switch (job.kind) {
+      case 'upgrade': {
+        if (job.image === undefined) throw new UsageError(`job ${job.id}: no image`);
+        const image = await deps.imageBytes(job.image);
+        // What it runs before: the report's "before", also when the upgrade fails.
+        before = running(summarizeSlots(await readImageState(client)))?.version;
+        const r = await upgradeImages(client, [{ image: 0, input: image }], {
+          noConfirm: job.confirm === false,
+          waitMs: deps.waitMs ?? 60000,
+          onStage: (s, d) => {
+            if (s === 'inspect') return;
+            onProgress?.(s, d);
+          },
+        });
+        const one = r.images[0]!;
+        before = one.from?.version ?? before;
+        after = one.to.version;
+        confirmed = one.confirmed;
+        bytes = one.upload?.bytesSent ?? 0;
+        retries += one.upload?.retransmissions ?? 0;
+        break;
+      }
+      case 'echo':
+        output = (await client.request(commands.os.echo, { d: job.text ?? '' })).r;
+        break;
+      case 'reset':
+        await client.request(commands.os.reset, {});
+        break;
+      case 'info':
+        output = (await client.request(commands.os.info, { format: job.text ?? 'a' })).output;
+        break;
+      case 'stat':
+        output = job.text ? (await client.request(commands.stat.show, { name: job.text })).fields : (await client.request(commands.stat.list, {})).stat_list;
+        break;
+      case 'list':
+      case 'scan':
+        break;
+    }
+    if (job.kind !== 'reset') {
+      const slots = summarizeSlots(await readImageState(client));
+      state = { slots, lastSeen: new Date().toISOString() };
+      if (job.kind === 'scan') {
+        try {
+          state.appInfo = (await client.request(commands.os.info, { format: 'a' })).output;
+        } catch (e) {
+          // A device without os info (or with it disabled) answers with an error: no app info.
+          if (!(e instanceof DeviceError)) throw e;
+        }
+      }
+      if (job.kind === 'list') output = slots;
+      before ??= running(slots)?.version;
+      after ??= running(slots)?.version;
+    }
+    return { ...base, outcome: 'ok', before, after, confirmed, durationMs: Date.now() - startedAt.getTime(), bytes, retries, state, output };
+  } catch (e) {
+    const error = errorInfo(e);
+    // What the device runs now, when it still answers (a reverted device does).
+    if (client) {
+      try {
+        const slots = summarizeSlots(await readImageState(client, 1000));
+        state = { slots, lastSeen: new Date().toISOString(), lastError: { code: error.code, message: error.message } };
+      } catch {
+        // it does not answer: the state stays unknown
+      }
+    }
+    const after = state ? running(state.slots)?.version : undefined;
+    return { ...base, outcome: 'failed', error, before, after, durationMs: Date.now() - startedAt.getTime(), bytes, retries, state };
+  } finally {
+    await client?.close();
+  }
+}
