@@ -277,7 +277,8 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
       else toDevice(packet);
     });
     ws.on('close', () => {
-      log(`bridge: closed ${connection}`);
+      const st = pacer?.stats;
+      log(`bridge: closed ${connection}${st ? ` (paced: ${st.forwarded} forwarded, at most ${st.maxOutstanding} outstanding and ${st.maxQueued} queued, ${st.duplicatesDropped} repeats dropped, ${st.repeatsForwarded} sent again, ${st.released} released unanswered)` : ''}`);
       if (pacer) {
         pacer.close();
         options.onPacerClosed?.(connection, pacer);
