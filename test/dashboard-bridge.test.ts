@@ -295,7 +295,7 @@ describe('RequestPacer with a scripted device standing in (the test decides when
   };
   const seqs = (sent: Uint8Array[]): number[] => sent.map((p) => p[6]!);
 
-  it('forwards at most the window, releases the next on each answer, and drops a queued repeat', () => {
+  it('forwards at most the window, releases the next on each answer, and drops a queued repeat and a repeat of an answered one', () => {
     const sent: Uint8Array[] = [];
     const pacer = new RequestPacer({ window: 3, send: (p) => sent.push(p) });
     try {
@@ -314,9 +314,18 @@ describe('RequestPacer with a scripted device standing in (the test decides when
       for (const r of [reqs[0]!, reqs[2]!, reqs[3]!]) pacer.fromDevice(answer(r));
       assert.deepEqual(seqs(sent), [10, 11, 12, 13, 14, 15]);
       assert.equal(pacer.stats.maxOutstanding, 3);
+      // The page's timer fired before it read the answer: the same request again is not sent to the device.
+      pacer.fromPage(packet(12));
+      assert.equal(sent.length, 6);
+      assert.equal(pacer.stats.answeredDropped, 1);
+      // A new request reusing the sequence number (other bytes) goes.
+      const reused = encodeMessage({ op: Op.WRITE, version: 1, flags: 0, group: 1, seq: 12, id: 1 }, { off: 999 });
+      pacer.fromPage(reused);
+      assert.equal(sent.length, 7);
+      assert.equal(sent[6], reused);
       // Not a request (a response op, a runt): forwarded as it is.
       pacer.fromPage(new Uint8Array([1, 2, 3]));
-      assert.equal(sent.length, 7);
+      assert.equal(sent.length, 8);
     } finally {
       pacer.close();
     }

@@ -15,6 +15,10 @@
  *   same place (it never adds to the count): it goes out once the first has been out for the
  *   bridge's retransmission timeout (RFC 6298 over the bridge's own round trips), at once if it
  *   has already. Loss and timeout handling stay the page's: the bridge sends nothing on its own.
+ * - The same request again after its answer went to the page (the page's timer fired before it
+ *   read the answer, on a busy host) is dropped: the answer is on its way over the WebSocket, and
+ *   the device would only spend a buffer and a round trip on it. A request is the same when its
+ *   bytes are (a new request reusing the sequence number differs in its body or header).
  * - A place whose answer never comes is freed after `releaseMs` (the page gave up on it, or the
  *   answer was lost and the page did not ask again), so a lost packet cannot stall the link.
  * - Anything that is not a request (shorter than a header, a response op) is forwarded at once.
@@ -24,6 +28,14 @@
 import { RtoEstimator } from '../client/transfer-engine.ts';
 
 const HEADER = 8;
+/** Answered requests remembered (a sequence number's worth). */
+const ANSWERED_KEPT = 256;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 export interface PacerOptions {
   /** Most requests outstanding at the device (its `buf_count − 1`, at least 1). */
@@ -49,9 +61,12 @@ export interface PacerStats {
   repeatsForwarded: number;
   /** Places freed without an answer. */
   released: number;
+  /** Repeats of a request already answered (its answer on its way to the page) dropped. */
+  answeredDropped: number;
 }
 
 interface Outstanding {
+  packet: Uint8Array;
   sentAt: number;
   /** Sent more than once: its answer gives no round-trip sample (Karn). */
   repeated: boolean;
@@ -74,10 +89,12 @@ function keyOf(packet: Uint8Array, response: boolean): string | undefined {
 
 export class RequestPacer {
   readonly window: number;
-  readonly stats: PacerStats = { forwarded: 0, maxOutstanding: 0, maxQueued: 0, duplicatesDropped: 0, repeatsForwarded: 0, released: 0 };
+  readonly stats: PacerStats = { forwarded: 0, maxOutstanding: 0, maxQueued: 0, duplicatesDropped: 0, repeatsForwarded: 0, released: 0, answeredDropped: 0 };
   private readonly queue: Array<{ key: string; packet: Uint8Array }> = [];
   private readonly queued = new Set<string>();
   private readonly outstanding = new Map<string, Outstanding>();
+  /** Requests answered lately, by key: their bytes and when (at most {@link ANSWERED_KEPT} of them, none older than `releaseMs`). */
+  private readonly answered = new Map<string, { packet: Uint8Array; at: number }>();
   private readonly rto: RtoEstimator;
   private readonly releaseMs: number;
   private closed = false;
@@ -115,6 +132,15 @@ export class RequestPacer {
       this.repeat(key, out, packet);
       return;
     }
+    const done = this.answered.get(key);
+    if (done) {
+      this.answered.delete(key);
+      if (Date.now() - done.at < this.releaseMs && sameBytes(done.packet, packet)) {
+        this.answered.set(key, done);
+        this.stats.answeredDropped++;
+        return;
+      }
+    }
     this.queue.push({ key, packet });
     this.queued.add(key);
     this.stats.maxQueued = Math.max(this.stats.maxQueued, this.queue.length);
@@ -129,6 +155,9 @@ export class RequestPacer {
     if (!out) return; // late (its place was freed) or not ours
     if (!out.repeated) this.rto.sample(Date.now() - out.sentAt);
     this.settle(key, out);
+    this.answered.delete(key);
+    this.answered.set(key, { packet: out.packet, at: Date.now() });
+    if (this.answered.size > ANSWERED_KEPT) this.answered.delete(this.answered.keys().next().value!);
     this.pump();
   }
 
@@ -138,6 +167,7 @@ export class RequestPacer {
     for (const [key, out] of this.outstanding) this.settle(key, out);
     this.queue.length = 0;
     this.queued.clear();
+    this.answered.clear();
   }
 
   private forward(packet: Uint8Array): void {
@@ -150,6 +180,7 @@ export class RequestPacer {
       const { key, packet } = this.queue.shift()!;
       this.queued.delete(key);
       const out: Outstanding = {
+        packet,
         sentAt: Date.now(),
         repeated: false,
         releaseTimer: setTimeout(() => {
