@@ -63,6 +63,8 @@ export interface PacerStats {
   released: number;
   /** Repeats of a request already answered (its answer on its way to the page) dropped. */
   answeredDropped: number;
+  /** Answers that found the queue empty: a place at the device stayed free until the page sent more. */
+  starved: number;
 }
 
 interface Outstanding {
@@ -89,7 +91,7 @@ function keyOf(packet: Uint8Array, response: boolean): string | undefined {
 
 export class RequestPacer {
   readonly window: number;
-  readonly stats: PacerStats = { forwarded: 0, maxOutstanding: 0, maxQueued: 0, duplicatesDropped: 0, repeatsForwarded: 0, released: 0, answeredDropped: 0 };
+  readonly stats: PacerStats = { forwarded: 0, maxOutstanding: 0, maxQueued: 0, duplicatesDropped: 0, repeatsForwarded: 0, released: 0, answeredDropped: 0, starved: 0 };
   private readonly queue: Array<{ key: string; packet: Uint8Array }> = [];
   private readonly queued = new Set<string>();
   private readonly outstanding = new Map<string, Outstanding>();
@@ -158,6 +160,7 @@ export class RequestPacer {
     this.answered.delete(key);
     this.answered.set(key, { packet: out.packet, at: Date.now() });
     if (this.answered.size > ANSWERED_KEPT) this.answered.delete(this.answered.keys().next().value!);
+    if (this.queue.length === 0) this.stats.starved++;
     this.pump();
   }
 

@@ -278,7 +278,7 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     });
     ws.on('close', () => {
       const st = pacer?.stats;
-      log(`bridge: closed ${connection}${st ? ` (paced: ${st.forwarded} forwarded, at most ${st.maxOutstanding} outstanding and ${st.maxQueued} queued, ${st.duplicatesDropped} repeats dropped, ${st.repeatsForwarded} sent again, ${st.answeredDropped} repeats of answered ones dropped, ${st.released} released unanswered)` : ''}`);
+      log(`bridge: closed ${connection}${st ? ` (paced: ${st.forwarded} forwarded, at most ${st.maxOutstanding} outstanding and ${st.maxQueued} queued, ${st.duplicatesDropped} repeats dropped, ${st.repeatsForwarded} sent again, ${st.answeredDropped} repeats of answered ones dropped, ${st.released} released unanswered, ${st.starved} answers found the queue empty)` : ''}`);
       if (pacer) {
         pacer.close();
         options.onPacerClosed?.(connection, pacer);
