@@ -155,7 +155,9 @@ export async function benchDashboard(): Promise<void> {
     printFigure({ name: `production bundle, all files, gzip (${(raw / 1000).toFixed(0)} KB raw)`, value: gz / 1000, unit: 'KB', limit: { value: BUDGET_BYTES / 1000, label: 'budget' } });
 
     const serve = await startServeProcess(['--data', join(data.path, 'device')]);
-    const dashboard = await startDashboardProcess([`udp:127.0.0.1:${serve.port}`], ['--quiet']);
+    const dashboard = await startDashboardProcess([`udp:127.0.0.1:${serve.port}`]);
+    // The same bridge relaying packets as they come (no pacing: the page keeps the device's window).
+    const unpaced = await startDashboardProcess([`udp:127.0.0.1:${serve.port}`], ['--quiet', '--no-pace']);
     try {
       const image = (await buildImage({ payload: new Uint8Array(1024 * 1024 - 4096).map((_, i) => (i * 13) & 0xff), version: '2.0.0' })).bytes;
       const file = join(data.path, 'app.bin');
@@ -178,8 +180,10 @@ export async function benchDashboard(): Promise<void> {
       const loads: number[] = [];
       const phases: Array<Record<string, number>> = [];
       const pageRates: number[] = [];
+      const unpacedRates: number[] = [];
       const cliRtts: number[] = [];
       const pageRtts: number[] = [];
+      const unpacedRtts: number[] = [];
       let cliShape = '';
       try {
         for (let i = 0; i < LOADS; i++) {
@@ -210,10 +214,26 @@ export async function benchDashboard(): Promise<void> {
               if (r.verdict !== 'upgraded') throw new Error(`the page's upgrade ended ${r.verdict}: ${r.numbers}`);
               pageRates.push(r.rate);
               pageRtts.push(r.rttMs);
+              process.stdout.write(`    round ${i + 1}, paced: ${r.numbers}\n`);
               await backToFactory(serve.port);
             }
           } finally {
             await page.close();
+          }
+          if (i < RUNS) {
+            const other = await browser.open(unpaced.url, { warm: `${unpaced.origin}/warm-up` });
+            try {
+              await other.evaluate<number>(waitInPage(FIRST_RENDER, 30_000));
+              await eraseSecondary(serve.port);
+              const r = await other.evaluate<{ rate: number; verdict: string; numbers: string; rttMs: number }>(uploadInPage(base64));
+              if (r.verdict !== 'upgraded') throw new Error(`the page's upgrade (bridge not pacing) ended ${r.verdict}: ${r.numbers}`);
+              unpacedRates.push(r.rate);
+              process.stdout.write(`    round ${i + 1}, not paced: ${r.numbers}\n`);
+              unpacedRtts.push(r.rttMs);
+              await backToFactory(serve.port);
+            } finally {
+              await other.close();
+            }
           }
         }
       } finally {
@@ -225,12 +245,21 @@ export async function benchDashboard(): Promise<void> {
       } else {
         printFigure({ name: `first render to interactive (running Chromium, median of ${LOADS})`, value: median(loads), unit: 'ms', limit: { value: 1000, label: 'budget' } });
         process.stdout.write(`    phases from navigation start, ms (median): ${Object.keys(phases[0] ?? {}).map((k) => `${k} ${median(phases.map((p) => p[k] ?? NaN)).toFixed(0)}`).join(', ')}\n`);
-        printFigure({ name: '1 MiB upload in the page through the bridge', value: median(pageRates) / 1e6, unit: 'MB/s', limit: { value: cli / 1e6, label: 'the CLI' } });
-        process.stdout.write(`    chunk round trip, ms (median of runs): the CLI's smoothed ${median(cliRtts).toFixed(2)} (${cliShape}), the page's mean ${median(pageRtts).toFixed(2)} (the same engine, window and chunks)\n`);
+        printFigure({ name: '1 MiB upload in the page through the bridge (pacing the device)', value: median(pageRates) / 1e6, unit: 'MB/s', limit: { value: cli / 1e6, label: 'the CLI' } });
+        printFigure({ name: '1 MiB upload in the page through the bridge, --no-pace', value: median(unpacedRates) / 1e6, unit: 'MB/s', limit: { value: cli / 1e6, label: 'the CLI' } });
+        // The bridge's account of each upload's link (Node's and the page's), from its log.
+        for (const l of dashboard.output().split('\n')) {
+          const m = /bridge: closed \S+ \(paced: (\d+) forwarded(.*)\)/.exec(l);
+          if (m && Number(m[1]) > 500) process.stdout.write(`    the bridge: ${m[1]} forwarded${m[2]}\n`);
+        }
+        process.stdout.write(
+          `    chunk round trip, ms (median of runs): the CLI's smoothed ${median(cliRtts).toFixed(2)} (${cliShape}); the page's mean ${median(unpacedRtts).toFixed(2)} not paced (the same engine, window and chunks), ${median(pageRtts).toFixed(2)} paced (queueing at the bridge included)\n`,
+        );
       }
       printFigure({ name: '1 MiB upload from Node through the bridge', value: median(nodeRates) / 1e6, unit: 'MB/s', limit: { value: cli / 1e6, label: 'the CLI' } });
       printFigure({ name: '1 MiB upload by the CLI (image upload, UDP)', value: cli / 1e6, unit: 'MB/s' });
     } finally {
+      await unpaced.stop();
       await dashboard.stop();
       await serve.stop();
     }

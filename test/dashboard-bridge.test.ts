@@ -18,7 +18,11 @@ import { commands } from '../src/core/commands/index.ts';
 import { McuMgrError } from '../src/core/errors.ts';
 import { buildImage } from '../src/image/build.ts';
 import { startDashboardServer, type DashboardServer } from '../src/dashboard/server.ts';
-import { parseConnection } from '../src/dashboard/connections.ts';
+import { openConnection, parseConnection } from '../src/dashboard/connections.ts';
+import { RequestPacer } from '../src/dashboard/pacer.ts';
+import { Op } from '../src/core/header.ts';
+import { encodeMessage } from '../src/core/message.ts';
+import type { SmpTransport } from '../src/transport/types.ts';
 import { ConntypeRegistry, udpConntype } from '../src/cli/conntypes.ts';
 import { serialConntype } from '../src/cli/serial.ts';
 import { openBridgeTransport, type WebSocketConstructor } from '../src/transport/websocket.ts';
@@ -182,6 +186,179 @@ describe('dashboard bridge (ws package standing in for the browser WebSocket)', 
   it('tells the page when the device link cannot be opened', async () => {
     const e = await refusal(open({ connection: 'serial:dev=/nonexistent/tty' }));
     assert.match(e.message, /nonexistent/);
+  });
+});
+
+/** Counts, at the bridge's side of the device link, the requests outstanding at the device (distinct op/group/id/seq sent and not yet answered). */
+function countingLink(inner: SmpTransport): { transport: SmpTransport; max: () => number; sends: () => number } {
+  const outstanding = new Set<string>();
+  let max = 0;
+  let sends = 0;
+  const key = (p: Uint8Array, response: boolean): string => `${(p[0]! & 7) - (response ? 1 : 0)}/${(p[4]! << 8) | p[5]!}/${p[7]}/${p[6]}`;
+  return {
+    max: () => max,
+    sends: () => sends,
+    transport: {
+      kind: inner.kind,
+      mtu: inner.mtu,
+      frameOverhead: inner.frameOverhead ?? 0,
+      get closed() {
+        return inner.closed;
+      },
+      send(packet) {
+        sends++;
+        if (packet.length >= 8 && (packet[0]! & 1) === 0) {
+          outstanding.add(key(packet, false));
+          max = Math.max(max, outstanding.size);
+        }
+        return inner.send(packet);
+      },
+      setReceiver(receiver) {
+        inner.setReceiver((packet) => {
+          if (packet.length >= 8 && (packet[0]! & 1) === 1) outstanding.delete(key(packet, true));
+          receiver(packet);
+        });
+      },
+      onClose: (listener) => inner.onClose(listener),
+      close: () => inner.close(),
+    },
+  };
+}
+
+describe('the bridge paces a UDP device: the page keeps 3× its window in flight, the device never more than buf_count − 1', () => {
+  let emulator: TestEmulator;
+  let web: Awaited<ReturnType<typeof tempDir>>;
+  before(async () => {
+    emulator = await startEmulator();
+    web = await tempDir('mcumgr-dash-pace-');
+    await writeFile(join(web.path, 'index.html'), '<!doctype html><title>test</title>');
+  });
+  after(async () => {
+    await emulator.close();
+    await web.remove();
+  });
+
+  async function uploadThrough(pace: boolean): Promise<{ link: ReturnType<typeof countingLink>; upload: Awaited<ReturnType<typeof uploadImage>>; dropped: number; pacer: RequestPacer | undefined; pacedWindow: number | undefined }> {
+    let link: ReturnType<typeof countingLink> | undefined;
+    let pacerClosed: (p: RequestPacer | undefined) => void = () => {};
+    const closedPacer = new Promise<RequestPacer | undefined>((resolve) => (pacerClosed = resolve));
+    const server = await startDashboardServer({
+      webRoot: web.path,
+      port: 0,
+      conntypes,
+      pace,
+      openDevice: async (c) => (link = countingLink(await openConnection(c, conntypes))).transport,
+      onPacerClosed: (_c, p) => pacerClosed(p),
+    });
+    const droppedBefore = emulator.server.counterFor('udp').dropped;
+    try {
+      const transport = await openBridgeTransport({ url: `ws://127.0.0.1:${server.port}`, token: server.token, connection: `udp:127.0.0.1:${emulator.port}`, WebSocket: wsWithOrigin(server.origin), openTimeoutMs: 5000 });
+      const client = new SmpClient(transport, { timeoutMs: 2000, tries: 3 });
+      const image = await buildImage({ payload: new Uint8Array(150_000).map((_, i) => (i * 7) & 0xff), version: pace ? '4.0.0' : '4.0.1' });
+      // Unpaced, the page is given the same window by hand: the control, where the device must overflow.
+      const upload = await uploadImage(client, image.bytes, pace ? {} : { maxWindow: 9 });
+      await client.close();
+      const pacer = pace ? await closedPacer : undefined;
+      return { link: link!, upload, dropped: emulator.server.counterFor('udp').dropped - droppedBefore, pacer, pacedWindow: transport.pacedWindow };
+    } finally {
+      await server.close();
+    }
+  }
+
+  it('paced: the page reaches a window above the device’s, the device holds at most 3 (buf_count 4) and drops nothing', async () => {
+    const r = await uploadThrough(true);
+    assert.equal(r.pacedWindow, 9, 'the open reply says the bridge paces at 3 and the page may keep 9');
+    assert.equal(r.upload.maxWindow, 9);
+    assert.ok(r.upload.windowReached > 3, `the page kept ${r.upload.windowReached} in flight`);
+    assert.ok(r.link.max() <= 3, `the device had ${r.link.max()} requests outstanding`);
+    assert.equal(r.link.max(), 3, 'the bridge kept the device’s window full');
+    assert.equal(r.dropped, 0, 'the emulator dropped packets');
+    assert.ok(r.pacer, 'the bridge paced the link');
+    assert.ok(r.pacer.stats.maxOutstanding <= 3);
+    assert.ok(r.pacer.stats.maxQueued > 0, 'requests waited in the bridge’s queue');
+  });
+
+  it('not paced (--no-pace), the same page window overflows the device: the counters above can fail', async () => {
+    const r = await uploadThrough(false);
+    assert.equal(r.pacedWindow, undefined);
+    assert.equal(r.pacer, undefined);
+    assert.ok(r.link.max() > 3, `the device had at most ${r.link.max()} outstanding`);
+  });
+});
+
+describe('RequestPacer with a scripted device standing in (the test decides when each answer comes)', () => {
+  const packet = (seq: number, op = Op.WRITE, group = 1, id = 1): Uint8Array => encodeMessage({ op, version: 1, flags: 0, group, seq, id }, { off: seq });
+  const answer = (p: Uint8Array): Uint8Array => {
+    const a = p.slice();
+    a[0] = (a[0]! & ~7) | ((a[0]! & 7) + 1);
+    return a;
+  };
+  const seqs = (sent: Uint8Array[]): number[] => sent.map((p) => p[6]!);
+
+  it('forwards at most the window, releases the next on each answer, and drops a queued repeat and a repeat of an answered one', () => {
+    const sent: Uint8Array[] = [];
+    const pacer = new RequestPacer({ window: 3, send: (p) => sent.push(p) });
+    try {
+      const reqs = [10, 11, 12, 13, 14, 15].map((s) => packet(s));
+      for (const r of reqs) pacer.fromPage(r);
+      assert.deepEqual(seqs(sent), [10, 11, 12]);
+      assert.equal(pacer.waiting, 3);
+      pacer.fromPage(packet(14)); // the page sends a queued one again
+      assert.equal(pacer.stats.duplicatesDropped, 1);
+      assert.equal(pacer.waiting, 3);
+      pacer.fromDevice(answer(reqs[1]!));
+      assert.deepEqual(seqs(sent), [10, 11, 12, 13]);
+      // An answer of another group or id with the same seq releases nothing.
+      pacer.fromDevice(answer(packet(10, Op.WRITE, 8, 0)));
+      assert.equal(sent.length, 4);
+      for (const r of [reqs[0]!, reqs[2]!, reqs[3]!]) pacer.fromDevice(answer(r));
+      assert.deepEqual(seqs(sent), [10, 11, 12, 13, 14, 15]);
+      assert.equal(pacer.stats.maxOutstanding, 3);
+      // The page's timer fired before it read the answer: the same request again is not sent to the device.
+      pacer.fromPage(packet(12));
+      assert.equal(sent.length, 6);
+      assert.equal(pacer.stats.answeredDropped, 1);
+      // A new request reusing the sequence number (other bytes) goes.
+      const reused = encodeMessage({ op: Op.WRITE, version: 1, flags: 0, group: 1, seq: 12, id: 1 }, { off: 999 });
+      pacer.fromPage(reused);
+      assert.equal(sent.length, 7);
+      assert.equal(sent[6], reused);
+      // Not a request (a response op, a runt): forwarded as it is.
+      pacer.fromPage(new Uint8Array([1, 2, 3]));
+      assert.equal(sent.length, 8);
+    } finally {
+      pacer.close();
+    }
+  });
+
+  it('a repeat of an outstanding request takes its place (never a fourth), and goes out once the first has had the timeout', async () => {
+    const sent: Uint8Array[] = [];
+    let repeatSent: () => void = () => {};
+    const repeated = new Promise<void>((resolve) => (repeatSent = resolve));
+    const pacer = new RequestPacer({
+      window: 3,
+      floorMs: 50,
+      send: (p) => {
+        sent.push(p);
+        if (sent.length === 4) repeatSent();
+      },
+    });
+    try {
+      for (const s of [1, 2, 3, 4]) pacer.fromPage(packet(s));
+      assert.deepEqual(seqs(sent), [1, 2, 3]);
+      pacer.fromPage(packet(2)); // the page's engine timed out on seq 2 and sends it again
+      assert.equal(pacer.inFlight, 3);
+      assert.equal(pacer.waiting, 1);
+      await repeated; // after the bridge's timeout (no round trip measured yet: 1 s)
+      assert.deepEqual(seqs(sent), [1, 2, 3, 2]);
+      assert.equal(pacer.inFlight, 3, 'the repeat took the first one’s place');
+      assert.equal(pacer.stats.repeatsForwarded, 1);
+      pacer.fromDevice(answer(packet(2)));
+      assert.deepEqual(seqs(sent), [1, 2, 3, 2, 4]);
+      assert.equal(pacer.stats.maxOutstanding, 3);
+    } finally {
+      pacer.close();
+    }
   });
 });
 

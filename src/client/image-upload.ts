@@ -40,7 +40,7 @@ export interface ImageUploadOptions {
   chunkSize?: number;
   /** Round every chunk but the last down to a multiple of this (flash write alignment). */
   chunkAlignment?: number;
-  /** Most chunks in flight (default: the device's `buf_count - 1`, at least 1). */
+  /** Most chunks in flight (default: the link's `pacedWindow` when it paces the device, else the device's `buf_count - 1`, at least 1). */
   maxWindow?: number;
   /** Upper bound of a chunk's adaptive timeout (default: the client's timeout, `-t`). */
   chunkTimeoutMs?: number;
@@ -120,7 +120,10 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
   chunkSize = alignDown(chunkSize);
   const firstChunk = Math.min(alignDown(Math.min(chunkSize, maxChunkData(frame, firstBody))), file.length);
   if (firstChunk < 32) throw new UsageError(`the device's frame of ${frame} bytes is too small for the first image chunk`);
-  const maxWindow = Math.max(1, options.maxWindow ?? params.bufCount - 1);
+  // A link that paces the device itself (the dashboard bridge) queues what the device has no
+  // buffer for: more in flight keeps its side of the link busy across the longer round trip.
+  const paced = client.transport.pacedWindow;
+  const maxWindow = Math.max(1, options.maxWindow ?? paced ?? params.bufCount - 1);
 
   let resumedAt = 0;
   /** Whether the first chunk of this call has been answered: only that answer can say "resumed". */
@@ -151,7 +154,8 @@ export async function uploadImage(client: SmpClient, input: Uint8Array | ImageSo
       maxWindow,
       maxChunk: chunkSize,
       adaptChunkSize: client.transport.kind === 'serial',
-      probeLostWindows: client.transport.kind !== 'udp',
+      // No overrun below the device's own window on UDP, nor on a paced link: a loss only halves.
+      probeLostWindows: client.transport.kind !== 'udp' && paced === undefined,
       timing: {
         ceilingMs,
         tries,

@@ -23,6 +23,10 @@ import { McuMgrError } from '../core/errors.ts';
 import type { SmpTransport } from '../transport/types.ts';
 import type { ConntypeRegistry } from '../cli/conntypes.ts';
 import { bridgeKinds, openConnection, parseConnection } from './connections.ts';
+import { RequestPacer } from './pacer.ts';
+import { Op } from '../core/header.ts';
+import { decodeBody, encodeMessage, splitMessages } from '../core/message.ts';
+import { isCborMap } from '../core/cbor.ts';
 
 export interface DashboardServerOptions {
   /** Built web app (index.html and its assets). */
@@ -41,6 +45,13 @@ export interface DashboardServerOptions {
   openDevice?: (connection: string) => Promise<SmpTransport>;
   /** Bridge events, one line each (opened, closed, refused). */
   log?: (line: string) => void;
+  /**
+   * Pace each UDP device (pacer.ts): read its MCUmgr params at open and keep at most `buf_count − 1`
+   * requests outstanding at it, queueing the rest, so the page may keep more in flight (default true).
+   */
+  pace?: boolean;
+  /** Told every paced link's pacer when the link closes (tests, the bench). */
+  onPacerClosed?: (connection: string, pacer: RequestPacer) => void;
 }
 
 export interface DashboardServer {
@@ -58,6 +69,49 @@ export interface DashboardServer {
 
 /** Largest WebSocket message: one SMP packet (64 KiB payload + header). */
 const MAX_MESSAGE = 0x10000 + 8;
+
+/**
+ * Requests the page may keep in flight on a paced link, per place in the device's window: the
+ * device's window plus a queue twice as deep, so that the bridge has the next requests at hand
+ * while the page's answers and new requests cross the WebSocket.
+ */
+const PACED_IN_FLIGHT_PER_PLACE = 3;
+
+/** Sequence number of the bridge's own params read (answers to it are kept from the page). */
+const BRIDGE_SEQ = 0xff;
+
+/**
+ * Reads the device's buf_count (os 0/6) before the page uses the link: sent after 0.5 s again,
+ * given up after 1.5 s (the link is then not paced). Resolves undefined when the device does not
+ * say.
+ */
+function readBufCount(transport: SmpTransport): Promise<number | undefined> {
+  const request = encodeMessage({ op: Op.READ, version: 1, flags: 0, group: 0, seq: BRIDGE_SEQ, id: 6 }, {});
+  return new Promise((resolve) => {
+    const timers: Array<ReturnType<typeof setTimeout>> = [];
+    const done = (v: number | undefined): void => {
+      for (const t of timers) clearTimeout(t);
+      transport.setReceiver(() => {});
+      resolve(v);
+    };
+    transport.setReceiver((packet) => {
+      try {
+        for (const { header, payload } of splitMessages(packet)) {
+          if (header.op !== Op.READ_RSP || header.group !== 0 || header.id !== 6 || header.seq !== BRIDGE_SEQ) continue;
+          const body = decodeBody(payload);
+          const count = isCborMap(body) ? body['buf_count'] : undefined;
+          done(typeof count === 'number' && Number.isInteger(count) && count >= 2 ? count : undefined);
+          return;
+        }
+      } catch {
+        // not an answer to us
+      }
+    });
+    const send = (): void => void transport.send(request).catch(() => undefined);
+    send();
+    timers.push(setTimeout(send, 500), setTimeout(() => done(undefined), 1500));
+  });
+}
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -185,8 +239,28 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
       await transport.close();
       return;
     }
-    log(`bridge: opened ${connection}`);
+    // Paced: UDP links, where the device's buffers are all that bounds the window. A serial line's
+    // receive buffers may overrun below it (the CLI's engine probes there), which a fixed pace
+    // could not back off from: serial and BLE links are relayed as they come.
+    const pace = options.pace !== false && transport.kind === 'udp';
+    const bufCount = pace ? await readBufCount(transport) : undefined;
+    if (ws.readyState !== ws.OPEN) {
+      await transport.close();
+      return;
+    }
+    const toDevice = (packet: Uint8Array): void => {
+      transport.send(packet).catch((e: unknown) => {
+        // A packet lost on the host side is like one lost on the link: the page's client retransmits.
+        log(`bridge: send to ${connection} failed: ${(e as Error).message}`);
+      });
+    };
+    const pacer = bufCount === undefined ? undefined : new RequestPacer({ window: bufCount - 1, send: toDevice });
+    log(`bridge: opened ${connection}${pacer ? `, paced at ${pacer.window} outstanding (buf_count ${bufCount})` : ''}`);
+    /** Answers to the bridge's own params read are kept from the page until the page uses that sequence number itself. */
+    let ownSeqFiltered = pace;
     transport.setReceiver((packet) => {
+      if (ownSeqFiltered && packet.length >= 8 && packet[6] === BRIDGE_SEQ && packet[4] === 0 && packet[5] === 0 && packet[7] === 6 && (packet[0]! & 7) === Op.READ_RSP) return;
+      pacer?.fromDevice(packet);
       if (ws.readyState === ws.OPEN) ws.send(packet, { binary: true });
     });
     transport.onClose((error) => {
@@ -197,16 +271,30 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     ws.on('message', (data, isBinary) => {
       if (!isBinary) return;
       const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-      transport.send(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)).catch((e: unknown) => {
-        // A packet lost on the host side is like one lost on the link: the page's client retransmits.
-        log(`bridge: send to ${connection} failed: ${(e as Error).message}`);
-      });
+      const packet = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      if (packet.length >= 8 && packet[6] === BRIDGE_SEQ) ownSeqFiltered = false;
+      if (pacer) pacer.fromPage(packet);
+      else toDevice(packet);
     });
     ws.on('close', () => {
-      log(`bridge: closed ${connection}`);
+      const st = pacer?.stats;
+      log(`bridge: closed ${connection}${st ? ` (paced: ${st.forwarded} forwarded, at most ${st.maxOutstanding} outstanding and ${st.maxQueued} queued, ${st.duplicatesDropped} repeats dropped, ${st.repeatsForwarded} sent again, ${st.answeredDropped} repeats of answered ones dropped, ${st.released} released unanswered, ${st.starved} answers found the queue empty)` : ''}`);
+      if (pacer) {
+        pacer.close();
+        options.onPacerClosed?.(connection, pacer);
+      }
       void transport.close();
     });
-    ws.send(JSON.stringify({ type: 'open', kind: transport.kind, mtu: transport.mtu, frameOverhead: transport.frameOverhead ?? 0, description: connection }));
+    ws.send(
+      JSON.stringify({
+        type: 'open',
+        kind: transport.kind,
+        mtu: transport.mtu,
+        frameOverhead: transport.frameOverhead ?? 0,
+        description: connection,
+        ...(pacer ? { pacing: { window: pacer.window, inFlight: pacer.window * PACED_IN_FLIGHT_PER_PLACE } } : {}),
+      }),
+    );
   }
 
   await new Promise<void>((resolve, reject) => {

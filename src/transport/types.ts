@@ -25,6 +25,12 @@ export interface SmpTransport {
    */
   readonly frameOverhead?: number;
   readonly closed: boolean;
+  /**
+   * Requests a sender may keep in flight when the link itself paces them to the device (the
+   * dashboard bridge: it forwards at most the device's `buf_count − 1` at a time and queues the
+   * rest). Undefined on links that do not: there the device's `buf_count − 1` bounds the window.
+   */
+  readonly pacedWindow?: number;
   send(packet: Uint8Array): Promise<void>;
   /** Sets the one receiver of incoming packets (replacing any earlier one). */
   setReceiver(receiver: (packet: Uint8Array) => void): void;

@@ -8,7 +8,8 @@
  *
  * ```
  * GET /bridge?token=TOKEN&connection=CONNECTION      (Origin must be the dashboard's own)
- *   server → page  text   {"type":"open","kind":"udp","mtu":1500,"frameOverhead":0,"description":"udp 127.0.0.1:1337"}
+ *   server → page  text   {"type":"open","kind":"udp","mtu":1500,"frameOverhead":0,"description":"udp 127.0.0.1:1337",
+ *                          "pacing":{"window":3,"inFlight":9}}     pacing: present when the bridge paces the device
  *   page ⇄ server  binary one whole SMP packet per message, both ways, unchanged
  *   server → page  text   {"type":"error","code":"TRANSPORT_IO","message":"..."}   the device could not be opened
  *   server → page  text   {"type":"closed","message":"..."}                         the device link ended
@@ -42,6 +43,12 @@ export interface BridgeOpenMessage {
   mtu: number;
   frameOverhead: number;
   description: string;
+  /**
+   * Present when the bridge paces the device (src/dashboard/pacer.ts): it keeps at most `window`
+   * requests (the device's `buf_count − 1`) outstanding at the device and queues the rest; the page
+   * may keep `inFlight` requests in flight.
+   */
+  pacing?: { window: number; inFlight: number };
 }
 
 export type BridgeServerMessage = BridgeOpenMessage | { type: 'error'; code: string; message: string } | { type: 'closed'; message: string };
@@ -85,7 +92,13 @@ export function parseBridgeMessage(text: string): BridgeServerMessage | undefine
   if (typeof v !== 'object' || v === null) return undefined;
   const m = v as Record<string, unknown>;
   if (m['type'] === 'open' && typeof m['mtu'] === 'number' && typeof m['kind'] === 'string') {
-    return { type: 'open', kind: m['kind'], mtu: m['mtu'], frameOverhead: typeof m['frameOverhead'] === 'number' ? m['frameOverhead'] : 0, description: String(m['description'] ?? m['kind']) };
+    const open: BridgeOpenMessage = { type: 'open', kind: m['kind'], mtu: m['mtu'], frameOverhead: typeof m['frameOverhead'] === 'number' ? m['frameOverhead'] : 0, description: String(m['description'] ?? m['kind']) };
+    const pacing = m['pacing'];
+    if (typeof pacing === 'object' && pacing !== null) {
+      const { window, inFlight } = pacing as Record<string, unknown>;
+      if (typeof window === 'number' && typeof inFlight === 'number' && Number.isInteger(window) && Number.isInteger(inFlight) && window >= 1 && inFlight >= window) open.pacing = { window, inFlight };
+    }
+    return open;
   }
   if (m['type'] === 'error') return { type: 'error', code: String(m['code'] ?? 'TRANSPORT_IO'), message: String(m['message'] ?? 'the bridge could not open the device') };
   if (m['type'] === 'closed') return { type: 'closed', message: String(m['message'] ?? 'the device link closed') };
@@ -177,6 +190,7 @@ export function openBridgeTransport(options: BridgeTransportOptions): Promise<Br
       kind: `bridge/${link.kind}`,
       mtu: link.mtu,
       frameOverhead: link.frameOverhead,
+      ...(link.pacing ? { pacedWindow: link.pacing.inFlight } : {}),
       link,
       get closed() {
         return closed;

@@ -15,6 +15,7 @@ interface DashboardFlags {
   host?: string;
   open?: boolean;
   quiet?: boolean;
+  pace?: boolean;
 }
 
 /** The global connection (--udp, --conntype/--connstring, -c PROFILE), else the emulator's address. */
@@ -48,6 +49,7 @@ export function registerDashboardCommand(program: Command, ctx: CliContext): voi
     .option('--host <address>', 'address to bind; anything but loopback exposes the bridge to the network', '127.0.0.1')
     .option('--open', 'open the dashboard in the default browser')
     .option('-q, --quiet', 'do not log bridge connections')
+    .option('--no-pace', 'relay packets as they come instead of pacing UDP devices at their buf_count − 1 outstanding requests (the page then keeps no more in flight)')
     .action((connections: string[], o: DashboardFlags) =>
       ctx.run(async (out) => {
         const port = Number(o.port ?? '8080');
@@ -61,7 +63,7 @@ export function registerDashboardCommand(program: Command, ctx: CliContext): voi
         const host = o.host ?? '127.0.0.1';
         let server;
         try {
-          server = await startDashboardServer({ webRoot, host, port, devices, conntypes: ctx.conntypes, log: o.quiet ? undefined : (l) => process.stderr.write(`${l}\n`) });
+          server = await startDashboardServer({ webRoot, host, port, devices, conntypes: ctx.conntypes, pace: o.pace !== false, log: o.quiet ? undefined : (l) => process.stderr.write(`${l}\n`) });
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UsageError(`port ${port} on ${host} is in use: pick another with --port N (or --port 0 for any free one)`);
           throw e;
