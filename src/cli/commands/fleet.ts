@@ -445,6 +445,8 @@ interface JobSpec {
   describe?: (r: JobResult) => string;
   /** Runs here for each result as it comes (fs download writes the device's file); a throw fails that device. */
   onResult?: (r: JobResult, store: FleetStore) => Promise<void>;
+  /** Text before the summary line, from all results (sorted by device). */
+  details?: (results: JobResult[]) => string;
 }
 
 const errorText = (r: JobResult): string => `${r.error?.name ?? r.error?.code}: ${r.error?.message}`;
@@ -486,7 +488,7 @@ async function runJobs(ctx: CliContext, out: Output, o: JobFlags, kind: JobKind,
     results.sort((a, b) => (a.device < b.device ? -1 : 1));
     const failed = results.filter((r) => r.outcome === 'failed');
     const label = kind.replace('-', ' ');
-    out.result(results, () => `${label}: ${results.length - failed.length}/${results.length} ok${failed.length ? `; failed: ${failed.map((r) => `${r.device} (${errorText(r)})`).join(', ')}` : ''}`);
+    out.result(results, () => `${spec.details ? spec.details(results) : ''}${label}: ${results.length - failed.length}/${results.length} ok${failed.length ? `; failed: ${failed.map((r) => `${r.device} (${errorText(r)})`).join(', ')}` : ''}`);
     if (failed.length > 0) process.exitCode = 1;
   });
 }
@@ -515,10 +517,17 @@ function registerJobCommands(fleet: Command, ctx: CliContext): void {
         fields: { argv },
         describe: (r) => {
           const sh = r.output as ShellOutput | undefined;
-          if (!sh) return `FAILED ${errorText(r)}`;
-          const text = sh.o.replace(/\n$/, '');
-          return `${sh.ret === 0 ? 'ok' : `FAILED returned ${sh.ret}`}${text ? `\n${text.replace(/^/gm, '  ')}` : ''}`;
+          return sh ? (sh.ret === 0 ? 'ok' : `FAILED returned ${sh.ret}`) : `FAILED ${errorText(r)}`;
         },
+        // Each device's output on stdout, under its name and return code.
+        details: (results) =>
+          results
+            .map((r) => {
+              const sh = r.output as ShellOutput | undefined;
+              const text = sh ? sh.o.replace(/\n$/, '') : errorText(r);
+              return `== ${r.device}${sh ? ` (returned ${sh.ret})` : ' (FAILED)'}\n${text ? `${text.replace(/^/gm, '  ')}\n` : ''}`;
+            })
+            .join(''),
       });
     }),
   );
