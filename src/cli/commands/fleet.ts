@@ -16,6 +16,7 @@ import type { Output } from '../output.ts';
 import type { FleetStore, OpenClient } from '../../fleet/store.ts';
 import { checkName, type DeviceRecord, type FsOutput, type ImageRecord, type Job, type JobKind, type JobResult, type Rollout, type ShellOutput } from '../../fleet/types.ts';
 import { errorInfo } from '../../fleet/jobs.ts';
+import { localHash } from '../../client/fs-transfer.ts';
 import { createRollout, report, runRollout, selectDevices, summarize, type RolloutEvent, type RolloutSummary } from '../../fleet/engine.ts';
 import { LocalStore, defaultFleetDir } from '../../fleet/local-store.ts';
 
@@ -571,7 +572,7 @@ function registerJobCommands(fleet: Command, ctx: CliContext): void {
         onResult: async (r, store) => {
           const f = r.output as FsOutput;
           const bytes = f.sha256 === undefined ? undefined : await store.getFileBytes(f.sha256);
-          if (!bytes || bytes.length !== f.size) throw new McuMgrError('FLEET_FILE', `${r.device}: the downloaded ${f.path} is not in the fleet store ${store.where}`);
+          if (!bytes || bytes.length !== f.size || localHash('sha256', bytes) !== f.sha256) throw new McuMgrError('FLEET_FILE', `${r.device}: the downloaded ${f.path} is not (whole) in the fleet store ${store.where}`);
           // Written beside the destination and renamed over it: a reader sees the whole file or none.
           const dest = join(o.out, r.device);
           const tmp = `${dest}.part-${process.pid}`;
