@@ -116,7 +116,7 @@ describe('fleet shell and fs jobs in the local store', { timeout: 300_000 }, () 
     const out = join(dir.path, 'missing');
     const r = await fleet(['fs', 'download', '/lfs/no-such-file', '--select', 'id=j1', '--out', out]);
     assert.equal(r.code, 1, r.stderr + r.stdout);
-    assert.match(r.stdout, /failed: j1 \(\w+: fs: [^)]*\(err 8\/\d+\)\)/);
+    assert.match(r.stdout, /failed: j1 \(FS_MGMT_ERR_FILE_NOT_FOUND: fs: file not found \(err 8\/3\)\)/);
     assert.deepEqual(await readdir(out), []);
     const up = await fleet(['fs', 'upload', join(dir.path, 'no-such-local'), '/lfs/x']);
     assert.equal(up.code, 2, up.stderr);
@@ -151,7 +151,7 @@ describe('fleet shell and fs jobs through NATS: real nats-server, one gateway pr
     await dir?.remove();
   });
 
-  it('shell and fs upload/download run through the gateway: output and rc per device, identical bytes back', async () => {
+  it('shell and fs upload/download run through the gateway: output and rc per device, identical bytes back, device errors by name', async () => {
     await shellAndFiles(fleet, ids, dir.path, 'gw-1');
     // The gateway ran them (its log names each job).
     await gateway.waitFor(/done shell-\S+ n1 ok/);
@@ -159,5 +159,9 @@ describe('fleet shell and fs jobs through NATS: real nats-server, one gateway pr
     const bad = await fleet(['shell', '--select', 'id=n2', '--', 'no-such-command']);
     assert.equal(bad.code, 1, bad.stderr + bad.stdout);
     assert.match(bad.stdout, /failed: n2 \(FLEET_SHELL_RC/);
+    // A device error comes back from the gateway by name.
+    const missing = await fleet(['fs', 'download', '/lfs/no-such-file', '--select', 'id=n1', '--out', join(dir.path, 'missing')]);
+    assert.equal(missing.code, 1, missing.stderr + missing.stdout);
+    assert.match(missing.stdout, /failed: n1 \(FS_MGMT_ERR_FILE_NOT_FOUND: fs: file not found \(err 8\/3\)\)/);
   });
 });
