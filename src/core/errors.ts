@@ -67,7 +67,9 @@ export type ErrorCode =
   /** Fleet: a rollout stopped because its failures exceeded the budget (the message names the devices). */
   | 'FLEET_HALTED'
   /** Fleet: the NATS server could not be reached or refused a request. */
-  | 'FLEET_NATS';
+  | 'FLEET_NATS'
+  /** Fleet: a file for `fleet fs upload` is not in the store's file area (by SHA-256). */
+  | 'FLEET_FILE';
 
 export interface McuMgrErrorOptions {
   cause?: unknown;

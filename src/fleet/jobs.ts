@@ -8,15 +8,34 @@ import { commands } from '../core/commands/index.ts';
 import { toHex } from '../core/bytes.ts';
 import { DeviceError, McuMgrError, UsageError } from '../core/errors.ts';
 import { readImageState, upgradeImages, type SlotState } from '../client/upgrade.ts';
+import { downloadFile, uploadFile } from '../client/fs-transfer.ts';
 import type { OpenClient } from './store.ts';
-import type { DeviceState, Job, JobResult, SlotSummary } from './types.ts';
+import type { DeviceState, FsOutput, Job, JobResult, ShellOutput, SlotSummary } from './types.ts';
 
 export interface JobDeps {
   openClient: OpenClient;
   imageBytes(hash: string): Promise<Uint8Array>;
+  /** fs-upload: the content by SHA-256 from the store's file area (throws when it is not there). */
+  fileBytes(sha256: string): Promise<Uint8Array>;
+  /** fs-download: keeps a file's bytes in the store's file area; gives their SHA-256. */
+  putFile(bytes: Uint8Array): Promise<string>;
   /** How long an upgrade waits for the device after its reset (default 60 s). */
   waitMs?: number;
 }
+
+/** {@link JobDeps.fileBytes} over a store's file area. */
+export function fileBytesOf(store: { getFileBytes(sha256: string): Promise<Uint8Array | undefined>; where: string }): (sha256: string) => Promise<Uint8Array> {
+  return async (sha256) => {
+    const b = await store.getFileBytes(sha256);
+    if (!b) throw new McuMgrError('FLEET_FILE', `file ${sha256} is not in the fleet store ${store.where}`);
+    return b;
+  };
+}
+
+const needPath = (job: Job): string => {
+  if (!job.path) throw new UsageError(`job ${job.id}: no device path`);
+  return job.path;
+};
 
 export function summarizeSlots(slots: readonly SlotState[]): SlotSummary[] {
   return slots.map((s) => ({
@@ -51,6 +70,8 @@ export async function runJob(job: Job, deps: JobDeps, attempt = 1, onProgress?: 
     let output: unknown;
     let after: string | undefined;
     let confirmed: boolean | undefined;
+    /** A job whose request worked but whose outcome is a failure (a shell command returning non-zero). */
+    let failure: { code: string; message: string } | undefined;
     switch (job.kind) {
       case 'upgrade': {
         if (job.image === undefined) throw new UsageError(`job ${job.id}: no image`);
@@ -85,6 +106,37 @@ export async function runJob(job: Job, deps: JobDeps, attempt = 1, onProgress?: 
       case 'stat':
         output = job.text ? (await client.request(commands.stat.show, { name: job.text })).fields : (await client.request(commands.stat.list, {})).stat_list;
         break;
+      case 'shell': {
+        // As `mcumgr shell exec` sends it: the words as argv, the return code from ret (or rc).
+        if (!job.argv || job.argv.length === 0) throw new UsageError(`job ${job.id}: no command to run`);
+        const rsp = await client.request(commands.shell.exec, { argv: job.argv });
+        const ret = rsp.ret ?? rsp.rc ?? 0;
+        output = { o: rsp.o, ret } satisfies ShellOutput;
+        if (ret !== 0) failure = { code: 'FLEET_SHELL_RC', message: `\`${job.argv.join(' ')}\` returned ${ret}` };
+        break;
+      }
+      case 'fs-upload': {
+        // The client's `fs upload`: chunks in flight, then the device's hash when it has fs hash.
+        const path = needPath(job);
+        if (job.file === undefined) throw new UsageError(`job ${job.id}: no file content`);
+        const data = await deps.fileBytes(job.file);
+        const r = await uploadFile(client, path, data, { verify: 'auto', onProgress: (p) => onProgress?.('upload', `${p.done}/${p.total}`) });
+        bytes = r.bytes - r.resumedFrom;
+        output = { path, size: data.length, sha256: job.file, ...(r.verified ? { verified: r.verified } : {}) } satisfies FsOutput;
+        break;
+      }
+      case 'fs-download': {
+        const path = needPath(job);
+        const r = await downloadFile(client, path, { verify: 'auto', onProgress: (p) => onProgress?.('download', `${p.done}/${p.total}`) });
+        bytes = r.bytes;
+        output = { path, size: r.data.length, sha256: await deps.putFile(r.data), ...(r.verified ? { verified: r.verified } : {}) } satisfies FsOutput;
+        break;
+      }
+      case 'fs-stat': {
+        const path = needPath(job);
+        output = { path, size: (await client.request(commands.fs.status, { name: path })).len } satisfies FsOutput;
+        break;
+      }
       case 'list':
       case 'scan':
         break;
@@ -104,6 +156,7 @@ export async function runJob(job: Job, deps: JobDeps, attempt = 1, onProgress?: 
       before ??= running(slots)?.version;
       after ??= running(slots)?.version;
     }
+    if (failure) return { ...base, outcome: 'failed', error: failure, before, after, durationMs: Date.now() - startedAt.getTime(), bytes, retries, state: state ? { ...state, lastError: failure } : state, output };
     return { ...base, outcome: 'ok', before, after, confirmed, durationMs: Date.now() - startedAt.getTime(), bytes, retries, state, output };
   } catch (e) {
     const error = errorInfo(e);

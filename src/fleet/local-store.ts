@@ -8,7 +8,8 @@ import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promise
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { FleetStore, JobExecutor, OpenClient } from './store.ts';
-import { runJob } from './jobs.ts';
+import { fileBytesOf, runJob } from './jobs.ts';
+import { localHash } from '../client/fs-transfer.ts';
 import type { Control, DeviceRecord, ImageRecord, Job, JobResult, Rollout, RolloutDevice } from './types.ts';
 import { McuMgrError } from '../core/errors.ts';
 
@@ -60,7 +61,7 @@ export class LocalStore implements FleetStore {
   }
 
   static async open(dir = defaultFleetDir()): Promise<LocalStore> {
-    for (const sub of ['devices', 'images', 'rollouts']) await mkdir(join(dir, sub), { recursive: true });
+    for (const sub of ['devices', 'images', 'rollouts', 'files']) await mkdir(join(dir, sub), { recursive: true });
     return new LocalStore(dir);
   }
 
@@ -101,6 +102,19 @@ export class LocalStore implements FleetStore {
   }
   listImages(): Promise<ImageRecord[]> {
     return listJson(this.path('images'));
+  }
+  async putFile(bytes: Uint8Array): Promise<string> {
+    const hash = localHash('sha256', bytes);
+    if ((await this.getFileBytes(hash)) === undefined) await writeAtomic(this.path('files', `${hash}.bin`), bytes);
+    return hash;
+  }
+  async getFileBytes(sha256: string): Promise<Uint8Array | undefined> {
+    try {
+      return new Uint8Array(await readFile(this.path('files', `${sha256}.bin`)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
   }
 
   async getRollout(id: string): Promise<Rollout | undefined> {
@@ -156,7 +170,7 @@ export class LocalStore implements FleetStore {
     return {
       // The local controller is its own gateway: every device is reached from here.
       ensureGateways: async () => {},
-      run: (job: Job, onProgress?: (stage: string, detail: string) => void): Promise<JobResult> => runJob(job, { openClient: options.openClient, imageBytes }, 1, onProgress),
+      run: (job: Job, onProgress?: (stage: string, detail: string) => void): Promise<JobResult> => runJob(job, { openClient: options.openClient, imageBytes, fileBytes: fileBytesOf(this), putFile: (b) => this.putFile(b) }, 1, onProgress),
       close: async () => {},
     };
   }

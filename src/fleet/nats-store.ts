@@ -17,7 +17,8 @@ import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy, RetentionPolicy,
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { McuMgrError } from '../core/errors.ts';
-import { runJob } from './jobs.ts';
+import { fileBytesOf, runJob, type JobDeps } from './jobs.ts';
+import { localHash } from '../client/fs-transfer.ts';
 import type { FleetStore, JobExecutor, OpenClient } from './store.ts';
 import type { Control, DeviceRecord, ImageRecord, Job, JobResult, Rollout, RolloutDevice } from './types.ts';
 
@@ -161,6 +162,16 @@ export class NatsStore implements FleetStore {
   }
   listImages(): Promise<ImageRecord[]> {
     return retrying(() => kvAll(this.images));
+  }
+  /** Files live beside the firmware in the object store, named `file-<sha256>`. */
+  async putFile(bytes: Uint8Array): Promise<string> {
+    const hash = localHash('sha256', bytes);
+    const name = `file-${hash}`;
+    if (!(await retrying(() => this.firmware.info(name)))) await retrying(() => this.firmware.putBlob({ name }, bytes));
+    return hash;
+  }
+  async getFileBytes(sha256: string): Promise<Uint8Array | undefined> {
+    return (await retrying(() => this.firmware.getBlob(`file-${sha256}`))) ?? undefined;
   }
 
   async getRollout(id: string): Promise<Rollout | undefined> {
@@ -320,6 +331,7 @@ export async function runGateway(store: NatsStore, o: GatewayOptions): Promise<v
     }
     return b;
   };
+  const deps: JobDeps = { openClient: o.openClient, imageBytes, fileBytes: fileBytesOf(store), putFile: (b) => store.putFile(b) };
   const beat = async (): Promise<void> => {
     await store.gateways.put(o.name, json({ name: o.name, parallel: o.parallel, pid: process.pid, lastSeen: Date.now() }));
   };
@@ -346,7 +358,7 @@ export async function runGateway(store: NatsStore, o: GatewayOptions): Promise<v
     o.log(`start ${job.id} ${job.device}${attempt > 1 ? ` (delivery ${attempt})` : ''}`);
     const keepAlive = setInterval(() => m.working(), Math.max(500, ackWait / 3));
     try {
-      const result = await runJob(job, { openClient: o.openClient, imageBytes }, attempt, (stage, detail) => store.nc.publish(progressSubject(job.group, job.device), json({ jobId: job.id, stage, detail })));
+      const result = await runJob(job, deps, attempt, (stage, detail) => store.nc.publish(progressSubject(job.group, job.device), json({ jobId: job.id, stage, detail })));
       if (result.state) {
         const dev = await store.getDevice(job.device);
         if (dev) await store.putDevice({ ...dev, state: result.state });
@@ -382,7 +394,7 @@ export async function runGateway(store: NatsStore, o: GatewayOptions): Promise<v
 
   const scan = async (): Promise<void> => {
     for (const d of (await store.listDevices()).filter((d) => d.gateway === o.name)) {
-      const r = await runJob({ id: `scan.${d.id}`, kind: 'scan', group: 'scan', device: d.id, gateway: o.name, conntype: d.conntype, connstring: d.connstring }, { openClient: o.openClient, imageBytes });
+      const r = await runJob({ id: `scan.${d.id}`, kind: 'scan', group: 'scan', device: d.id, gateway: o.name, conntype: d.conntype, connstring: d.connstring }, deps);
       const latest = (await store.getDevice(d.id)) ?? d;
       await store.putDevice({ ...latest, state: r.state ?? { ...(latest.state ?? { slots: [] }), lastSeen: latest.state?.lastSeen ?? '', lastError: r.error } });
     }

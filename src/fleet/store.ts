@@ -36,6 +36,9 @@ export interface FleetStore {
   getImageRecord(hash: string): Promise<ImageRecord | undefined>;
   getImageBytes(hash: string): Promise<Uint8Array | undefined>;
   listImages(): Promise<ImageRecord[]>;
+  /** Stores any bytes (fs upload content, fs download results) under their SHA-256, returned in hex; a no-op when they are there. */
+  putFile(bytes: Uint8Array): Promise<string>;
+  getFileBytes(sha256: string): Promise<Uint8Array | undefined>;
 
   getRollout(id: string): Promise<Rollout | undefined>;
   putRollout(rollout: Rollout): Promise<void>;

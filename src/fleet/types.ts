@@ -47,7 +47,7 @@ export interface ImageRecord {
   addedAt: string;
 }
 
-export type JobKind = 'upgrade' | 'list' | 'echo' | 'reset' | 'scan' | 'info' | 'stat';
+export type JobKind = 'upgrade' | 'list' | 'echo' | 'reset' | 'scan' | 'info' | 'stat' | 'shell' | 'fs-upload' | 'fs-download' | 'fs-stat';
 
 export interface Job {
   /** Unique and stable: a job sent again (controller restart) carries the same id. */
@@ -64,6 +64,30 @@ export interface Job {
   confirm?: boolean;
   /** echo: text; info: format (default `a`); stat: group name (none: the list of groups). */
   text?: string;
+  /** shell: the command's words, sent as argv. */
+  argv?: string[];
+  /** fs-upload, fs-download, fs-stat: the file on the device. */
+  path?: string;
+  /** fs-upload: the SHA-256 (hex) of the content in the store's file area ({@link FleetStore.putFile}). */
+  file?: string;
+}
+
+/** shell: what the command printed and returned (a non-zero `ret` fails the job). */
+export interface ShellOutput {
+  o: string;
+  ret: number;
+}
+
+/**
+ * fs-download: the file went into the store's file area under its SHA-256; fs-upload: what was
+ * written. `verified` names the device hash the transfer was checked with (none when the device
+ * has no fs hash).
+ */
+export interface FsOutput {
+  path: string;
+  size: number;
+  sha256?: string;
+  verified?: { type: string; value: string };
 }
 
 export type Outcome = 'ok' | 'failed';

@@ -5,8 +5,8 @@
  * loaded only when `--nats` is given.
  */
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { McuMgrError, UsageError } from '../../core/errors.ts';
 import { toHex } from '../../core/bytes.ts';
 import { verifyImage, ImageFormatError } from '../../image/index.ts';
@@ -14,7 +14,9 @@ import { connect, numberOption } from '../connection.ts';
 import type { CliContext } from '../context.ts';
 import type { Output } from '../output.ts';
 import type { FleetStore, OpenClient } from '../../fleet/store.ts';
-import { checkName, type DeviceRecord, type ImageRecord, type Job, type JobKind, type JobResult, type Rollout } from '../../fleet/types.ts';
+import { checkName, type DeviceRecord, type FsOutput, type ImageRecord, type Job, type JobKind, type JobResult, type Rollout, type ShellOutput } from '../../fleet/types.ts';
+import { errorInfo } from '../../fleet/jobs.ts';
+import { localHash } from '../../client/fs-transfer.ts';
 import { createRollout, report, runRollout, selectDevices, summarize, type RolloutEvent, type RolloutSummary } from '../../fleet/engine.ts';
 import { LocalStore, defaultFleetDir } from '../../fleet/local-store.ts';
 
@@ -428,10 +430,30 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
         .option('--gateway-timeout <seconds>', 'how long to wait for gateways (default 30)'),
     ).action((o: StoreFlags & { select: string; parallel: string; text: string; gatewayTimeout?: string }) => ctx.run((out) => runJobs(ctx, out, o, kind)));
   }
+  registerJobCommands(fleet, ctx);
 }
 
-/** One job per selected device (scan, echo, image list, reset), results into the inventory; exit 1 when one failed. */
-async function runJobs(ctx: CliContext, out: Output, o: StoreFlags & { select: string; parallel: string; text?: string; gatewayTimeout?: string }, kind: JobKind): Promise<void> {
+interface JobFlags extends StoreFlags {
+  select: string;
+  parallel: string;
+  text?: string;
+  gatewayTimeout?: string;
+}
+
+/** What a kind adds to the generic job run: its job fields, its line per device, what to do with each result here. */
+interface JobSpec {
+  fields?: Partial<Job>;
+  describe?: (r: JobResult) => string;
+  /** Runs here for each result as it comes (fs download writes the device's file); a throw fails that device. */
+  onResult?: (r: JobResult, store: FleetStore) => Promise<void>;
+  /** Text before the summary line, from all results (sorted by device). */
+  details?: (results: JobResult[]) => string;
+}
+
+const errorText = (r: JobResult): string => `${r.error?.name ?? r.error?.code}: ${r.error?.message}`;
+
+/** One job per selected device (scan, echo, image list, reset, shell, fs ...), results into the inventory; exit 1 when one failed. */
+async function runJobs(ctx: CliContext, out: Output, o: JobFlags, kind: JobKind, spec: JobSpec = {}): Promise<void> {
   const parallel = Math.round(numberOption('--parallel', o.parallel, 8));
   await withStore(o, async (store) => {
     const devices = selectDevices(await store.listDevices(), o.select);
@@ -443,13 +465,21 @@ async function runJobs(ctx: CliContext, out: Output, o: StoreFlags & { select: s
       const queue = [...devices];
       const worker = async (): Promise<void> => {
         for (let d = queue.shift(); d; d = queue.shift()) {
-          const job: Job = { id: `${group}.${d.id}`, kind, group, device: d.id, gateway: d.gateway, conntype: d.conntype, connstring: d.connstring, ...(o.text !== undefined ? { text: o.text } : {}) };
-          const r = await executor.run(job);
+          const job: Job = { id: `${group}.${d.id}`, kind, group, device: d.id, gateway: d.gateway, conntype: d.conntype, connstring: d.connstring, ...(o.text !== undefined ? { text: o.text } : {}), ...spec.fields };
+          let r = await executor.run(job);
+          if (r.outcome === 'ok' && spec.onResult) {
+            try {
+              await spec.onResult(r, store);
+            } catch (e) {
+              r = { ...r, outcome: 'failed', error: errorInfo(e) };
+            }
+          }
           const latest = (await store.getDevice(d.id)) ?? d;
           if (r.state) await store.putDevice({ ...latest, state: r.state });
           else if (r.error) await store.putDevice({ ...latest, state: { slots: latest.state?.slots ?? [], lastSeen: latest.state?.lastSeen ?? '', lastError: { code: r.error.code, message: r.error.message } } });
           results.push(r);
-          out.info(`${d.id}: ${r.outcome === 'ok' ? `ok ${kind === 'echo' || kind === 'info' || kind === 'stat' ? JSON.stringify(r.output) : (r.after ?? '')}` : `FAILED ${r.error?.name ?? r.error?.code}: ${r.error?.message}`}`);
+          const detail = spec.describe ? spec.describe(r) : r.outcome === 'ok' ? `ok ${kind === 'echo' || kind === 'info' || kind === 'stat' ? JSON.stringify(r.output) : (r.after ?? '')}` : `FAILED ${errorText(r)}`;
+          out.info(`${d.id}: ${detail}`);
         }
       };
       await Promise.all(Array.from({ length: Math.min(parallel, devices.length) }, worker));
@@ -458,9 +488,103 @@ async function runJobs(ctx: CliContext, out: Output, o: StoreFlags & { select: s
     }
     results.sort((a, b) => (a.device < b.device ? -1 : 1));
     const failed = results.filter((r) => r.outcome === 'failed');
-    out.result(results, () => `${kind}: ${results.length - failed.length}/${results.length} ok${failed.length ? `; failed: ${failed.map((r) => `${r.device} (${r.error?.name ?? r.error?.code})`).join(', ')}` : ''}`);
+    const label = kind.replace('-', ' ');
+    out.result(results, () => `${spec.details ? spec.details(results) : ''}${label}: ${results.length - failed.length}/${results.length} ok${failed.length ? `; failed: ${failed.map((r) => `${r.device} (${errorText(r)})`).join(', ')}` : ''}`);
     if (failed.length > 0) process.exitCode = 1;
   });
+}
+
+/** `fleet shell` and `fleet fs upload|download|stat`: the client's `shell exec` and fs transfers, per device through its gateway. */
+function registerJobCommands(fleet: Command, ctx: CliContext): void {
+  const jobFlags = (c: Command): Command =>
+    storeFlags(
+      c
+        .option('--select <selector>', 'devices: label=value,...', 'all')
+        .option('--parallel <n>', 'devices at once', '8')
+        .option('--gateway-timeout <seconds>', 'how long to wait for gateways (default 30)'),
+    );
+
+  jobFlags(
+    fleet
+      .command('shell')
+      .description('run a shell command on the selected devices (`shell exec` through their gateways): output and return code per device; exit 1 when one returned non-zero')
+      .argument('<words...>', 'the command and its arguments (after --)'),
+  ).action((words: string[], o: JobFlags) =>
+    ctx.run(async (out) => {
+      // As `shell exec` sends them: a quoted argument with spaces is split as the device would.
+      const argv = words.flatMap((w) => w.split(/\s+/)).filter((w) => w !== '');
+      if (argv.length === 0) throw new UsageError('fleet shell: no command to run (give it after --)');
+      await runJobs(ctx, out, o, 'shell', {
+        fields: { argv },
+        describe: (r) => {
+          const sh = r.output as ShellOutput | undefined;
+          return sh ? (sh.ret === 0 ? 'ok' : `FAILED returned ${sh.ret}`) : `FAILED ${errorText(r)}`;
+        },
+        // Each device's output on stdout, under its name and return code.
+        details: (results) =>
+          results
+            .map((r) => {
+              const sh = r.output as ShellOutput | undefined;
+              const text = sh ? sh.o.replace(/\n$/, '') : errorText(r);
+              return `== ${r.device}${sh ? ` (returned ${sh.ret})` : ' (FAILED)'}\n${text ? `${text.replace(/^/gm, '  ')}\n` : ''}`;
+            })
+            .join(''),
+      });
+    }),
+  );
+
+  const fs = fleet.command('fs').description('files on the selected devices (through their gateways): upload, download, stat');
+  const fsLine = (verb: string) => (r: JobResult) => {
+    const f = r.output as FsOutput | undefined;
+    if (r.outcome !== 'ok' || !f) return `FAILED ${errorText(r)}`;
+    return `${verb} ${f.path} ${f.size} bytes${f.verified ? `, ${f.verified.type} verified` : ''}`;
+  };
+  jobFlags(fs.command('upload').description("upload a local file to the selected devices (verified with each device's fs hash when it has one)").argument('<local>').argument('<remote>', 'device path, e.g. /lfs/file.txt')).action(
+    (local: string, remote: string, o: JobFlags) =>
+      ctx.run(async (out) => {
+        let data: Uint8Array;
+        try {
+          data = new Uint8Array(await readFile(local));
+        } catch (e) {
+          throw new UsageError(`cannot read ${local}: ${(e as Error).message}`);
+        }
+        // Into the store first (NATS: the object store), by hash: each gateway fetches it from there.
+        const file = await withStore(o, (store) => store.putFile(data));
+        await runJobs(ctx, out, o, 'fs-upload', { fields: { path: remote, file }, describe: fsLine('uploaded') });
+      }),
+  );
+  jobFlags(
+    fs
+      .command('download')
+      .description('download a device file from each selected device into DIR/<device-id> (each written whole or not at all)')
+      .argument('<remote>', 'device path')
+      .requiredOption('--out <dir>', 'directory for the files, one per device'),
+  ).action((remote: string, o: JobFlags & { out: string }) =>
+    ctx.run(async (out) => {
+      try {
+        await mkdir(o.out, { recursive: true });
+      } catch (e) {
+        throw new UsageError(`cannot write into ${o.out}: ${(e as Error).message}`);
+      }
+      await runJobs(ctx, out, o, 'fs-download', {
+        fields: { path: remote },
+        describe: (r) => (r.outcome === 'ok' ? `${fsLine('downloaded')(r)} → ${join(o.out, r.device)}` : fsLine('downloaded')(r)),
+        onResult: async (r, store) => {
+          const f = r.output as FsOutput;
+          const bytes = f.sha256 === undefined ? undefined : await store.getFileBytes(f.sha256);
+          if (!bytes || bytes.length !== f.size || localHash('sha256', bytes) !== f.sha256) throw new McuMgrError('FLEET_FILE', `${r.device}: the downloaded ${f.path} is not (whole) in the fleet store ${store.where}`);
+          // Written beside the destination and renamed over it: a reader sees the whole file or none.
+          const dest = join(o.out, r.device);
+          const tmp = `${dest}.part-${process.pid}`;
+          await writeFile(tmp, bytes);
+          await rename(tmp, dest);
+        },
+      });
+    }),
+  );
+  jobFlags(fs.command('stat').description('size of a device file on the selected devices').argument('<remote>', 'device path')).action((remote: string, o: JobFlags) =>
+    ctx.run((out) => runJobs(ctx, out, o, 'fs-stat', { fields: { path: remote }, describe: fsLine('stat') })),
+  );
 }
 
 export function registerGatewayCommand(program: Command, ctx: CliContext): void {
