@@ -30,23 +30,26 @@ import { printFigure, section } from './report.ts';
 
 const MB = 1024 * 1024;
 
-/** Upgrades the devices on `ports` directly, `parallel` at once; the wall time in s. */
-async function directUpgrades(ports: readonly number[], image: Uint8Array, parallel: number): Promise<number> {
+/** Upgrades the devices on `ports` directly, `parallel` at once; the wall time and the mean time of one upgrade, in s. */
+async function directUpgrades(ports: readonly number[], image: Uint8Array, parallel: number): Promise<{ wall: number; mean: number }> {
   const queue = [...ports];
+  let sum = 0;
   const t = performance.now();
   await Promise.all(
     Array.from({ length: parallel }, async () => {
       for (let port = queue.shift(); port !== undefined; port = queue.shift()) {
         const c = new SmpClient(await openUdpClient({ host: '127.0.0.1', port, mtu: 2048 }), { timeoutMs: 2000, tries: 5 });
+        const t0 = performance.now();
         try {
           await upgradeImage(c, image);
         } finally {
           await c.close();
         }
+        sum += performance.now() - t0;
       }
     }),
   );
-  return (performance.now() - t) / 1000;
+  return { wall: (performance.now() - t) / 1000, mean: sum / ports.length / 1000 };
 }
 
 export async function benchFleet(): Promise<void> {
@@ -72,9 +75,10 @@ export async function benchFleet(): Promise<void> {
     const bytes = new Uint8Array(await readFile(image));
 
     // One direct upgrade alone, then 4P at P at once: the same image, devices of the same serve process.
-    const direct = await directUpgrades([devices.ports[n]!], bytes, 1);
+    const direct = (await directUpgrades([devices.ports[n]!], bytes, 1)).wall;
     const loadDirect = load();
-    const directParallel = ((await directUpgrades(devices.ports.slice(n + 1, n + extra), bytes, parallel)) * parallel) / (extra - 1);
+    const baseline = await directUpgrades(devices.ports.slice(n + 1, n + extra), bytes, parallel);
+    const directParallel = (baseline.wall * parallel) / (extra - 1);
 
     const rows = ['id,gateway,conntype,connstring,labels', ...devices.ports.slice(0, n).map((p, i) => `dev${i},${i % 2 ? 'gw-b' : 'gw-a'},udp,127.0.0.1:${p},bench=1`)];
     await writeFile(join(dir.path, 'fleet.csv'), rows.join('\n'));
@@ -94,6 +98,9 @@ export async function benchFleet(): Promise<void> {
     await nc.close();
     if (r.code !== 0) throw new Error(`rollout failed: ${r.stderr}`);
     const mem = await devices.memory();
+    // Where the time goes: each job's own duration at its gateway, against the rollout's slots.
+    const rep = JSON.parse((await runCli(['fleet', 'report', 'bench', '--json', '--nats', nats.url])).stdout) as { devices: { durationMs?: number }[] };
+    const jobSeconds = rep.devices.reduce((a, d) => a + (d.durationMs ?? 0), 0) / 1000;
 
     let wallOne: number | undefined;
     if (process.env['FLEET_BENCH_ONE_WAVE'] === '1') {
@@ -116,6 +123,9 @@ export async function benchFleet(): Promise<void> {
       printFigure({ name: 'rollout wall time, one wave', value: wallOne, unit: 's' });
       printFigure({ name: 'fleet overhead per device, same parallelism, one wave', value: (wallOne * parallel) / n / directParallel, unit: '×', limit: { value: 1.25, label: 'target' } });
     }
+    printFigure({ name: 'mean upgrade time, direct at the same parallelism', value: baseline.mean, unit: 's' });
+    printFigure({ name: 'mean job time at the gateway (report durations)', value: jobSeconds / n, unit: 's', limit: { value: baseline.mean, label: 'direct' } });
+    printFigure({ name: `rollout slots busy: job time / (wall × ${parallel})`, value: (100 * jobSeconds) / (wall * parallel), unit: '%' });
     printFigure({ name: 'NATS messages per device', value: messages / n, unit: 'msg' });
     printFigure({ name: `emulator memory per device (serve RSS / ${n + extra}) at start`, value: memStart.rss / MB / (n + extra), unit: 'MB', limit: { value: 2, label: 'target' } });
     printFigure({ name: 'emulator memory per device after the rollout', value: mem.rss / MB / (n + extra), unit: 'MB', limit: { value: 2, label: 'target' } });
