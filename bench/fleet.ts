@@ -19,44 +19,45 @@
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { connect } from '@nats-io/transport-node';
-import { SmpClient } from '../src/client/client.ts';
-import { openUdpClient } from '../src/transport/udp.ts';
-import { upgradeImage } from '../src/client/upgrade.ts';
+import { spawn } from 'node:child_process';
+import { directUpgrades } from './fleet-upgrades.ts';
 import { readFile, writeFile } from 'node:fs/promises';
 import { natsServerPath, startNatsServer } from '../test/nats.ts';
 import { spawnCli, startDevices, writeImage } from '../test/fleet-helpers.ts';
-import { runCli, tempDir } from '../test/helpers.ts';
+import { ROOT, runCli, tempDir } from '../test/helpers.ts';
 import { printFigure, section } from './report.ts';
 
 const MB = 1024 * 1024;
 
-/** Upgrades the devices on `ports` directly, `parallel` at once; the wall time and the mean time of one upgrade, in s. */
-async function directUpgrades(ports: readonly number[], image: Uint8Array, parallel: number): Promise<{ wall: number; mean: number }> {
-  const queue = [...ports];
-  let sum = 0;
-  const t = performance.now();
-  await Promise.all(
-    Array.from({ length: parallel }, async () => {
-      for (let port = queue.shift(); port !== undefined; port = queue.shift()) {
-        const c = new SmpClient(await openUdpClient({ host: '127.0.0.1', port, mtu: 2048 }), { timeoutMs: 2000, tries: 5 });
-        const t0 = performance.now();
-        try {
-          await upgradeImage(c, image);
-        } finally {
-          await c.close();
-        }
-        sum += performance.now() - t0;
-      }
-    }),
-  );
-  return { wall: (performance.now() - t) / 1000, mean: sum / ports.length / 1000 };
+/** Direct upgrades of `ports` from 2 processes (half each, `perProcess` at once), started together; the wall time of the slower, the mean upgrade time. */
+async function directInTwoProcesses(image: string, perProcess: number, ports: readonly number[]): Promise<{ wall: number; mean: number }> {
+  const halves = [ports.filter((_, i) => i % 2 === 0), ports.filter((_, i) => i % 2 === 1)];
+  const children = halves.map((h) => spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'fleet-direct.ts'), image, String(perProcess), ...h.map(String)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] }));
+  const outputs = children.map((c) => {
+    let out = '';
+    const ready = new Promise<void>((resolve, reject) => {
+      c.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.startsWith('ready\n')) resolve();
+      });
+      c.once('exit', (code) => reject(new Error(`direct upgrade process exited with ${code}: ${out}`)));
+    });
+    const done = new Promise<{ wall: number; mean: number; upgrades: number }>((resolve, reject) =>
+      c.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.split('\n')[1]!) as { wall: number; mean: number; upgrades: number }) : reject(new Error(`direct upgrade process exited with ${code}: ${out}`)))),
+    );
+    return { ready, done };
+  });
+  await Promise.all(outputs.map((o) => o.ready));
+  for (const c of children) c.stdin!.end('go\n');
+  const rs = await Promise.all(outputs.map((o) => o.done));
+  return { wall: Math.max(...rs.map((r) => r.wall)), mean: rs.reduce((a, r) => a + r.mean * r.upgrades, 0) / rs.reduce((a, r) => a + r.upgrades, 0) };
 }
 
 export async function benchFleet(): Promise<void> {
   const n = Number(process.env['FLEET_BENCH_DEVICES'] ?? 1000);
   const perGateway = Number(process.env['FLEET_BENCH_PARALLEL'] ?? 8);
   const parallel = 2 * perGateway;
-  const extra = 4 * parallel + 1;
+  const extra = 8 * parallel + 1;
   section(`fleet: rollout of a 256 KiB image to ${n} emulated devices (one serve --devices process) behind 2 gateways (NATS JetStream), ${perGateway} at once per gateway`);
   if (!natsServerPath()) {
     process.stdout.write('  skipped: nats-server is not installed (apt-get install nats-server)\n');
@@ -77,8 +78,11 @@ export async function benchFleet(): Promise<void> {
     // One direct upgrade alone, then 4P at P at once: the same image, devices of the same serve process.
     const direct = (await directUpgrades([devices.ports[n]!], bytes, 1)).wall;
     const loadDirect = load();
-    const baseline = await directUpgrades(devices.ports.slice(n + 1, n + extra), bytes, parallel);
-    const directParallel = (baseline.wall * parallel) / (extra - 1);
+    // In this one process, P at once; then as the gateways run them: 2 processes, P/2 at once each.
+    const baselineOne = await directUpgrades(devices.ports.slice(n + 1, n + 1 + 4 * parallel), bytes, parallel);
+    const baseline = await directInTwoProcesses(image, perGateway, devices.ports.slice(n + 1 + 4 * parallel, n + extra));
+    const directParallel = (baseline.wall * parallel) / (4 * parallel);
+    const directParallelOne = (baselineOne.wall * parallel) / (4 * parallel);
 
     const rows = ['id,gateway,conntype,connstring,labels', ...devices.ports.slice(0, n).map((p, i) => `dev${i},${i % 2 ? 'gw-b' : 'gw-a'},udp,127.0.0.1:${p},bench=1`)];
     await writeFile(join(dir.path, 'fleet.csv'), rows.join('\n'));
@@ -114,16 +118,18 @@ export async function benchFleet(): Promise<void> {
     const overhead = (wall * parallel) / n;
     process.stdout.write(`  load average (1, 5, 15 min): ${loadDirect} after the direct upgrades, ${loadRollout} after the rollout\n`);
     printFigure({ name: 'rollout wall time, 4 waves', value: wall, unit: 's' });
-    printFigure({ name: 'devices per minute', value: (n / wall) * 60, unit: 'dev/min', limit: { value: (60 / directParallel) * parallel, label: `direct upgrades, ${parallel} at once` } });
+    printFigure({ name: 'devices per minute', value: (n / wall) * 60, unit: 'dev/min', limit: { value: (60 / directParallel) * parallel, label: `direct upgrades, 2 processes × ${perGateway}` } });
     printFigure({ name: 'one direct upgrade alone (same image, one device)', value: direct, unit: 's' });
-    printFigure({ name: `direct upgrades, ${parallel} at once: time per device × ${parallel}`, value: directParallel, unit: 's' });
+    printFigure({ name: `direct, ${parallel} at once in 1 process: time per device × ${parallel}`, value: directParallelOne, unit: 's' });
+    printFigure({ name: `direct, 2 processes × ${perGateway} (as the gateways): × ${parallel}`, value: directParallel, unit: 's' });
     printFigure({ name: `fleet: rollout time × ${parallel} / devices`, value: overhead, unit: 's', limit: { value: directParallel * 1.25, label: 'target 1.25× direct at the same parallelism' } });
     printFigure({ name: 'fleet overhead per device, same parallelism, 4 waves', value: overhead / directParallel, unit: '×', limit: { value: 1.25, label: 'target' } });
     if (wallOne !== undefined) {
       printFigure({ name: 'rollout wall time, one wave', value: wallOne, unit: 's' });
       printFigure({ name: 'fleet overhead per device, same parallelism, one wave', value: (wallOne * parallel) / n / directParallel, unit: '×', limit: { value: 1.25, label: 'target' } });
     }
-    printFigure({ name: 'mean upgrade time, direct at the same parallelism', value: baseline.mean, unit: 's' });
+    printFigure({ name: 'mean upgrade time, direct, 1 process', value: baselineOne.mean, unit: 's' });
+    printFigure({ name: 'mean upgrade time, direct, 2 processes', value: baseline.mean, unit: 's' });
     printFigure({ name: 'mean job time at the gateway (report durations)', value: jobSeconds / n, unit: 's', limit: { value: baseline.mean, label: 'direct' } });
     printFigure({ name: `rollout slots busy: job time / (wall × ${parallel})`, value: (100 * jobSeconds) / (wall * parallel), unit: '%' });
     printFigure({ name: 'NATS messages per device', value: messages / n, unit: 'msg' });
