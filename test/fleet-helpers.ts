@@ -1,59 +1,80 @@
 /**
- * Emulated devices and CLI processes for the fleet tests. The devices are emulators in this
- * process, each on its own UDP port and data directory ({@link startDevices}); once
- * `mcumgr serve --devices N` exists it replaces them here, in this one function.
+ * Emulated devices and CLI processes for the fleet tests. The devices are one real
+ * `mcumgr serve --devices N` process (N devices on consecutive loopback UDP ports, each with its own
+ * data directory, {@link startDevices}); the gateways, controller and fleet commands are CLI
+ * processes ({@link spawnCli}).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { CLI, ROOT, payload, startEmulator, tempDir, type TestEmulator } from './helpers.ts';
-import { buildImage, loadSigningKey, parsePublicKey } from '../src/image/index.ts';
+import { CLI, payload, tempDir } from './helpers.ts';
+import { buildImage } from '../src/image/index.ts';
 import { readImageState } from '../src/client/upgrade.ts';
+import { SmpClient } from '../src/client/client.ts';
+import { openUdpClient } from '../src/transport/udp.ts';
 
 export interface Devices {
+  /** UDP port of device i. */
   ports: number[];
-  emulators: TestEmulator[];
+  /** The `serve --devices` process. */
+  pid: number;
   /** The running image of device i: version and confirmed. */
   running(i: number): Promise<{ version: string; confirmed: boolean }>;
+  /** Resident memory of the serve process now and at its peak, in bytes (Linux /proc). */
+  memory(): Promise<{ rss: number; peak: number }>;
   close(): Promise<void>;
 }
 
 /**
- * N emulated devices on loopback UDP. Devices whose index is in `signedOnly` trust a key: they boot
- * only signed images, so an unsigned upgrade reverts on them (the bootloader keeps the old image).
+ * N emulated devices in one `mcumgr serve --devices N --fast` process. Devices whose index is in
+ * `revert` misbehave with serve's `revert` fault (a new image never confirms itself, so MCUboot
+ * reverts it at the next boot): serve picks the faulty devices by seed, and the returned `ports`
+ * are ordered so that device i of the caller is a reverting one exactly when i is in `revert`.
  */
-export async function startDevices(n: number, options: { signedOnly?: readonly number[] } = {}): Promise<Devices> {
+export async function startDevices(n: number, options: { revert?: readonly number[] } = {}): Promise<Devices> {
+  const revert = new Set(options.revert ?? []);
+  for (const i of revert) if (!(Number.isInteger(i) && i >= 0 && i < n)) throw new RangeError(`revert index ${i} is not a device of ${n}`);
   const dir = await tempDir('mcumgr-fleet-devices-');
-  const fixtures = join(ROOT, 'test', 'fixtures', 'imgtool');
-  const signedOnly = new Set(options.signedOnly ?? []);
-  let factory: Uint8Array | undefined;
-  let keys;
-  if (signedOnly.size > 0) {
-    const key = await loadSigningKey(await readFile(join(fixtures, 'ecdsa-p256.pem'), 'utf8'));
-    factory = (await buildImage({ payload: payload(20000, 1), version: '1.0.0', signingKey: key })).bytes;
-    keys = [parsePublicKey(await readFile(join(fixtures, 'ecdsa-p256.pub.pem'), 'utf8'))];
-  }
-  const emulators: TestEmulator[] = [];
+  const faultArgs = revert.size > 0 ? ['--fail-rate', String(revert.size / n), '--fail-seed', '1', '--fail-kinds', 'revert'] : [];
+  const serve = spawnCli(['serve', '--devices', String(n), '--udp', '127.0.0.1:0', '--data', dir.path, '--fast', '--json', ...faultArgs]);
+  let line: { basePort: number; faults?: { revert: number[] } };
   try {
-    for (let i = 0; i < n; i++) {
-      const signed = signedOnly.has(i);
-      emulators.push(await startEmulator({ dataDir: join(dir.path, String(i)), ...(signed ? { image: { keys: keys!, factoryImage: () => factory! } } : {}) }));
-    }
+    // One JSON line once every device listens.
+    line = JSON.parse((await serve.waitFor(/^(\{.*"basePort".*\})\n/m, 300_000))[1]!) as typeof line;
   } catch (e) {
-    for (const em of emulators) await em.close();
+    await serve.kill('SIGKILL');
     await dir.remove();
     throw e;
   }
+  const farm = Array.from({ length: n }, (_, i) => line.basePort + i);
+  const faulty = new Set(line.faults?.revert ?? []);
+  const good = farm.filter((_, i) => !faulty.has(i));
+  const bad = farm.filter((_, i) => faulty.has(i));
+  if (bad.length !== revert.size) {
+    await serve.kill('SIGKILL');
+    await dir.remove();
+    throw new Error(`serve made ${bad.length} devices revert, not ${revert.size}: ${serve.stdout()}`);
+  }
+  const ports = Array.from({ length: n }, (_, i) => (revert.has(i) ? bad.shift()! : good.shift()!));
+  const pid = serve.child.pid!;
   return {
-    ports: emulators.map((e) => e.port),
-    emulators,
+    ports,
+    pid,
     async running(i) {
-      const c = await emulators[i]!.client();
-      const s = (await readImageState(c)).find((x) => (x.image ?? 0) === 0 && x.active)!;
-      return { version: s.version, confirmed: s.confirmed === true };
+      const c = new SmpClient(await openUdpClient({ host: '127.0.0.1', port: ports[i]!, mtu: 2048 }), { timeoutMs: 2000, tries: 3 });
+      try {
+        const s = (await readImageState(c)).find((x) => (x.image ?? 0) === 0 && x.active)!;
+        return { version: s.version, confirmed: s.confirmed === true };
+      } finally {
+        await c.close();
+      }
+    },
+    async memory() {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+      return { rss: kb('VmRSS'), peak: kb('VmHWM') };
     },
     async close() {
-      for (const em of emulators) await em.close();
+      await serve.kill('SIGTERM');
       await dir.remove();
     },
   };

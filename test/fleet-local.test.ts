@@ -1,6 +1,7 @@
 /**
  * Fleet operations without a server: the local store (files) and jobs run in the controller
- * process. Real emulated devices on loopback UDP, the CLI as processes.
+ * process. Real emulated devices (one `mcumgr serve --devices N` process) on loopback UDP, the CLI
+ * as processes.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

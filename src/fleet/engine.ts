@@ -101,9 +101,9 @@ export async function createRollout(store: FleetStore, o: CreateRolloutOptions):
   };
   const byId = new Map(devices.map((d) => [d.id, d]));
   // Devices first, the rollout record last: a rollout that exists has all its devices.
-  for (const [w, wave] of waves.entries()) {
-    for (const d of wave.devices) await store.putRolloutDevice(id, { device: d, gateway: byId.get(d)!.gateway, wave: w, status: 'pending' });
-  }
+  // Written 64 at a time: one after the other, a thousand round trips to the store add seconds.
+  const records = waves.flatMap((wave, w) => wave.devices.map((d): RolloutDevice => ({ device: d, gateway: byId.get(d)!.gateway, wave: w, status: 'pending' })));
+  for (let i = 0; i < records.length; i += 64) await Promise.all(records.slice(i, i + 64).map((d) => store.putRolloutDevice(id, d)));
   await store.putRollout(rollout);
   return rollout;
 }
