@@ -4,7 +4,7 @@
  * of a UDP socket.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import dgram from 'node:dgram';
+import { Worker } from 'node:worker_threads';
 import { readFile, mkdir, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -137,74 +137,96 @@ export function hashRequest(seq: number, off = 0): Uint8Array {
 }
 
 export interface Flood {
-  /** Stops sending; resolves with the datagrams sent. */
+  /** Stops sending; resolves once every datagram handed to the socket is sent. */
   stop(): Promise<void>;
   readonly sent: number;
   readonly answered: number;
   /** The flooder's own local port (for its kernel drop counter). */
   readonly localPort: number;
-  /** Resolves once `answered` reaches `n` (or never). */
+  /** Resolves once `answered` reaches `n` (true), or false after `timeoutMs`. */
   answeredAtLeast(n: number, timeoutMs: number): Promise<boolean>;
-  close(): void;
+  close(): Promise<void>;
 }
 
+/** Atomics.waitAsync (Node 16+; its type is in TypeScript's ES2024 library, beyond this project's ES2023). */
+const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, index: number, value: number, timeoutMs: number): { value: Promise<string> | string } }).waitAsync;
+
+/** Slots of the flooder's shared counters. */
+const SENT = 0;
+const ANSWERED = 1;
+
 /**
- * Floods a UDP port with requests: `burst` datagrams every millisecond, as fast as the loop
- * allows, each built by `request(seq)`. Counts the answers.
+ * The flooder, in plain JavaScript so that it runs in a worker thread without a loader: sends
+ * `burst` datagrams every millisecond, cycling through the prepared requests, and counts sends
+ * and answers in shared memory (the answer count is notified, for answeredAtLeast).
  */
-export async function startFlood(port: number, request: (seq: number) => Uint8Array = (seq) => hashRequest(seq), burst = 16): Promise<Flood> {
-  const socket = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => socket.connect(port, '127.0.0.1', () => resolve()));
-  let sent = 0;
-  let answered = 0;
+const FLOOD_WORKER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const dgram = require('node:dgram');
+const { port, requests, burst, counters } = workerData;
+const c = new Int32Array(counters);
+const socket = dgram.createSocket('udp4');
+socket.on('message', () => { Atomics.add(c, ${ANSWERED}, 1); Atomics.notify(c, ${ANSWERED}); });
+socket.on('error', () => {});
+socket.connect(port, '127.0.0.1', () => {
   let seq = 0;
-  const waiters = new Set<() => void>();
-  socket.on('message', () => {
-    answered++;
-    for (const w of [...waiters]) w();
-  });
-  socket.on('error', () => {});
   let pending = 0;
   const timer = setInterval(() => {
     for (let i = 0; i < burst; i++) {
       pending++;
-      socket.send(request(seq++), () => {
-        pending--;
-        sent++;
-      });
+      socket.send(requests[seq++ % requests.length], () => { pending--; Atomics.add(c, ${SENT}, 1); });
     }
   }, 1);
+  parentPort.on('message', (m) => {
+    if (m !== 'stop') return;
+    clearInterval(timer);
+    const drained = () => (pending > 0 ? setImmediate(drained) : parentPort.postMessage('stopped'));
+    drained();
+  });
+  parentPort.postMessage({ localPort: socket.address().port });
+});
+`;
+
+/**
+ * Floods a UDP port with requests from a worker thread (its own event loop, as another client
+ * device would have: the flood's sends never delay the echo client's reads in this thread):
+ * `burst` datagrams every millisecond, the i-th built by `request(i)` (4096 are prepared and sent
+ * in turn). Counts the answers.
+ */
+export async function startFlood(port: number, request: (seq: number) => Uint8Array = (seq) => hashRequest(seq), burst = 16): Promise<Flood> {
+  const requests = Array.from({ length: 4096 }, (_, i) => request(i));
+  const counters = new Int32Array(new SharedArrayBuffer(8));
+  const worker = new Worker(FLOOD_WORKER, { eval: true, workerData: { port, requests, burst, counters: counters.buffer }, execArgv: [] });
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  const localPort = await new Promise<number>((resolve, reject) => {
+    worker.once('message', (m: { localPort: number }) => resolve(m.localPort));
+    worker.once('error', reject);
+  });
   return {
     get sent() {
-      return sent;
+      return Atomics.load(counters, SENT);
     },
     get answered() {
-      return answered;
+      return Atomics.load(counters, ANSWERED);
     },
-    localPort: socket.address().port,
+    localPort,
     async stop() {
-      clearInterval(timer);
-      while (pending > 0) await new Promise((r) => setImmediate(r));
+      const stopped = new Promise<void>((resolve) => worker.once('message', () => resolve()));
+      worker.postMessage('stop');
+      await Promise.race([stopped, exited]);
     },
-    answeredAtLeast(n, timeoutMs) {
-      return new Promise((resolve) => {
-        const check = (): void => {
-          if (answered >= n) {
-            waiters.delete(check);
-            clearTimeout(t);
-            resolve(true);
-          }
-        };
-        const t = setTimeout(() => {
-          waiters.delete(check);
-          resolve(false);
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      });
+    async answeredAtLeast(n, timeoutMs) {
+      const deadline = performance.now() + timeoutMs;
+      for (;;) {
+        const now = Atomics.load(counters, ANSWERED);
+        if (now >= n) return true;
+        const left = deadline - performance.now();
+        if (left <= 0) return false;
+        await waitAsync(counters, ANSWERED, now, left).value;
+      }
     },
-    close() {
-      socket.close();
+    async close() {
+      await worker.terminate();
     },
   };
 }

@@ -59,7 +59,7 @@ test('flood: fs hash requests flood UDP for 3 s while a serial client echoes eve
     }
     // ... and the answers the server sent all arrive.
     await flood.answeredAtLeast(c['responses']!, 5000);
-    flood.close();
+    await flood.close();
     const unanswered = flood.sent - flood.answered;
     process.stderr.write(
       `flood: sent ${flood.sent}, answered ${flood.answered}, server dropped ${c['dropped']}, kernel drops ${kernelDrops}; echo ${rtts.length} answered, max ${Math.max(...rtts).toFixed(1)} ms; RSS idle ${(idleRss / 1e6).toFixed(1)} MB, peak ${(peakRss / 1e6).toFixed(1)} MB\n`,
@@ -101,7 +101,7 @@ test('SIGTERM during a flood: the server stops while the flood goes on and the d
     }
   } finally {
     await flood.stop();
-    flood.close();
+    await flood.close();
     await serve.stop('SIGKILL');
     await dir.remove();
   }

@@ -1,7 +1,7 @@
 /**
  * The management queue: one for every transport, one request at a time in arrival order, at
- * most buf_count packets held per transport, drops counted and reported (UDP on 127.0.0.1 and
- * the in-memory loopback transport as a second link).
+ * most buf_count packets held per transport, drops counted and reported (UDP on 127.0.0.1, and
+ * the in-memory loopback transport or a pty as a second link).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +9,12 @@ import dgram from 'node:dgram';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeCbor } from '../src/core/cbor.ts';
+import { decodeCbor, encodeCbor } from '../src/core/cbor.ts';
+import { commands } from '../src/core/commands/index.ts';
+import { SmpClient } from '../src/client/client.ts';
+import { createAgent, ZEPHYR_DEVICE_TIMING, type Agent } from '../src/server/agent.ts';
+import type { SerialServerTransport } from '../src/transport/serial-server.ts';
+import { openSerialClient } from '../src/transport/serial.ts';
 import { encodePacket, Op } from '../src/core/header.ts';
 import { createEmulator } from '../src/server/emulator.ts';
 import type { ServerEvent } from '../src/server/server.ts';
@@ -142,6 +147,65 @@ test('queue: a long fs hash lets the waiting requests of another transport run; 
   } finally {
     socket.close();
     await server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('queue: serial lines held in the receive line buffers (Zephyr timing) are taken when a long UDP request lets others run, not after it (pty)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'mcumgr-queue-'));
+  const link = join(dir, 'pty');
+  let agent: Agent;
+  try {
+    agent = await createAgent({ dataDir: join(dir, 'device'), udp: { host: '127.0.0.1', port: 0 }, serial: { pty: link }, hostNetwork: false, deviceTiming: ZEPHYR_DEVICE_TIMING });
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    if (/socat not found/.test(String(e))) return t.skip('socat is not installed');
+    throw e;
+  }
+  let echoDone = false;
+  agent.server.hooks.on('cmd_done', ({ group, id }) => {
+    if (group === 0 && id === 0) echoDone = true;
+  });
+  let started: () => void = () => {};
+  const longStarted = new Promise<void>((r) => (started = r));
+  // A long request that yields until the serial echo has been processed, or 5 s.
+  agent.server.registerGroup({
+    id: USER_GROUP,
+    name: 'long',
+    handlers: [
+      {
+        write: {
+          fn: async ({ letOthersRun }) => {
+            started();
+            const deadline = performance.now() + 5000;
+            while (!echoDone && performance.now() < deadline) {
+              await letOthersRun?.();
+              await new Promise((r) => setImmediate(r));
+            }
+            return { during: echoDone };
+          },
+        },
+      },
+    ],
+  });
+  const client = new SmpClient(await openSerialClient({ path: link }), { timeoutMs: 10_000, tries: 1 });
+  const socket = dgram.createSocket('udp4');
+  try {
+    await client.request(commands.os.echo, { d: 'warm' });
+    echoDone = false;
+    await new Promise<void>((r) => socket.connect(agent.udp!.port, '127.0.0.1', () => r()));
+    const answer = new Promise<Uint8Array>((resolve) => socket.once('message', (m) => resolve(new Uint8Array(m))));
+    socket.send(request(1, 'long'));
+    await longStarted;
+    assert.equal((await client.request(commands.os.echo, { d: 'meanwhile' })).r, 'meanwhile');
+    const rsp = decodeCbor((await answer).subarray(8)) as { during?: boolean };
+    assert.equal(rsp.during, true, 'the echo was answered while the long request ran');
+    const serial = agent.listening().find((x) => x.kind === 'serial') as SerialServerTransport;
+    assert.equal(serial.stats.linesDropped, 0);
+  } finally {
+    socket.close();
+    await client.close();
+    await agent.close();
     await rm(dir, { recursive: true, force: true });
   }
 });

@@ -50,10 +50,14 @@ export class DelayClock {
   }
 }
 
-/** Whether the device's management queue is processing a request, with a signal when it stops. */
+/**
+ * Whether the device's management queue is processing a request, with a signal when it stops and
+ * one when a long request lets other transports' requests run ({@link SmpServer.onYield}).
+ */
 export class DeviceActivity {
   private depth = 0;
   private readonly idleListeners = new Set<() => void>();
+  private readonly yieldListeners = new Set<() => void>();
 
   get busy(): boolean {
     return this.depth > 0;
@@ -73,6 +77,17 @@ export class DeviceActivity {
     this.idleListeners.add(listener);
     return () => this.idleListeners.delete(listener);
   }
+
+  /** The request being processed lets other transports' waiting requests run now. */
+  yielded(): void {
+    for (const l of [...this.yieldListeners]) l();
+  }
+
+  /** Calls `listener` every time the request being processed lets others run; returns a function that removes it. */
+  onYield(listener: () => void): () => void {
+    this.yieldListeners.add(listener);
+    return () => this.yieldListeners.delete(listener);
+  }
 }
 
 export interface DeviceTimingOptions {
@@ -84,7 +99,8 @@ export interface DeviceTimingOptions {
 
 /**
  * Makes `server` take `processingUs` per request and reports its busy time to `activity`
- * (through the cmd_recv and cmd_done hooks, so nothing in the dispatcher changes).
+ * (through the cmd_recv and cmd_done hooks, so nothing in the dispatcher changes), and the
+ * moments a long request lets others run.
  */
 export function installDeviceTiming(server: SmpServer, options: DeviceTimingOptions = {}): DeviceActivity {
   const activity = options.activity ?? new DeviceActivity();
@@ -99,5 +115,6 @@ export function installDeviceTiming(server: SmpServer, options: DeviceTimingOpti
   server.hooks.on('cmd_done', () => {
     activity.end();
   });
+  server.onYield(() => activity.yielded());
   return activity;
 }

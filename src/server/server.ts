@@ -157,6 +157,7 @@ export class SmpServer {
   private readonly closing = new AbortController();
   private readonly bootTasks: BootTask[] = [];
   private readonly closeTasks: Array<() => Promise<void> | void> = [];
+  private readonly yieldListeners = new Set<() => void>();
   private rebooting = false;
   private resetTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
@@ -346,6 +347,13 @@ export class SmpServer {
     if (this.yielding || this.closed) return;
     this.yielding = true;
     try {
+      for (const l of [...this.yieldListeners]) {
+        try {
+          l();
+        } catch (e) {
+          this.onError?.(e);
+        }
+      }
       const end = this.queue.length;
       for (let i = this.queueHead; i < Math.min(end, this.queue.length) && !this.closed; i++) {
         const item = this.queue[i];
@@ -356,6 +364,16 @@ export class SmpServer {
     } finally {
       this.yielding = false;
     }
+  }
+
+  /**
+   * Calls `listener` each time a long handler lets other transports' requests run, before the
+   * waiting ones are taken: a transport that holds input while the device is busy (the serial
+   * line buffers) hands it over then. Returns a function that removes the listener.
+   */
+  onYield(listener: () => void): () => void {
+    this.yieldListeners.add(listener);
+    return () => this.yieldListeners.delete(listener);
   }
 
   /** Drops every packet still waiting (reset, close), counting each. */

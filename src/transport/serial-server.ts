@@ -19,8 +19,9 @@
  * (processing a request, writing flash) the lines it receives stay in those buffers; a line that
  * starts when all are taken is ignored up to its newline ("uart_mcumgr_ignoring"), so the frame
  * it belongs to is lost. The model: while `activity.busy`, up to `rxLineBuffers` lines are held
- * and further lines dropped (counted in `stats.linesDropped`); when the device becomes idle the
- * held lines are decoded in order.
+ * and further lines dropped (counted in `stats.linesDropped`); when the device becomes idle, or a
+ * long request lets other transports' requests run (SmpServer.letOthersRun), the held lines are
+ * decoded in order.
  *
  * Why socat for `pty`: Node has no openpty/posix_openpt. Opening /dev/ptmx works, but unlocking
  * and naming the slave needs ioctls (TIOCSPTLCK, TIOCGPTN) Node cannot issue, and node-pty needs a
@@ -83,7 +84,7 @@ export interface SerialServerOptions {
   /** Receive line buffers (Zephyr's CONFIG_UART_MCUMGR_RX_BUF_COUNT, 2); default unlimited. Needs `activity`. */
   rxLineBuffers?: number;
   /** When the device's management queue is busy (src/server/device-timing.ts). */
-  activity?: { readonly busy: boolean; onIdle(listener: () => void): () => void };
+  activity?: { readonly busy: boolean; onIdle(listener: () => void): () => void; onYield?(listener: () => void): () => void };
 }
 
 /** Counters of a serial server link. */
@@ -169,7 +170,14 @@ export class SerialServerTransport implements ServerTransport {
       this.receiveContext?.undecodable('line lost: every receive line buffer taken while the device was busy', `serial:${this.devicePath ?? '?'}`);
     });
     this.gate = gate;
-    this.stopGate = activity.onIdle(() => gate.release());
+    const stopIdle = activity.onIdle(() => gate.release());
+    // A long request pausing for other transports' requests is the work queue reaching this
+    // link's lines: they are decoded then, not after the long request.
+    const stopYield = activity.onYield?.(() => gate.release(true));
+    this.stopGate = () => {
+      stopIdle();
+      stopYield?.();
+    };
   }
 
   /** The device path served: the pty's `/dev/pts/N` or the given path. Set once started. */
@@ -376,9 +384,12 @@ class LineBufferGate {
     }
   }
 
-  /** The device is idle: decode the held lines, in order (a line still arriving carries on directly). */
-  release(): void {
-    while (this.held.length > 0 && !this.activity.busy) {
+  /**
+   * The device is idle, or (`yielding`) its long request lets others run: decode the held lines,
+   * in order (a line still arriving carries on directly).
+   */
+  release(yielding = false): void {
+    while (this.held.length > 0 && (yielding || !this.activity.busy)) {
       const line = this.held.shift()!;
       if (this.held.length === 0 && !this.atLineStart && this.mode === 'held') this.mode = 'direct';
       for (const part of line) this.decode(part);
