@@ -109,3 +109,20 @@ test('cbor: arbitrary bytes never throw anything but ProtocolError, and agree wi
   );
   assert.ok(accepted > 100, `some random inputs are valid CBOR (${accepted})`);
 });
+
+test('cbor: encodes share one growing buffer, yet every result is its own copy (a large message, then small ones, then a failed encode)', () => {
+  const big = new Uint8Array(70_000).map((_, i) => i & 0xff);
+  const first = encodeCbor({ data: big, off: 1 });
+  const copy = first.slice();
+  const small = encodeCbor({ d: 'x' });
+  assert.equal(toHex(small), 'a1616461 78'.replace(' ', ''));
+  assert.throws(() => encodeCbor({ bad: Symbol('no') }));
+  const after = encodeCbor({ off: 2 });
+  assert.deepEqual(first, copy, 'the first result was not overwritten by later encodes');
+  assert.deepEqual(decodeCbor(after), { off: 2 });
+  assert.deepEqual((decodeCbor(first) as { data: Uint8Array }).data, big);
+  // Past 128 KiB the grown buffer is not kept; results stay right either way.
+  const huge = encodeCbor({ data: new Uint8Array(200_000) });
+  assert.equal((decodeCbor(huge) as { data: Uint8Array }).data.length, 200_000);
+  assert.deepEqual(decodeCbor(encodeCbor([1, 2])), [1, 2]);
+});

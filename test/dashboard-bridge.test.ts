@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { Readable, Writable } from 'node:stream';
 import { build } from 'esbuild';
+import fc from 'fast-check';
 import { WebSocket as NodeWebSocket } from 'ws';
 import { SmpClient } from '../src/client/client.ts';
 import { uploadImage } from '../src/client/image-upload.ts';
@@ -25,7 +26,7 @@ import { encodeMessage } from '../src/core/message.ts';
 import type { SmpTransport } from '../src/transport/types.ts';
 import { ConntypeRegistry, udpConntype } from '../src/cli/conntypes.ts';
 import { serialConntype } from '../src/cli/serial.ts';
-import { openBridgeTransport, type WebSocketConstructor } from '../src/transport/websocket.ts';
+import { isWholeSmpMessage, openBridgeTransport, PacketBatcher, splitBridgeMessage, type WebSocketConstructor } from '../src/transport/websocket.ts';
 import { openWebSerialTransport, type SerialPortLike } from '../src/transport/web-serial.ts';
 import { createSerialServer } from '../src/transport/serial-server.ts';
 import { openRawSerialPort } from '../src/transport/serial-link.ts';
@@ -225,7 +226,7 @@ function countingLink(inner: SmpTransport): { transport: SmpTransport; max: () =
   };
 }
 
-describe('the bridge paces a UDP device: the page keeps 3× its window in flight, the device never more than buf_count − 1', () => {
+describe('the bridge paces a UDP device: the page keeps 8× its window in flight, the device never more than buf_count − 1', () => {
   let emulator: TestEmulator;
   let web: Awaited<ReturnType<typeof tempDir>>;
   before(async () => {
@@ -238,8 +239,9 @@ describe('the bridge paces a UDP device: the page keeps 3× its window in flight
     await web.remove();
   });
 
-  async function uploadThrough(pace: boolean): Promise<{ link: ReturnType<typeof countingLink>; upload: Awaited<ReturnType<typeof uploadImage>>; dropped: number; pacer: RequestPacer | undefined; pacedWindow: number | undefined }> {
+  async function uploadThrough(pace: boolean): Promise<{ link: ReturnType<typeof countingLink>; upload: Awaited<ReturnType<typeof uploadImage>>; dropped: number; pacer: RequestPacer | undefined; pacedWindow: number | undefined; log: string[] }> {
     let link: ReturnType<typeof countingLink> | undefined;
+    const log: string[] = [];
     let pacerClosed: (p: RequestPacer | undefined) => void = () => {};
     const closedPacer = new Promise<RequestPacer | undefined>((resolve) => (pacerClosed = resolve));
     const server = await startDashboardServer({
@@ -249,6 +251,7 @@ describe('the bridge paces a UDP device: the page keeps 3× its window in flight
       pace,
       openDevice: async (c) => (link = countingLink(await openConnection(c, conntypes))).transport,
       onPacerClosed: (_c, p) => pacerClosed(p),
+      log: (line) => log.push(line),
     });
     const droppedBefore = emulator.server.counterFor('udp').dropped;
     try {
@@ -259,7 +262,7 @@ describe('the bridge paces a UDP device: the page keeps 3× its window in flight
       const upload = await uploadImage(client, image.bytes, pace ? {} : { maxWindow: 9 });
       await client.close();
       const pacer = pace ? await closedPacer : undefined;
-      return { link: link!, upload, dropped: emulator.server.counterFor('udp').dropped - droppedBefore, pacer, pacedWindow: transport.pacedWindow };
+      return { link: link!, upload, dropped: emulator.server.counterFor('udp').dropped - droppedBefore, pacer, pacedWindow: transport.pacedWindow, log };
     } finally {
       await server.close();
     }
@@ -267,8 +270,8 @@ describe('the bridge paces a UDP device: the page keeps 3× its window in flight
 
   it('paced: the page reaches a window above the device’s, the device holds at most 3 (buf_count 4) and drops nothing', async () => {
     const r = await uploadThrough(true);
-    assert.equal(r.pacedWindow, 9, 'the open reply says the bridge paces at 3 and the page may keep 9');
-    assert.equal(r.upload.maxWindow, 9);
+    assert.equal(r.pacedWindow, 24, 'the open reply says the bridge paces at 3 and the page may keep 24');
+    assert.equal(r.upload.maxWindow, 24);
     assert.ok(r.upload.windowReached > 3, `the page kept ${r.upload.windowReached} in flight`);
     assert.ok(r.link.max() <= 3, `the device had ${r.link.max()} requests outstanding`);
     assert.equal(r.link.max(), 3, 'the bridge kept the device’s window full');
@@ -276,6 +279,13 @@ describe('the bridge paces a UDP device: the page keeps 3× its window in flight
     assert.ok(r.pacer, 'the bridge paced the link');
     assert.ok(r.pacer.stats.maxOutstanding <= 3);
     assert.ok(r.pacer.stats.maxQueued > 0, 'requests waited in the bridge’s queue');
+    // Both ways, packets of one task travelled in one WebSocket message, and all of them arrived.
+    const m = /(\d+) packets from the page in (\d+) messages, (\d+) to it in (\d+)\)/.exec(r.log.join('\n'));
+    assert.ok(m, r.log.join('\n'));
+    const [fromPage, fromMessages, toPage, toMessages] = m.slice(1).map(Number) as [number, number, number, number];
+    assert.ok(fromPage >= r.upload.chunks, `${fromPage} packets from the page, ${r.upload.chunks} chunks`);
+    assert.ok(fromMessages < fromPage, `the page batched: ${fromPage} packets in ${fromMessages} messages`);
+    assert.ok(toMessages <= toPage);
   });
 
   it('not paced (--no-pace), the same page window overflows the device: the counters above can fail', async () => {
@@ -406,5 +416,59 @@ describe('Web Serial transport: headless Chromium has no serial port to choose, 
       await server.close();
       await data.remove();
     }
+  });
+});
+
+describe('bridge batching: whole SMP messages of one task share a WebSocket message (fast-check)', () => {
+  /** A whole message (header length = payload length) or a malformed packet (its header claims more than it holds). */
+  const packetArb = fc.oneof(
+    fc.record({ seq: fc.integer({ min: 0, max: 255 }), payload: fc.uint8Array({ maxLength: 300 }) }).map(({ seq, payload }) => {
+      const p = new Uint8Array(8 + payload.length);
+      p.set([Op.WRITE_RSP, 0, payload.length >> 8, payload.length & 0xff, 0, 1, seq, 1]);
+      p.set(payload, 8);
+      return p;
+    }),
+    fc.uint8Array({ minLength: 8, maxLength: 40 }).map((p) => {
+      const q = p.slice();
+      const claimed = q.length - 8 + 1 + (q[3]! % 16);
+      q[2] = claimed >> 8;
+      q[3] = claimed & 0xff;
+      return q;
+    }),
+    fc.uint8Array({ minLength: 1, maxLength: 7 }),
+  );
+
+  it('splitting what the batcher wrote gives back every packet, in order; a malformed packet travels alone; no message exceeds the limit', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(packetArb, { maxLength: 40 }), fc.integer({ min: 64, max: 4096 }), async (packets, maxBytes) => {
+        const messages: Uint8Array[] = [];
+        let tasks: Array<() => void> = [];
+        const batcher = new PacketBatcher((m) => messages.push(m.slice()), (fn) => tasks.push(fn), maxBytes);
+        for (const p of packets) batcher.push(p);
+        const pending = tasks;
+        tasks = [];
+        for (const fn of pending) fn();
+        const out = messages.flatMap((m) => splitBridgeMessage(m));
+        assert.deepEqual(out.map((p) => [...p]), packets.map((p) => [...p]));
+        for (const m of messages) if (splitBridgeMessage(m).length > 1) assert.ok(m.length <= maxBytes);
+        for (const p of packets) if (!isWholeSmpMessage(p)) assert.ok(messages.some((m) => m.length === p.length && m.every((b, i) => b === p[i])), 'a malformed packet goes alone');
+        assert.equal(batcher.stats.packets, packets.length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a packet pushed in a later task starts a new message', () => {
+    const messages: Uint8Array[] = [];
+    const tasks: Array<() => void> = [];
+    const batcher = new PacketBatcher((m) => messages.push(m), (fn) => tasks.push(fn));
+    const whole = (seq: number): Uint8Array => encodeMessage({ op: Op.WRITE_RSP, version: 1, flags: 0, group: 1, seq, id: 1 }, { off: seq });
+    batcher.push(whole(1));
+    batcher.push(whole(2));
+    tasks.shift()!();
+    batcher.push(whole(3));
+    tasks.shift()!();
+    assert.deepEqual(messages.map((m) => splitBridgeMessage(m).map((p) => p[6])), [[1, 2], [3]]);
+    assert.equal(tasks.length, 0);
   });
 });

@@ -274,10 +274,25 @@ export interface CborEncodeOptions {
 }
 
 /** Encodes a value with preferred serialization; definite lengths unless told otherwise. */
+/**
+ * The writer every encode starts with: encoding is synchronous, so one buffer serves them all and
+ * grows only until it has held the largest message (an image chunk costs no regrowth per call).
+ * A writer grown past {@link SHARED_WRITER_MAX} is not kept.
+ */
+let sharedWriter: Writer | undefined;
+const SHARED_WRITER_MAX = 128 * 1024;
+
 export function encodeCbor(value: unknown, options?: CborEncodeOptions): Uint8Array {
-  const w = new Writer(256);
-  encodeItem(w, value, 0, options?.indefinite ?? false);
-  return w.buf.slice(0, w.pos);
+  // Taken while in use: an encode that started inside another (it cannot today) gets its own.
+  const w = sharedWriter ?? new Writer(256);
+  sharedWriter = undefined;
+  w.pos = 0;
+  try {
+    encodeItem(w, value, 0, options?.indefinite ?? false);
+    return w.buf.slice(0, w.pos);
+  } finally {
+    if (w.buf.length <= SHARED_WRITER_MAX) sharedWriter = w;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
