@@ -4,7 +4,7 @@
  * each written to a temporary file and renamed over the old one, so a killed controller leaves
  * every record whole and a new one resumes from them. Jobs run in this process.
  */
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { FleetStore, JobExecutor, OpenClient } from './store.ts';
@@ -28,23 +28,26 @@ async function writeAtomic(path: string, data: string | Uint8Array): Promise<voi
   await rename(tmp, path);
 }
 
-async function readJson<T>(path: string): Promise<T | undefined> {
+/** Runs `io` on a path; undefined when the path does not exist (every other error is thrown). */
+async function unlessMissing<T>(io: () => Promise<T>): Promise<T | undefined> {
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
+    return await io();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
 }
 
+async function readJson<T>(path: string): Promise<T | undefined> {
+  return unlessMissing(async () => JSON.parse(await readFile(path, 'utf8')) as T);
+}
+
+async function readBytes(path: string): Promise<Uint8Array | undefined> {
+  return unlessMissing(async () => new Uint8Array(await readFile(path)));
+}
+
 async function listJson<T>(dir: string): Promise<T[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
+  const names = (await unlessMissing(() => readdir(dir))) ?? [];
   const out: T[] = [];
   for (const n of names.filter((n) => n.endsWith('.json')).sort()) {
     const v = await readJson<T>(join(dir, n));
@@ -92,29 +95,21 @@ export class LocalStore implements FleetStore {
   getImageRecord(hash: string): Promise<ImageRecord | undefined> {
     return readJson(this.path('images', `${hash}.json`));
   }
-  async getImageBytes(hash: string): Promise<Uint8Array | undefined> {
-    try {
-      return new Uint8Array(await readFile(this.path('images', `${hash}.bin`)));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
-    }
+  getImageBytes(hash: string): Promise<Uint8Array | undefined> {
+    return readBytes(this.path('images', `${hash}.bin`));
   }
   listImages(): Promise<ImageRecord[]> {
     return listJson(this.path('images'));
   }
   async putFile(bytes: Uint8Array): Promise<string> {
     const hash = localHash('sha256', bytes);
-    if ((await this.getFileBytes(hash)) === undefined) await writeAtomic(this.path('files', `${hash}.bin`), bytes);
+    const path = this.path('files', `${hash}.bin`);
+    // Content-addressed: a file already stored under its hash is the same bytes.
+    if ((await unlessMissing(() => stat(path))) === undefined) await writeAtomic(path, bytes);
     return hash;
   }
-  async getFileBytes(sha256: string): Promise<Uint8Array | undefined> {
-    try {
-      return new Uint8Array(await readFile(this.path('files', `${sha256}.bin`)));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
-    }
+  getFileBytes(sha256: string): Promise<Uint8Array | undefined> {
+    return readBytes(this.path('files', `${sha256}.bin`));
   }
 
   async getRollout(id: string): Promise<Rollout | undefined> {
