@@ -260,9 +260,10 @@ export class SmpServer {
     this.emit({ type: 'undecodable', transport, peer, reason, bytes });
   }
 
-  private drop(peer: SmpPeer, reason: string, bytes: number): void {
+  /** Counts a dropped packet; the reason is built only for an event listener (a flood drops thousands a second). */
+  private drop(peer: SmpPeer, reason: string | (() => string), bytes: number): void {
     this.counterFor(peer.transport).dropped++;
-    this.emit({ type: 'drop', transport: peer.transport, peer: peer.address, reason, bytes });
+    if (this.onEvent) this.emit({ type: 'drop', transport: peer.transport, peer: peer.address, reason: typeof reason === 'string' ? reason : reason(), bytes });
   }
 
   private emit(event: ServerEvent): void {
@@ -287,7 +288,7 @@ export class SmpServer {
     }
     const held = this.held.get(peer.transport) ?? 0;
     if (held >= this.bufCount) {
-      this.drop(peer, `buffers full (${this.bufCount} held)`, packet.length);
+      this.drop(peer, () => `buffers full (${this.bufCount} held)`, packet.length);
       return false;
     }
     this.held.set(peer.transport, held + 1);

@@ -188,6 +188,9 @@ export interface UdpServerOptions extends HostPort {
   onDrop?: (reason: string, bytes: number) => void;
 }
 
+/** Senders whose peer object the UDP server keeps (more: it starts over). */
+const PEERS_KEPT = 1024;
+
 /** The device side over UDP: answers each datagram's sender. */
 export function createUdpServer(options: UdpServerOptions): ServerTransport & { readonly port: number; readonly address: string } {
   const mtu = options.mtu ?? DEFAULT_UDP_MTU;
@@ -223,25 +226,37 @@ export function createUdpServer(options: UdpServerOptions): ServerTransport & { 
       boundPort = a.port;
       boundAddress = a.address;
       s.on('error', () => {});
-      s.on('message', (msg, rinfo) => {
-        const host = rinfo.family === 'IPv6' ? `[${rinfo.address}]` : rinfo.address;
-        if (msg.length > mtu) {
-          options.onDrop?.('oversize', msg.length);
-          context?.undecodable(`datagram of ${msg.length} bytes exceeds the MTU ${mtu}`, `udp:${host}:${rinfo.port}`, msg.length);
-          return;
-        }
-        const peer: SmpPeer = {
-          address: `udp:${host}:${rinfo.port}`,
+      // One peer per sender, kept while it keeps sending (at most PEERS_KEPT senders): a client,
+      // or a flood of thousands of datagrams a second, costs no new peer per datagram.
+      const peers = new Map<string, SmpPeer>();
+      const peerOf = (address: string, port: number, family: string): SmpPeer => {
+        const key = `${address}|${port}`;
+        let peer = peers.get(key);
+        if (peer) return peer;
+        const host = family === 'IPv6' ? `[${address}]` : address;
+        peer = {
+          address: `udp:${host}:${port}`,
           transport: 'udp',
           mtu,
           reply(packet: Uint8Array): Promise<void> {
             // The socket this request came in on was closed (close(), or a restart opened a new one).
             if (socket !== s) return Promise.reject(new TransportError('TRANSPORT_CLOSED', `UDP socket ${options.host}:${boundPort} closed before the answer`));
             return new Promise((res) => {
-              s.send(packet, rinfo.port, rinfo.address, () => res());
+              s.send(packet, port, address, () => res());
             });
           },
         };
+        if (peers.size >= PEERS_KEPT) peers.clear();
+        peers.set(key, peer);
+        return peer;
+      };
+      s.on('message', (msg, rinfo) => {
+        const peer = peerOf(rinfo.address, rinfo.port, rinfo.family);
+        if (msg.length > mtu) {
+          options.onDrop?.('oversize', msg.length);
+          context?.undecodable(`datagram of ${msg.length} bytes exceeds the MTU ${mtu}`, peer.address, msg.length);
+          return;
+        }
         onPacket(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), peer);
       });
     },
