@@ -86,6 +86,8 @@ describe('dashboard in Chromium against mcumgr serve through the bridge', { skip
   it('connects and shows the overview: link online, params, info, MCUboot mode, enumerated groups', async () => {
     await page.waitForSelector('.device-head .state-online');
     await page.waitForFunction(() => document.querySelector('[data-testid=groups]')?.textContent?.includes('img mgmt'));
+    // Each fact shows as it comes (the MCUboot mode after the bootloader's name): discovery done first.
+    await page.waitForSelector('[data-testid=overview][data-discovered]');
     assert.match((await page.textContent('[data-testid=params]')) ?? '', /4 × 2048 bytes/);
     assert.equal(await page.textContent('[data-testid=bootloader]'), 'MCUboot');
     assert.match((await page.textContent('[data-testid=boot-mode]')) ?? '', /swap using move \(3\)/);
