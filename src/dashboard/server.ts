@@ -272,11 +272,12 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     log(`bridge: opened ${connection}${pacer ? `, paced at ${pacer.window} outstanding (buf_count ${bufCount})` : ''}`);
     /** Answers to the bridge's own params read are kept from the page until the page uses that sequence number itself. */
     let ownSeqFiltered = pace;
-    // The device's answers that come in during one turn of the event loop go to the page in one
-    // WebSocket message (the page splits them: `batch` in the open message). While the pacer's
-    // queue holds at least a window of the page's requests (a transfer, the page well ahead), the
-    // answers are held up to BATCH_HOLD_MS, or until the queue runs low: the device stays busy
-    // meanwhile, and the page gets fewer, larger messages, and answers them with fewer, larger ones.
+    // The device's answers go to the page one or more to a WebSocket message (the page splits
+    // them: `batch` in the open message): on a link not paced, those of one turn of the event loop;
+    // on a paced link, each at once while the pacer's queue is shallow, and while it holds at least
+    // a window of the page's requests (a transfer, the page well ahead) held up to BATCH_HOLD_MS or
+    // until the queue runs low: the device stays busy meanwhile, and the page gets fewer, larger
+    // messages and answers them with fewer, larger ones.
     const deepQueue = (): boolean => pacer !== undefined && pacer.waiting >= pacer.window;
     const toPage = new PacketBatcher(
       (message) => {

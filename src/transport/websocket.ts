@@ -24,7 +24,8 @@
  * about 0.1 ms of its main thread per WebSocket message sent, besides the per-message work of
  * its network process and of the bridge, so fewer messages leave more of a 2-core machine to the
  * transfer. A packet that is not exactly one whole message is never batched: it goes alone, after
- * what was gathered before it.
+ * what was gathered before it. The bridge also holds the device's answers up to 2 ms while its
+ * pacing queue is deep (src/dashboard/server.ts), and sends each at once while it is shallow.
  *
  * A wrong token or a foreign origin is refused before the upgrade (HTTP 401 / 403), so the
  * socket never opens; {@link openBridgeTransport} then fails with `TRANSPORT_IO`.
