@@ -22,6 +22,18 @@ export function parseSelector(text: string): Array<{ key: string; values: string
   });
 }
 
+/** The rollout `id`, or FLEET_ROLLOUT naming the store when there is none. */
+export async function requireRollout(store: FleetStore, id: string): Promise<Rollout> {
+  const r = await store.getRollout(id);
+  if (!r) throw new McuMgrError('FLEET_ROLLOUT', `no rollout ${id} in ${store.where}`);
+  return r;
+}
+
+/** The gateways that reach these devices, each once, sorted. */
+export function gatewaysOf(devices: Iterable<{ readonly gateway: string }>): string[] {
+  return [...new Set(Array.from(devices, (d) => d.gateway))].sort();
+}
+
 export function selectDevices(devices: readonly DeviceRecord[], selector: string): DeviceRecord[] {
   const terms = parseSelector(selector);
   // Devices named by id must exist.
@@ -134,8 +146,7 @@ function upgradeJob(r: Rollout, dev: DeviceRecord): Job {
  * aborted (`fleet rollout pause|abort`, seen before each dispatch). Returns its final record.
  */
 export async function runRollout(store: FleetStore, executor: JobExecutor, id: string, options: RunOptions = {}): Promise<Rollout> {
-  let r = await store.getRollout(id);
-  if (!r) throw new McuMgrError('FLEET_ROLLOUT', `no rollout ${id} in ${store.where}`);
+  let r = await requireRollout(store, id);
   if (r.status === 'completed' || r.status === 'aborted') return r;
   const emit = (e: RolloutEvent): void => options.onEvent?.(e);
   const states = new Map((await store.getRolloutDevices(id)).map((d) => [d.device, d]));
@@ -145,7 +156,7 @@ export async function runRollout(store: FleetStore, executor: JobExecutor, id: s
     if (!inventory.has(d.device)) throw new McuMgrError('FLEET_UNKNOWN_DEVICE', `rollout ${id}: device ${d.device} is no longer in the inventory`);
   }
   // Nothing is dispatched before every gateway needed is there.
-  await executor.ensureGateways([...new Set(left.map((d) => inventory.get(d.device)!.gateway))].sort(), options.gatewayTimeoutMs ?? 30000);
+  await executor.ensureGateways(gatewaysOf(left.map((d) => inventory.get(d.device)!)), options.gatewayTimeoutMs ?? 30000);
 
   const save = async (patch: Partial<Rollout>): Promise<Rollout> => {
     r = { ...r!, ...patch, updatedAt: new Date().toISOString() };
@@ -227,7 +238,7 @@ export function summarize(r: Rollout, devices: readonly RolloutDevice[]): Rollou
   const failedN = count(devices, 'failed');
   const ends = devices.map((d) => (d.result ? Date.parse(d.result.startedAt) + d.result.durationMs : 0));
   const minutes = (Math.max(0, ...ends) - Date.parse(r.createdAt)) / 60000;
-  const gateways = [...new Set(devices.map((d) => d.gateway))].sort();
+  const gateways = gatewaysOf(devices);
   return {
     id: r.id,
     status: r.status,

@@ -32,6 +32,20 @@ export function fileBytesOf(store: { getFileBytes(sha256: string): Promise<Uint8
   };
 }
 
+/** {@link JobDeps.imageBytes} over a store's images, each read once and kept (a rollout sends one image to many devices). */
+export function imageBytesOf(store: { getImageBytes(hash: string): Promise<Uint8Array | undefined>; where: string }): (hash: string) => Promise<Uint8Array> {
+  const images = new Map<string, Uint8Array>();
+  return async (hash) => {
+    let b = images.get(hash);
+    if (!b) {
+      b = await store.getImageBytes(hash);
+      if (!b) throw new McuMgrError('FLEET_BAD_IMAGE', `image ${hash} is not in the fleet store ${store.where}`);
+      images.set(hash, b);
+    }
+    return b;
+  };
+}
+
 const needPath = (job: Job): string => {
   if (!job.path) throw new UsageError(`job ${job.id}: no device path`);
   return job.path;
@@ -53,6 +67,16 @@ export function errorInfo(e: unknown): { code: string; message: string; name?: s
   if (e instanceof DeviceError) return { code: e.code, message: e.message, name: e.errorName };
   if (e instanceof McuMgrError) return { code: e.code, message: e.message };
   return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
+}
+
+/**
+ * What the inventory keeps of a device after a job: the state the job read, else (the device did
+ * not answer) the last known state with the job's error; undefined when there is nothing new.
+ */
+export function stateAfterJob(known: DeviceState | undefined, r: JobResult): DeviceState | undefined {
+  if (r.state) return r.state;
+  if (!r.error) return undefined;
+  return { ...(known ?? { slots: [] }), lastSeen: known?.lastSeen ?? '', lastError: { code: r.error.code, message: r.error.message } };
 }
 
 const running = (slots: SlotSummary[]): SlotSummary | undefined => slots.find((s) => s.image === 0 && s.active);

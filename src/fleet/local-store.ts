@@ -8,10 +8,9 @@ import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/p
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { FleetStore, JobExecutor, OpenClient } from './store.ts';
-import { fileBytesOf, runJob } from './jobs.ts';
+import { fileBytesOf, imageBytesOf, runJob } from './jobs.ts';
 import { localHash } from '../client/fs-transfer.ts';
 import type { Control, DeviceRecord, ImageRecord, Job, JobResult, Rollout, RolloutDevice } from './types.ts';
-import { McuMgrError } from '../core/errors.ts';
 
 export function defaultFleetDir(): string {
   const env = process.env['MCUMGR_FLEET_DIR'];
@@ -152,16 +151,7 @@ export class LocalStore implements FleetStore {
   }
 
   executor(options: { parallel: number; openClient: OpenClient }): JobExecutor {
-    const images = new Map<string, Uint8Array>();
-    const imageBytes = async (hash: string): Promise<Uint8Array> => {
-      let b = images.get(hash);
-      if (!b) {
-        b = await this.getImageBytes(hash);
-        if (!b) throw new McuMgrError('FLEET_BAD_IMAGE', `image ${hash} is not in the fleet store ${this.where}`);
-        images.set(hash, b);
-      }
-      return b;
-    };
+    const imageBytes = imageBytesOf(this);
     return {
       // The local controller is its own gateway: every device is reached from here.
       ensureGateways: async () => {},

@@ -17,7 +17,7 @@ import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy, RetentionPolicy,
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { McuMgrError } from '../core/errors.ts';
-import { fileBytesOf, runJob, type JobDeps } from './jobs.ts';
+import { fileBytesOf, imageBytesOf, runJob, stateAfterJob, type JobDeps } from './jobs.ts';
 import { localHash } from '../client/fs-transfer.ts';
 import type { FleetStore, JobExecutor, OpenClient } from './store.ts';
 import type { Control, DeviceRecord, ImageRecord, Job, JobResult, Rollout, RolloutDevice } from './types.ts';
@@ -321,17 +321,7 @@ export async function runGateway(store: NatsStore, o: GatewayOptions): Promise<v
     await store.jsm.consumers.add(JOBS_STREAM, config);
   }
   const consumer = await store.js.consumers.get(JOBS_STREAM, durable);
-  const images = new Map<string, Uint8Array>();
-  const imageBytes = async (hash: string): Promise<Uint8Array> => {
-    let b = images.get(hash);
-    if (!b) {
-      b = await store.getImageBytes(hash);
-      if (!b) throw new McuMgrError('FLEET_BAD_IMAGE', `image ${hash} is not in the object store`);
-      images.set(hash, b);
-    }
-    return b;
-  };
-  const deps: JobDeps = { openClient: o.openClient, imageBytes, fileBytes: fileBytesOf(store), putFile: (b) => store.putFile(b) };
+  const deps: JobDeps = { openClient: o.openClient, imageBytes: imageBytesOf(store), fileBytes: fileBytesOf(store), putFile: (b) => store.putFile(b) };
   const beat = async (): Promise<void> => {
     await store.gateways.put(o.name, json({ name: o.name, parallel: o.parallel, pid: process.pid, lastSeen: Date.now() }));
   };
@@ -396,7 +386,8 @@ export async function runGateway(store: NatsStore, o: GatewayOptions): Promise<v
     for (const d of (await store.listDevices()).filter((d) => d.gateway === o.name)) {
       const r = await runJob({ id: `scan.${d.id}`, kind: 'scan', group: 'scan', device: d.id, gateway: o.name, conntype: d.conntype, connstring: d.connstring }, deps);
       const latest = (await store.getDevice(d.id)) ?? d;
-      await store.putDevice({ ...latest, state: r.state ?? { ...(latest.state ?? { slots: [] }), lastSeen: latest.state?.lastSeen ?? '', lastError: r.error } });
+      const state = stateAfterJob(latest.state, r);
+      if (state) await store.putDevice({ ...latest, state });
     }
   };
   const scanner = o.scanIntervalMs ? setInterval(() => void scan().catch((e: unknown) => o.log(`scan: ${(e as Error).message}`)), o.scanIntervalMs) : undefined;

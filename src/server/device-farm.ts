@@ -15,6 +15,7 @@
  */
 import { join } from 'node:path';
 import { UsageError } from '../core/errors.ts';
+import { pool } from '../core/pool.ts';
 import { createUdpServer, DEFAULT_UDP_MTU } from '../transport/udp.ts';
 import type { ServerReceiveContext, ServerTransport, SmpPeer } from '../transport/types.ts';
 import { createAgent, type Agent, type AgentOptions } from './agent.ts';
@@ -239,23 +240,6 @@ function isAddressInUse(e: unknown): boolean {
   return (e as { cause?: NodeJS.ErrnoException } | undefined)?.cause?.code === 'EADDRINUSE';
 }
 
-/** Runs `work` over `items`, at most `limit` at once; stops taking new items after the first failure. */
-async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await work(item);
-      } catch (e) {
-        failed ??= { error: e };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed) throw failed.error;
-}
 
 /**
  * Starts `count` devices on consecutive UDP ports. Rejects with UsageError for a bad count or a

@@ -8,6 +8,7 @@ import { commands } from '../../src/core/commands/index.ts';
 import { Group } from '../../src/core/commands/command.ts';
 import { DeviceError, McuMgrError, TransportError } from '../../src/core/errors.ts';
 import { MgmtErr } from '../../src/core/error-codes.ts';
+import { pool } from '../../src/core/pool.ts';
 import type { Command } from '../../src/core/commands/command.ts';
 import type { SmpTransport } from '../../src/transport/types.ts';
 import { Emitter } from './emitter.ts';
@@ -272,16 +273,10 @@ export class DeviceSession extends Emitter {
             if (m?.['no-downgrade'] !== undefined) facts.noDowngrade = m['no-downgrade'];
           }),
       ];
-      const lanes = Math.max(1, Math.min(reads.length, (params?.buf_count ?? 4) - 1));
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: lanes }, async () => {
-          while (next < reads.length) {
-            await reads[next++]!();
-            this.changed();
-          }
-        }),
-      );
+      await pool(reads, Math.max(1, (params?.buf_count ?? 4) - 1), async (read) => {
+        await read();
+        this.changed();
+      });
       mark('overview');
     } finally {
       this.discovering = false;

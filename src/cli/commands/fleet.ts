@@ -9,15 +9,16 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { McuMgrError, UsageError } from '../../core/errors.ts';
 import { toHex } from '../../core/bytes.ts';
+import { pool } from '../../core/pool.ts';
 import { verifyImage, ImageFormatError } from '../../image/index.ts';
 import { connect, numberOption } from '../connection.ts';
 import type { CliContext } from '../context.ts';
 import type { Output } from '../output.ts';
 import type { FleetStore, OpenClient } from '../../fleet/store.ts';
 import { checkName, type DeviceRecord, type FsOutput, type ImageRecord, type Job, type JobKind, type JobResult, type Rollout, type ShellOutput } from '../../fleet/types.ts';
-import { errorInfo } from '../../fleet/jobs.ts';
+import { errorInfo, stateAfterJob } from '../../fleet/jobs.ts';
 import { localHash } from '../../client/fs-transfer.ts';
-import { createRollout, report, runRollout, selectDevices, summarize, type RolloutEvent, type RolloutSummary } from '../../fleet/engine.ts';
+import { createRollout, gatewaysOf, report, requireRollout, runRollout, selectDevices, summarize, type RolloutEvent, type RolloutSummary } from '../../fleet/engine.ts';
 import { LocalStore, defaultFleetDir } from '../../fleet/local-store.ts';
 
 interface StoreFlags {
@@ -49,6 +50,21 @@ async function withStore<T>(o: StoreFlags, action: (store: FleetStore) => Promis
   } finally {
     await store.close();
   }
+}
+
+/** `--gateway-timeout SECONDS` (default 30) in ms. */
+function gatewayTimeoutMs(o: { gatewayTimeout?: string }): number {
+  return numberOption('--gateway-timeout', o.gatewayTimeout, 30) * 1000;
+}
+
+/** The options of every command that runs one job per selected device. */
+function jobFlags(c: Command): Command {
+  return storeFlags(
+    c
+      .option('--select <selector>', 'devices: label=value,...', 'all')
+      .option('--parallel <n>', 'devices at once', '8')
+      .option('--gateway-timeout <seconds>', 'how long to wait for gateways (default 30)'),
+  );
 }
 
 function clientOpener(ctx: CliContext): OpenClient {
@@ -153,13 +169,12 @@ function eventLine(e: RolloutEvent): string | undefined {
 
 /** Runs a rollout to its end here and reports it; a halt or an abort is an error (exit 1) that names the failures. */
 async function drive(ctx: CliContext, out: Output, store: FleetStore, id: string, o: { parallel?: string; gatewayTimeout?: string }): Promise<void> {
-  const r0 = await store.getRollout(id);
-  if (!r0) throw new McuMgrError('FLEET_ROLLOUT', `no rollout ${id} in ${store.where}`);
+  const r0 = await requireRollout(store, id);
   const executor = store.executor({ parallel: r0.parallel, openClient: clientOpener(ctx) });
   let final: Rollout;
   try {
     final = await runRollout(store, executor, id, {
-      gatewayTimeoutMs: numberOption('--gateway-timeout', o.gatewayTimeout, 30) * 1000,
+      gatewayTimeoutMs: gatewayTimeoutMs(o),
       onEvent: (e) => {
         const line = eventLine(e);
         if (line) out.info(line);
@@ -296,7 +311,7 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
         const image = await resolveImage(store, file);
         const check = store.executor({ parallel, openClient: clientOpener(ctx) });
         try {
-          await check.ensureGateways([...new Set(chosen.map((d) => d.gateway))].sort(), numberOption('--gateway-timeout', o.gatewayTimeout, 30) * 1000);
+          await check.ensureGateways(gatewaysOf(chosen), gatewayTimeoutMs(o));
         } finally {
           await check.close();
         }
@@ -315,8 +330,7 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
     ctx.run(async (out) => {
       const o = withParent(flags);
       await withStore(o, async (store) => {
-        const r = await store.getRollout(id);
-        if (!r) throw new McuMgrError('FLEET_ROLLOUT', `no rollout ${id} in ${store.where}`);
+        const r = await requireRollout(store, id);
         if (r.status !== 'running') throw new McuMgrError('FLEET_ROLLOUT', `rollout ${id} is ${r.status}, not running`);
         await store.setControl(id, 'pause');
       });
@@ -328,8 +342,7 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
       ctx.run(async (out) => {
         const o = withParent(flags);
         await withStore(o, async (store) => {
-          const r = await store.getRollout(id);
-          if (!r) throw new McuMgrError('FLEET_ROLLOUT', `no rollout ${id} in ${store.where}`);
+          const r = await requireRollout(store, id);
           if (r.status === 'completed' || r.status === 'aborted') throw new McuMgrError('FLEET_ROLLOUT', `rollout ${id} is ${r.status}: nothing to resume`);
           if ((await store.getControl(id)) === 'abort') {
             await store.putRollout({ ...r, status: 'aborted', reason: 'aborted', updatedAt: new Date().toISOString() });
@@ -349,8 +362,7 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
     ctx.run(async (out) => {
       const o = withParent(flags);
       await withStore(o, async (store) => {
-        const r = await store.getRollout(id);
-        if (!r) throw new McuMgrError('FLEET_ROLLOUT', `no rollout ${id} in ${store.where}`);
+        const r = await requireRollout(store, id);
         await store.setControl(id, 'abort');
         if (r.status !== 'running') await store.putRollout({ ...r, status: 'aborted', reason: 'aborted', updatedAt: new Date().toISOString() });
       });
@@ -370,8 +382,7 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
           }
           let last = '';
           for (;;) {
-            const r = await store.getRollout(id);
-            if (!r) throw new McuMgrError('FLEET_ROLLOUT', `no rollout ${id} in ${store.where}`);
+            const r = await requireRollout(store, id);
             const s = summarize(r, await store.getRolloutDevices(id));
             const text = formatSummary(s);
             if (!o.watch || r.status !== 'running') {
@@ -389,10 +400,10 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
   storeFlags(fleet.command('report').description("a rollout's outcome per device: before/after version, duration, bytes, retries").argument('<id>')).action((id: string, o: StoreFlags) =>
     ctx.run(async (out) => {
       await withStore(o, async (store) => {
-        const r = await store.getRollout(id);
-        if (!r) throw new McuMgrError('FLEET_ROLLOUT', `no rollout ${id} in ${store.where}`);
-        const rows = report(await store.getRolloutDevices(id));
-        const s = summarize(r, await store.getRolloutDevices(id));
+        const r = await requireRollout(store, id);
+        const devices = await store.getRolloutDevices(id);
+        const rows = report(devices);
+        const s = summarize(r, devices);
         out.result({ rollout: s, devices: rows }, () =>
           [
             formatSummary(s),
@@ -407,14 +418,7 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
     }),
   );
 
-  storeFlags(
-    fleet
-      .command('scan')
-      .description("read every selected device's image state (through its gateway) into the inventory")
-      .option('--select <selector>', 'devices: label=value,...', 'all')
-      .option('--parallel <n>', 'devices at once', '8')
-      .option('--gateway-timeout <seconds>', 'how long to wait for gateways (default 30)'),
-  ).action((o: StoreFlags & { select: string; parallel: string; gatewayTimeout?: string }) => ctx.run((out) => runJobs(ctx, out, o, 'scan')));
+  jobFlags(fleet.command('scan').description("read every selected device's image state (through its gateway) into the inventory")).action((o: StoreFlags & { select: string; parallel: string; gatewayTimeout?: string }) => ctx.run((out) => runJobs(ctx, out, o, 'scan')));
 
   const TEXT: Record<string, [string, string | undefined]> = { echo: ['text to echo', 'hello'], info: ['os info format (default a: everything)', 'a'], stat: ['statistics group (default: the list of groups)', undefined] };
   for (const kind of ['echo', 'list', 'reset', 'info', 'stat'] as const) {
@@ -423,12 +427,7 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
       .command(kind === 'list' ? 'image-list' : kind)
       .description(`run \`${kind === 'list' ? 'image list' : kind === 'stat' ? 'stat show|list' : kind}\` on the selected devices (through their gateways)`);
     if (text) cmd.option('--text <text>', text[0], text[1]);
-    storeFlags(
-      cmd
-        .option('--select <selector>', 'devices: label=value,...', 'all')
-        .option('--parallel <n>', 'devices at once', '8')
-        .option('--gateway-timeout <seconds>', 'how long to wait for gateways (default 30)'),
-    ).action((o: StoreFlags & { select: string; parallel: string; text: string; gatewayTimeout?: string }) => ctx.run((out) => runJobs(ctx, out, o, kind)));
+    jobFlags(cmd).action((o: StoreFlags & { select: string; parallel: string; text: string; gatewayTimeout?: string }) => ctx.run((out) => runJobs(ctx, out, o, kind)));
   }
   registerJobCommands(fleet, ctx);
 }
@@ -460,29 +459,25 @@ async function runJobs(ctx: CliContext, out: Output, o: JobFlags, kind: JobKind,
     const executor = store.executor({ parallel, openClient: clientOpener(ctx) });
     const results: JobResult[] = [];
     try {
-      await executor.ensureGateways([...new Set(devices.map((d) => d.gateway))].sort(), numberOption('--gateway-timeout', o.gatewayTimeout, 30) * 1000);
+      await executor.ensureGateways(gatewaysOf(devices), gatewayTimeoutMs(o));
       const group = `${kind}-${Date.now().toString(36)}`;
-      const queue = [...devices];
-      const worker = async (): Promise<void> => {
-        for (let d = queue.shift(); d; d = queue.shift()) {
-          const job: Job = { id: `${group}.${d.id}`, kind, group, device: d.id, gateway: d.gateway, conntype: d.conntype, connstring: d.connstring, ...(o.text !== undefined ? { text: o.text } : {}), ...spec.fields };
-          let r = await executor.run(job);
-          if (r.outcome === 'ok' && spec.onResult) {
-            try {
-              await spec.onResult(r, store);
-            } catch (e) {
-              r = { ...r, outcome: 'failed', error: errorInfo(e) };
-            }
+      await pool(devices, parallel, async (d) => {
+        const job: Job = { id: `${group}.${d.id}`, kind, group, device: d.id, gateway: d.gateway, conntype: d.conntype, connstring: d.connstring, ...(o.text !== undefined ? { text: o.text } : {}), ...spec.fields };
+        let r = await executor.run(job);
+        if (r.outcome === 'ok' && spec.onResult) {
+          try {
+            await spec.onResult(r, store);
+          } catch (e) {
+            r = { ...r, outcome: 'failed', error: errorInfo(e) };
           }
-          const latest = (await store.getDevice(d.id)) ?? d;
-          if (r.state) await store.putDevice({ ...latest, state: r.state });
-          else if (r.error) await store.putDevice({ ...latest, state: { slots: latest.state?.slots ?? [], lastSeen: latest.state?.lastSeen ?? '', lastError: { code: r.error.code, message: r.error.message } } });
-          results.push(r);
-          const detail = spec.describe ? spec.describe(r) : r.outcome === 'ok' ? `ok ${kind === 'echo' || kind === 'info' || kind === 'stat' ? JSON.stringify(r.output) : (r.after ?? '')}` : `FAILED ${errorText(r)}`;
-          out.info(`${d.id}: ${detail}`);
         }
-      };
-      await Promise.all(Array.from({ length: Math.min(parallel, devices.length) }, worker));
+        const latest = (await store.getDevice(d.id)) ?? d;
+        const state = stateAfterJob(latest.state, r);
+        if (state) await store.putDevice({ ...latest, state });
+        results.push(r);
+        const detail = spec.describe ? spec.describe(r) : r.outcome === 'ok' ? `ok ${kind === 'echo' || kind === 'info' || kind === 'stat' ? JSON.stringify(r.output) : (r.after ?? '')}` : `FAILED ${errorText(r)}`;
+        out.info(`${d.id}: ${detail}`);
+      });
     } finally {
       await executor.close();
     }
@@ -496,14 +491,6 @@ async function runJobs(ctx: CliContext, out: Output, o: JobFlags, kind: JobKind,
 
 /** `fleet shell` and `fleet fs upload|download|stat`: the client's `shell exec` and fs transfers, per device through its gateway. */
 function registerJobCommands(fleet: Command, ctx: CliContext): void {
-  const jobFlags = (c: Command): Command =>
-    storeFlags(
-      c
-        .option('--select <selector>', 'devices: label=value,...', 'all')
-        .option('--parallel <n>', 'devices at once', '8')
-        .option('--gateway-timeout <seconds>', 'how long to wait for gateways (default 30)'),
-    );
-
   jobFlags(
     fleet
       .command('shell')
