@@ -75,7 +75,7 @@ interface Outstanding {
   /** A repeat from the page waiting for the retransmission timeout. */
   repeat?: Uint8Array;
   repeatTimer?: ReturnType<typeof setTimeout>;
-  releaseTimer: ReturnType<typeof setTimeout>;
+  releaseTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 /** The key of a request (op 0 or 2), or of the request a response (op 1 or 3) answers; undefined for anything else. */
@@ -182,17 +182,8 @@ export class RequestPacer {
     while (!this.closed && this.outstanding.size < this.window && this.queue.length > 0) {
       const { key, packet } = this.queue.shift()!;
       this.queued.delete(key);
-      const out: Outstanding = {
-        packet,
-        sentAt: Date.now(),
-        repeated: false,
-        releaseTimer: setTimeout(() => {
-          if (this.outstanding.get(key) !== out) return;
-          this.stats.released++;
-          this.settle(key, out);
-          this.pump();
-        }, this.releaseMs),
-      };
+      const out: Outstanding = { packet, sentAt: Date.now(), repeated: false, releaseTimer: undefined };
+      this.armRelease(key, out);
       this.outstanding.set(key, out);
       this.stats.maxOutstanding = Math.max(this.stats.maxOutstanding, this.outstanding.size);
       this.forward(packet);
@@ -213,13 +204,7 @@ export class RequestPacer {
       out.repeated = true;
       this.stats.repeatsForwarded++;
       // A fresh patience for the place: the page still wants the answer.
-      clearTimeout(out.releaseTimer);
-      out.releaseTimer = setTimeout(() => {
-        if (this.outstanding.get(key) !== out) return;
-        this.stats.released++;
-        this.settle(key, out);
-        this.pump();
-      }, this.releaseMs);
+      this.armRelease(key, out);
       this.forward(packet);
     };
     const wait = out.sentAt + this.rto.timeoutMs - Date.now();
@@ -229,6 +214,17 @@ export class RequestPacer {
     }
     out.repeat = packet;
     out.repeatTimer = setTimeout(send, wait);
+  }
+
+  /** (Re)starts the place's release timer: freed, unanswered, after `releaseMs`. */
+  private armRelease(key: string, out: Outstanding): void {
+    clearTimeout(out.releaseTimer);
+    out.releaseTimer = setTimeout(() => {
+      if (this.outstanding.get(key) !== out) return;
+      this.stats.released++;
+      this.settle(key, out);
+      this.pump();
+    }, this.releaseMs);
   }
 
   private settle(key: string, out: Outstanding): void {
